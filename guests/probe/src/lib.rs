@@ -1,0 +1,173 @@
+//! The probe: Arbor's multi-behaviour test guest.
+//!
+//! Every message names one behaviour, so a single component exercises the
+//! whole contract:
+//!
+//! | message | behaviour |
+//! |---|---|
+//! | `ping` | replies `pong` |
+//! | `count` | replies how many `count` messages this instance has seen (fresh state shows a restart) |
+//! | `crash` | traps (a Rust panic) |
+//! | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
+//! | `exit normal` / `exit error TEXT` | replies `bye`, then stops with that reason |
+//! | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
+//! | `loop` | spins forever (only the host's deadline ends it) |
+//! | `call NAME MSG` | replies with the reply of child NAME to MSG |
+//! | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
+//! | `note X` / `notes` | records X / replies the recorded notes joined by `,` |
+//! | `name` | replies this child's registered name |
+//!
+//! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
+//! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
+//! `terminate`), `report_to` (cast `note terminated:NAME:REASON` to that child
+//! from `terminate`).
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "supervised",
+});
+
+use arbor::supervised::host::{self, Level};
+use arbor::supervised::types::{CallError, ExitReason};
+use exports::arbor::supervised::lifecycle::Guest;
+
+#[derive(Default, serde::Deserialize)]
+#[serde(default)]
+struct Args {
+    fail_init: bool,
+    trap_init: bool,
+    terminate_sleep_ms: u64,
+    trap_terminate: bool,
+    report_to: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    args: Args,
+    counted: u64,
+    notes: Vec<String>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+struct Probe;
+
+fn describe(error: &CallError) -> String {
+    match error {
+        CallError::NoSuchName(name) => format!("no such name: {name}"),
+        CallError::Stopped(why) => format!("stopped: {why}"),
+        CallError::Timeout => "timeout".to_string(),
+        CallError::Crashed(why) => format!("crashed: {why}"),
+        CallError::Rejected(why) => format!("rejected: {why}"),
+        CallError::SelfCall => "self-call".to_string(),
+        CallError::Denied(why) => format!("denied: {why}"),
+        CallError::TooLarge(limit) => format!("too large: limit {limit} bytes"),
+    }
+}
+
+fn reason_text(reason: &ExitReason) -> String {
+    match reason {
+        ExitReason::Normal => "normal".to_string(),
+        ExitReason::Shutdown => "shutdown".to_string(),
+        ExitReason::Error(text) => format!("error {text}"),
+    }
+}
+
+impl Guest for Probe {
+    fn init(args: Vec<u8>) -> Result<(), String> {
+        let args: Args = if args.is_empty() {
+            Args::default()
+        } else {
+            serde_json::from_slice(&args).map_err(|e| format!("bad probe args: {e}"))?
+        };
+        if args.trap_init {
+            panic!("trap_init was set");
+        }
+        if args.fail_init {
+            return Err("fail_init was set".to_string());
+        }
+        STATE.with_borrow_mut(|state| state.args = args);
+        Ok(())
+    }
+
+    fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {
+        let text = String::from_utf8(message).map_err(|_| "message is not UTF-8".to_string())?;
+        let (verb, rest) = text.split_once(' ').unwrap_or((text.as_str(), ""));
+        let reply = match verb {
+            "ping" => "pong".to_string(),
+            "count" => STATE.with_borrow_mut(|state| {
+                state.counted += 1;
+                state.counted.to_string()
+            }),
+            "crash" => panic!("crash requested"),
+            "fail" => return Err(rest.to_string()),
+            "exit" => {
+                let reason = match rest.split_once(' ').unwrap_or((rest, "")) {
+                    ("normal", _) => ExitReason::Normal,
+                    ("shutdown", _) => ExitReason::Shutdown,
+                    ("error", why) => ExitReason::Error(why.to_string()),
+                    _ => return Err(format!("unknown exit reason: {rest}")),
+                };
+                host::stop(&reason);
+                "bye".to_string()
+            }
+            "sleep" => {
+                let ms: u64 = rest.parse().map_err(|_| format!("bad sleep: {rest}"))?;
+                std::thread::sleep(Duration::from_millis(ms));
+                "slept".to_string()
+            }
+            "loop" => {
+                let mut spins: u64 = 0;
+                loop {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            }
+            "call" => {
+                let (name, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+                let reply = host::call(name, msg.as_bytes()).map_err(|e| describe(&e))?;
+                String::from_utf8_lossy(&reply).into_owned()
+            }
+            "cast" => {
+                let (name, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+                host::cast(name, msg.as_bytes()).map_err(|e| describe(&e))?;
+                "sent".to_string()
+            }
+            "note" => STATE.with_borrow_mut(|state| {
+                state.notes.push(rest.to_string());
+                "noted".to_string()
+            }),
+            "notes" => STATE.with_borrow(|state| state.notes.join(",")),
+            "name" => host::self_name(),
+            _ => return Err(format!("unknown message: {text}")),
+        };
+        Ok(reply.into_bytes())
+    }
+
+    fn terminate(reason: ExitReason) {
+        let (sleep_ms, trap, report_to) = STATE.with_borrow(|state| {
+            (
+                state.args.terminate_sleep_ms,
+                state.args.trap_terminate,
+                state.args.report_to.clone(),
+            )
+        });
+        host::log(Level::Info, &format!("terminate: {}", reason_text(&reason)));
+        if let Some(target) = report_to {
+            let note = format!("note terminated:{}:{}", host::self_name(), reason_text(&reason));
+            let _ = host::cast(&target, note.as_bytes());
+        }
+        if sleep_ms > 0 {
+            std::thread::sleep(Duration::from_millis(sleep_ms));
+        }
+        if trap {
+            panic!("trap_terminate was set");
+        }
+    }
+}
+
+export!(Probe);

@@ -1,0 +1,305 @@
+//! One worker: a fresh `Store` per start, `init`, then a task that serves the
+//! mailbox one message at a time until the child exits.
+//!
+//! Three outcomes of a callback are kept apart: a reply (`ok`), a business
+//! error (`err`, answered to the caller, the child keeps running) and a trap
+//! (a crash: the instance is dead, the message that killed it is answered
+//! with an error, and the task exits so the supervisor can decide). Every
+//! callback runs under a deadline: the store yields at each epoch tick so a
+//! spinning guest cannot starve its neighbours on the same thread, and a
+//! host-side timeout drops the call (and with it the instance) once the
+//! deadline passes, which also covers a guest waiting in a host call.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
+use wasmtime::{Engine, Store, Trap};
+
+use crate::bindings::{Supervised, WitExitReason};
+use crate::engine::LoadedComponent;
+use crate::host_api::ChildState;
+use crate::mailbox::{CallError, Envelope, MailboxReceiver};
+use crate::registry::Registry;
+use crate::spec::WorkerSpec;
+use crate::supervisor::state::{ChildId, ExitReason};
+
+/// What a supervisor tells a running child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Keep going.
+    Run,
+    /// Stop in order: finish the current callback, run `terminate`, exit.
+    Shutdown,
+    /// Drop everything now.
+    Kill,
+}
+
+/// A child's exit, sent to its supervisor.
+pub(crate) struct ChildExit {
+    pub id: ChildId,
+    pub generation: u64,
+    pub reason: ExitReason,
+    pub detail: Option<String>,
+    /// The mailbox, handed back so the next instance gets the queued messages.
+    pub mailbox: Option<MailboxReceiver>,
+}
+
+/// Why a start failed.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub reason: ExitReason,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(reason: ExitReason, detail: impl Into<String>) -> Self {
+        Failure {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Sends the child's exit to its supervisor exactly once, even if the task
+/// panics or is dropped, so a supervisor never waits for an exit that
+/// cannot come.
+pub(crate) struct ExitNotifier {
+    tx: Option<mpsc::UnboundedSender<ChildExit>>,
+    id: ChildId,
+    generation: u64,
+}
+
+impl ExitNotifier {
+    pub fn new(tx: mpsc::UnboundedSender<ChildExit>, id: ChildId, generation: u64) -> Self {
+        ExitNotifier {
+            tx: Some(tx),
+            id,
+            generation,
+        }
+    }
+
+    pub fn send(
+        mut self,
+        reason: ExitReason,
+        detail: Option<String>,
+        mailbox: Option<MailboxReceiver>,
+    ) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ChildExit {
+                id: self.id,
+                generation: self.generation,
+                reason,
+                detail,
+                mailbox,
+            });
+        }
+    }
+
+    /// The exit is reported another way (a start that failed).
+    pub fn disarm(mut self) {
+        self.tx = None;
+    }
+}
+
+impl Drop for ExitNotifier {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ChildExit {
+                id: self.id,
+                generation: self.generation,
+                reason: ExitReason::Killed,
+                detail: Some("the child's task ended without reporting (host bug)".to_string()),
+                mailbox: None,
+            });
+        }
+    }
+}
+
+/// A live instance and the `Store` it lives in.
+pub(crate) struct Instance {
+    store: Store<ChildState>,
+    bindings: Supervised,
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Classifies an error that came out of a guest call.
+pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return if exit.0 == 0 {
+            (ExitReason::Normal, "exit(0)".to_string())
+        } else {
+            (ExitReason::Error, format!("exit({})", exit.0))
+        };
+    }
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return (ExitReason::Crash, format!("wasm trap: {trap}"));
+    }
+    (ExitReason::Crash, one_line(&format!("{error:#}")))
+}
+
+/// Builds a fresh `Store`, instantiates the component and runs `init`.
+pub(crate) async fn start(
+    engine: &Engine,
+    component: &LoadedComponent,
+    spec: &WorkerSpec,
+    path: Arc<str>,
+    registry: Registry,
+) -> Result<Instance, Failure> {
+    let mut store = Store::new(engine, ChildState::new(spec, path, registry));
+    store.limiter(|state| &mut state.limits);
+    // Yield to the scheduler at every tick; the host-side timeout is the deadline.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+    let init = async {
+        let bindings = component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    ExitReason::Crash,
+                    format!("instantiate: {}", describe(&e).1),
+                )
+            })?;
+        match bindings
+            .arbor_supervised_lifecycle()
+            .call_init(&mut store, &spec.args)
+            .await
+        {
+            Ok(Ok(())) => Ok(bindings),
+            Ok(Err(text)) => Err(Failure::new(
+                ExitReason::Error,
+                format!("init returned an error: {text}"),
+            )),
+            Err(trap) => {
+                let (reason, detail) = describe(&trap);
+                Err(Failure::new(reason, format!("init: {detail}")))
+            }
+        }
+    };
+    let bindings = match timeout(spec.timeout, init).await {
+        Ok(result) => result?,
+        Err(_) => return Err(Failure::new(ExitReason::Crash, "init: timeout")),
+    };
+    // A `stop` during init has no callback to finish: ignore it.
+    store.data_mut().stop_request = None;
+    Ok(Instance { store, bindings })
+}
+
+/// Runs the instance as a task on this thread until it exits; the exit goes
+/// to `notifier`.
+pub(crate) fn spawn(
+    instance: Instance,
+    mailbox: MailboxReceiver,
+    spec: Arc<WorkerSpec>,
+    signal: watch::Receiver<Signal>,
+    notifier: ExitNotifier,
+) {
+    tokio::task::spawn_local(async move {
+        let mut instance = instance;
+        let mut mailbox = mailbox;
+        let mut kill = signal.clone();
+        let mut signal = signal;
+        let (reason, detail) = tokio::select! {
+            biased;
+            // A closed channel means the supervisor is gone: die with it.
+            _ = kill.wait_for(|s| *s == Signal::Kill) => (ExitReason::Killed, None),
+            outcome = serve(&mut instance, &mut mailbox, &mut signal, &spec) => outcome,
+        };
+        drop(instance);
+        notifier.send(reason, detail, Some(mailbox));
+    });
+}
+
+async fn serve(
+    instance: &mut Instance,
+    mailbox: &mut MailboxReceiver,
+    signal: &mut watch::Receiver<Signal>,
+    spec: &WorkerSpec,
+) -> (ExitReason, Option<String>) {
+    loop {
+        let envelope = tokio::select! {
+            biased;
+            // No deadline here: the supervisor enforces the shutdown budget.
+            _ = signal.wait_for(|s| *s != Signal::Run) => {
+                return terminate(instance, WitExitReason::Shutdown, None).await;
+            }
+            envelope = mailbox.recv() => envelope,
+        };
+        let Some(envelope) = envelope else {
+            return (ExitReason::Shutdown, Some("mailbox closed".to_string()));
+        };
+        let (message, reply) = match envelope {
+            Envelope::Call { message, reply } => (message, Some(reply)),
+            Envelope::Cast { message } => (message, None),
+        };
+        let is_cast = reply.is_none();
+        let answer = |result| {
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        };
+        let call = instance
+            .bindings
+            .arbor_supervised_lifecycle()
+            .call_handle(&mut instance.store, &message);
+        match timeout(spec.timeout, call).await {
+            Err(_) => {
+                answer(Err(CallError::Crashed("timeout".to_string())));
+                return (ExitReason::Crash, Some("timeout".to_string()));
+            }
+            Ok(Err(error)) => {
+                let (reason, detail) = describe(&error);
+                answer(Err(match reason {
+                    ExitReason::Crash => CallError::Crashed(detail.clone()),
+                    _ => CallError::Stopped(format!("the child exited: {detail}")),
+                }));
+                return (reason, Some(detail));
+            }
+            Ok(Ok(Err(text))) => {
+                if is_cast {
+                    tracing::warn!(child = spec.name, "cast answered with an error: {text}");
+                }
+                answer(Err(CallError::Rejected(text)));
+            }
+            Ok(Ok(Ok(bytes))) => answer(Ok(bytes)),
+        }
+        if let Some(reason) = instance.store.data_mut().stop_request.take() {
+            return terminate(instance, reason, Some(spec.timeout)).await;
+        }
+    }
+}
+
+async fn terminate(
+    instance: &mut Instance,
+    reason: WitExitReason,
+    deadline: Option<std::time::Duration>,
+) -> (ExitReason, Option<String>) {
+    let (exit, detail) = match &reason {
+        WitExitReason::Normal => (ExitReason::Normal, None),
+        WitExitReason::Shutdown => (ExitReason::Shutdown, None),
+        WitExitReason::Error(text) => (ExitReason::Error, Some(text.clone())),
+    };
+    let call = instance
+        .bindings
+        .arbor_supervised_lifecycle()
+        .call_terminate(&mut instance.store, &reason);
+    let result = match deadline {
+        Some(deadline) => match timeout(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => return (ExitReason::Crash, Some("terminate: timeout".to_string())),
+        },
+        None => call.await,
+    };
+    match result {
+        Ok(()) => (exit, detail),
+        Err(error) => (
+            ExitReason::Crash,
+            Some(format!("terminate: {}", describe(&error).1)),
+        ),
+    }
+}

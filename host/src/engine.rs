@@ -1,0 +1,256 @@
+//! The wasmtime engine, the linker, and loading components.
+//!
+//! [`ArborEngine`] owns the one [`wasmtime::Engine`] of a host: async calls,
+//! epoch interruption driven by a ticker thread, and no wasm backtrace capture
+//! (a trap is an ordinary event here, and capturing one costs more than the
+//! restart). [`ArborEngine::load`] compiles a component once, checks that it
+//! is a component, that it exports the `arbor:supervised` lifecycle and that
+//! every import is one the host provides, and pre-instantiates it so every
+//! (re)start only builds a fresh `Store`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{Supervised, SupervisedPre};
+use crate::host_api::ChildState;
+
+/// How often the epoch advances: the granularity of deadlines, and how often
+/// a long-running guest yields to its neighbours on the same thread.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Why a component could not be loaded. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: cannot read the component: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("{}: not a WebAssembly file (no `\\0asm` header)", path.display())]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A core module was given where a component is needed.
+    #[error("{}: is a core wasm module, not a component (build for wasm32-wasip2, or wrap it with `wasm-tools component new`)", path.display())]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The component failed to validate or compile.
+    #[error("{}: invalid component: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation, on one line.
+        message: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error("{}: imports something Arbor does not provide: {message}", path.display())]
+    Imports {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation, on one line.
+        message: String,
+    },
+    /// The component does not export the lifecycle interface as expected.
+    #[error("{}: does not export `arbor:supervised/lifecycle@0.1.0` (init, handle, terminate) as expected: {message}", path.display())]
+    Exports {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's explanation, on one line.
+        message: String,
+    },
+}
+
+/// A compiled, pre-instantiated component.
+pub struct LoadedComponent {
+    /// Its name in `[components]`.
+    pub name: String,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    pub(crate) pre: SupervisedPre<ChildState>,
+}
+
+impl std::fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The engine of one host, with its linker and epoch ticker.
+#[derive(Clone)]
+pub struct ArborEngine {
+    engine: Engine,
+    linker: Arc<Linker<ChildState>>,
+    _ticker: Arc<EpochTicker>,
+}
+
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the wasm engine: {0}")]
+pub struct EngineError(String);
+
+fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl ArborEngine {
+    /// Builds the engine and linker and starts the epoch ticker thread.
+    pub fn new() -> Result<ArborEngine, EngineError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_backtrace_max_frames(None);
+        let engine = Engine::new(&config).map_err(|e| EngineError(one_line(&e)))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| EngineError(one_line(&e)))?;
+        Supervised::add_to_linker::<ChildState, HasSelf<ChildState>>(&mut linker, |s| s)
+            .map_err(|e| EngineError(one_line(&e)))?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticking = engine.clone();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("arbor-epoch".to_string())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| EngineError(format!("cannot start the epoch thread: {e}")))?;
+        Ok(ArborEngine {
+            engine,
+            linker: Arc::new(linker),
+            _ticker: Arc::new(EpochTicker { stop }),
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads, checks, compiles and pre-instantiates the component at `path`.
+    pub fn load(&self, name: &str, path: &Path) -> Result<LoadedComponent, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path_buf = path.to_path_buf();
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return Err(LoadError::NotWasm { path: path_buf });
+        }
+        // Bytes 6..8 are the layer: 0 for a core module, 1 for a component.
+        if bytes[6] == 0 && bytes[7] == 0 {
+            return Err(LoadError::CoreModule { path: path_buf });
+        }
+        let component = Component::new(&self.engine, &bytes).map_err(|e| LoadError::Invalid {
+            path: path_buf.clone(),
+            message: one_line(&e),
+        })?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Imports {
+                    path: path_buf.clone(),
+                    message: one_line(&e),
+                })?;
+        let pre = SupervisedPre::new(instance_pre).map_err(|e| LoadError::Exports {
+            path: path_buf.clone(),
+            message: one_line(&e),
+        })?;
+        Ok(LoadedComponent {
+            name: name.to_string(),
+            path: path_buf,
+            pre,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_temp(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("arbor-engine-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_core_module_is_refused_with_a_hint() {
+        let engine = ArborEngine::new().unwrap();
+        let path = write_temp("core.wasm", &wat_core_module());
+        let err = engine.load("core", &path).unwrap_err();
+        assert!(matches!(err, LoadError::CoreModule { .. }), "{err}");
+        assert!(
+            err.to_string().contains("core.wasm: is a core wasm module"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let engine = ArborEngine::new().unwrap();
+        let err = engine
+            .load("x", Path::new("/nonexistent/x.wasm"))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/x.wasm: cannot read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn text_is_not_wasm() {
+        let engine = ArborEngine::new().unwrap();
+        let path = write_temp("text.wasm", b"hello, world");
+        let err = engine.load("t", &path).unwrap_err();
+        assert!(matches!(err, LoadError::NotWasm { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_component_without_the_lifecycle_exports_is_refused() {
+        let engine = ArborEngine::new().unwrap();
+        // The smallest valid component: header only, no exports.
+        let path = write_temp("empty.wasm", b"\0asm\x0d\x00\x01\x00");
+        let err = engine.load("empty", &path).unwrap_err();
+        assert!(matches!(err, LoadError::Exports { .. }), "{err}");
+        assert!(!err.to_string().contains('\n'));
+    }
+
+    fn wat_core_module() -> Vec<u8> {
+        // (module) in binary form.
+        b"\0asm\x01\x00\x00\x00".to_vec()
+    }
+}

@@ -1,0 +1,211 @@
+//! The event stream: what happened in the tree, in order, as JSON lines.
+//!
+//! Every supervisor and child reports through one [`EventSink`]. The sink
+//! stamps each event with microseconds since the host started and hands it,
+//! under one lock so the order is the order things happened, to its outputs:
+//! JSON-line writers (a file or stdout, written and flushed per line by a
+//! dedicated thread so a slow reader never blocks a scheduler thread) and
+//! in-process subscribers (tests, the control plane).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::supervisor::state::ExitReason;
+
+/// The kinds of event, spelled as in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A supervisor (the root included) finished starting its children.
+    SupervisorStarted,
+    /// A supervisor stopped (orderly, or gave up: detail `max_restarts`).
+    SupervisorTerminated,
+    /// A worker's first start completed (`init` returned `ok`).
+    ChildStarted,
+    /// A worker started again; `generation` counts its starts.
+    ChildRestarted,
+    /// A worker stopped; `reason` says why.
+    ChildTerminated,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Microseconds since the host started.
+    pub t_us: u64,
+    /// What happened.
+    pub event: EventKind,
+    /// Slash-joined names from the root supervisor.
+    pub path: String,
+    /// The worker's start count (start and restart events).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generation: Option<u64>,
+    /// Why it stopped (terminate events): normal, shutdown, crash, error, killed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// Free text (the trap, the error, `max_restarts`, ...).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+}
+
+enum WriterMsg {
+    Line(String),
+    /// Answered once every line sent before it is written.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+enum Output {
+    Lines(std::sync::mpsc::Sender<WriterMsg>),
+    Channel(mpsc::UnboundedSender<Event>),
+}
+
+struct Inner {
+    start: Instant,
+    outputs: Mutex<Vec<Output>>,
+}
+
+/// Where events go. Cheap to clone; all clones feed the same outputs.
+#[derive(Clone)]
+pub struct EventSink {
+    inner: Arc<Inner>,
+}
+
+impl Default for EventSink {
+    fn default() -> Self {
+        EventSink::new()
+    }
+}
+
+impl EventSink {
+    /// A sink with no outputs yet; time zero is now.
+    pub fn new() -> Self {
+        EventSink {
+            inner: Arc::new(Inner {
+                start: Instant::now(),
+                outputs: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Writes every later event to `writer` as one JSON line, flushed per line.
+    pub fn add_writer(&self, mut writer: Box<dyn Write + Send>) {
+        let (tx, rx) = std::sync::mpsc::channel::<WriterMsg>();
+        std::thread::Builder::new()
+            .name("arbor-events".to_string())
+            .spawn(move || {
+                let mut broken = false;
+                for msg in rx {
+                    match msg {
+                        WriterMsg::Line(line) if !broken => {
+                            broken = writer
+                                .write_all(line.as_bytes())
+                                .and_then(|_| writer.flush())
+                                .is_err();
+                        }
+                        WriterMsg::Line(_) => {}
+                        WriterMsg::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .expect("spawn the event writer thread");
+        self.lock().push(Output::Lines(tx));
+    }
+
+    /// Every later event is also sent to the returned receiver.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().push(Output::Channel(tx));
+        rx
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Output>> {
+        // A panic elsewhere while holding the lock leaves the list intact.
+        self.inner.outputs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an event; `t_us` is taken here.
+    pub fn emit(
+        &self,
+        event: EventKind,
+        path: &str,
+        generation: Option<u64>,
+        reason: Option<&ExitReason>,
+        detail: Option<&str>,
+    ) {
+        let mut outputs = self.lock();
+        let event = Event {
+            t_us: self.inner.start.elapsed().as_micros() as u64,
+            event,
+            path: path.to_string(),
+            generation,
+            reason: reason.map(|r| r.as_str().to_string()),
+            detail: detail.map(str::to_string),
+        };
+        let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
+        let line = needs_line.then(|| {
+            let mut line = serde_json::to_string(&event).expect("events serialize");
+            line.push('\n');
+            line
+        });
+        outputs.retain(|output| match output {
+            Output::Lines(tx) => tx
+                .send(WriterMsg::Line(line.clone().unwrap_or_default()))
+                .is_ok(),
+            Output::Channel(tx) => tx.send(event.clone()).is_ok(),
+        });
+    }
+
+    /// Waits until the writers have written everything emitted so far.
+    pub fn flush(&self) {
+        let senders: Vec<_> = self
+            .lock()
+            .iter()
+            .filter_map(|o| match o {
+                Output::Lines(tx) => Some(tx.clone()),
+                Output::Channel(_) => None,
+            })
+            .collect();
+        for tx in senders {
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            if tx.send(WriterMsg::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_the_documented_field_names() {
+        let sink = EventSink::new();
+        let mut rx = sink.subscribe();
+        sink.emit(
+            EventKind::ChildTerminated,
+            "root/b",
+            None,
+            Some(&ExitReason::Crash),
+            Some("wasm trap"),
+        );
+        sink.emit(EventKind::ChildRestarted, "root/b", Some(2), None, None);
+        let a = rx.try_recv().unwrap();
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["event"], "child_terminated");
+        assert_eq!(json["path"], "root/b");
+        assert_eq!(json["reason"], "crash");
+        assert_eq!(json["detail"], "wasm trap");
+        assert!(json.get("generation").is_none());
+        let b = serde_json::to_value(rx.try_recv().unwrap()).unwrap();
+        assert_eq!(b["event"], "child_restarted");
+        assert_eq!(b["generation"], 2);
+        assert!(b["t_us"].as_u64().unwrap() >= json["t_us"].as_u64().unwrap());
+    }
+}

@@ -1,0 +1,35 @@
+//! Arbor runs WebAssembly components under Erlang/OTP-style supervision trees.
+//!
+//! Each child is a sandboxed component that exports `init`, `handle` and
+//! `terminate` (see `wit/`). A trap is a crash: the instance is dropped and a
+//! fresh one started as its supervisor's strategy says. The supervision rules
+//! are OTP's (`one_for_one`, `one_for_all`, `rest_for_one`; `permanent`,
+//! `transient`, `temporary`; restart intensity; ordered shutdown), with one
+//! addition: a child's mailbox belongs to its place in the tree and survives
+//! its restarts.
+//!
+//! Key types: [`TreeSpec`] (a validated tree file), [`Node`] (a running host),
+//! [`EventSink`] (the event stream).
+
+#![deny(missing_docs)]
+
+mod bindings;
+mod child;
+pub mod control;
+pub mod engine;
+pub mod events;
+mod host_api;
+pub mod mailbox;
+pub mod node;
+pub mod registry;
+pub mod report;
+pub mod spec;
+pub mod supervisor;
+
+pub use engine::{ArborEngine, LoadError};
+pub use events::{Event, EventKind, EventSink};
+pub use mailbox::CallError;
+pub use node::{CommandError, Node, NodeError, NodeOptions, RootExit};
+pub use report::{ChildCounts, NodeReport};
+pub use spec::{Shutdown, SpecError, TreeSpec, WorkerSpec};
+pub use supervisor::state::{ExitReason, RestartIntensity, RestartType, Strategy};

@@ -1,0 +1,310 @@
+//! A running host: the engine, the loaded components, the registry, the
+//! scheduler threads and the root supervisor, with the Rust API to drive it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use arbor::{Node, NodeOptions, TreeSpec};
+//! let tree = TreeSpec::load("examples/supervision/tree.toml".as_ref())?;
+//! let node = Node::start(&tree, NodeOptions::default()).await?;
+//! let reply = node.call("inventory", b"ping".to_vec()).await?;
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio_util::task::LocalPoolHandle;
+
+use crate::child::{ChildExit, Signal};
+use crate::engine::{ArborEngine, EngineError, LoadError, LoadedComponent};
+use crate::events::EventSink;
+use crate::mailbox::{CallError, Reply};
+use crate::registry::Registry;
+use crate::report::{ChildCounts, NodeReport};
+use crate::spec::{DEFAULT_CALL_TIMEOUT, TreeSpec, WorkerSpec};
+use crate::supervisor::driver::{
+    self, ChildCommandError, Launch, Shared, SupervisorCommand, SupervisorRef,
+};
+use crate::supervisor::state::{ChildId, ExitReason};
+
+/// How a host is set up.
+#[derive(Clone)]
+pub struct NodeOptions {
+    /// Where events go.
+    pub events: EventSink,
+    /// Scheduler threads (each runs whole supervisor subtrees); default: one per core.
+    pub threads: usize,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            events: EventSink::new(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// Why a host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The engine could not be built.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The root supervisor failed to start (a child's `init` failed).
+    #[error("the tree failed to start ({reason}): {detail}")]
+    Start {
+        /// crash or error.
+        reason: ExitReason,
+        /// Which child and why.
+        detail: String,
+    },
+}
+
+/// Why a command to a supervisor failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No supervisor of that name is running.
+    #[error("no supervisor named {0:?} is running")]
+    NoSuchSupervisor(String),
+    /// The supervisor stopped before answering.
+    #[error("the supervisor {0:?} stopped before answering")]
+    SupervisorGone(String),
+    /// The supervisor refused.
+    #[error(transparent)]
+    Child(#[from] ChildCommandError),
+}
+
+/// How the root supervisor ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootExit {
+    /// `shutdown` for an orderly stop or after giving up.
+    pub reason: ExitReason,
+    /// `max_restarts` when the root gave up.
+    pub detail: Option<String>,
+}
+
+impl RootExit {
+    /// Whether the root gave up (restart intensity exceeded) rather than being stopped.
+    pub fn gave_up(&self) -> bool {
+        self.detail.as_deref() == Some("max_restarts") || self.reason.is_abnormal()
+    }
+}
+
+/// A running host.
+pub struct Node {
+    shared: Arc<Shared>,
+    root_name: String,
+    root_signal: watch::Sender<Signal>,
+    root_exit: Mutex<RootWatch>,
+}
+
+struct RootWatch {
+    exits: mpsc::UnboundedReceiver<ChildExit>,
+    exit: Option<RootExit>,
+}
+
+/// Loads every component named in the tree, in the order of `[components]`.
+pub fn load_components(
+    engine: &ArborEngine,
+    tree: &TreeSpec,
+) -> Result<BTreeMap<String, Arc<LoadedComponent>>, LoadError> {
+    let mut loaded = BTreeMap::new();
+    for (name, source) in &tree.components {
+        loaded.insert(name.clone(), Arc::new(engine.load(name, &source.path)?));
+    }
+    Ok(loaded)
+}
+
+impl Node {
+    /// Loads the tree's components and starts its root supervisor; returns
+    /// once every child's `init` has finished.
+    pub async fn start(tree: &TreeSpec, options: NodeOptions) -> Result<Node, NodeError> {
+        let engine = ArborEngine::new()?;
+        let components = {
+            let engine = engine.clone();
+            let tree = tree.clone();
+            // Compiling is CPU work: keep it off the async threads.
+            tokio::task::spawn_blocking(move || load_components(&engine, &tree))
+                .await
+                .expect("component loading does not panic")?
+        };
+        let shared = Arc::new(Shared {
+            engine,
+            registry: Registry::new(),
+            events: options.events,
+            components,
+            pool: LocalPoolHandle::new(options.threads.max(1)),
+            next_thread: AtomicUsize::new(0),
+            origin: Instant::now(),
+        });
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let (signal_tx, signal_rx) = watch::channel(Signal::Run);
+        let (started_tx, started_rx) = oneshot::channel();
+        driver::launch(Launch {
+            shared: shared.clone(),
+            spec: tree.root.clone(),
+            path: tree.root.name.clone(),
+            id: ChildId(0),
+            generation: 1,
+            signal: signal_rx,
+            parent_exits: exits_tx,
+            started: started_tx,
+        });
+        match started_rx.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(failure)) => {
+                return Err(NodeError::Start {
+                    reason: failure.reason,
+                    detail: failure.detail,
+                });
+            }
+            Err(_) => {
+                return Err(NodeError::Start {
+                    reason: ExitReason::Crash,
+                    detail: "the root supervisor's task ended while starting".to_string(),
+                });
+            }
+        }
+        Ok(Node {
+            shared,
+            root_name: tree.root.name.clone(),
+            root_signal: signal_tx,
+            root_exit: Mutex::new(RootWatch {
+                exits: exits_rx,
+                exit: None,
+            }),
+        })
+    }
+
+    /// The event sink of this host.
+    pub fn events(&self) -> &EventSink {
+        &self.shared.events
+    }
+
+    /// The root supervisor's name.
+    pub fn root_name(&self) -> &str {
+        &self.root_name
+    }
+
+    /// Calls the worker `name` and waits (5 s at most) for its reply.
+    pub async fn call(&self, name: &str, message: Vec<u8>) -> Reply {
+        self.call_with_timeout(name, message, DEFAULT_CALL_TIMEOUT)
+            .await
+    }
+
+    /// Calls the worker `name` and waits up to `timeout` for its reply.
+    pub async fn call_with_timeout(
+        &self,
+        name: &str,
+        message: Vec<u8>,
+        timeout: Duration,
+    ) -> Reply {
+        self.shared
+            .registry
+            .call(None, name, message, timeout)
+            .await
+    }
+
+    /// Queues a message for the worker `name`.
+    pub fn cast(&self, name: &str, message: Vec<u8>) -> Result<(), CallError> {
+        self.shared.registry.cast(None, name, message)
+    }
+
+    fn supervisor(&self, name: &str) -> Result<SupervisorRef, CommandError> {
+        // A path (`root/services`) names its last supervisor.
+        let name = name.rsplit('/').next().unwrap_or(name);
+        self.shared
+            .registry
+            .supervisor(name)
+            .ok_or_else(|| CommandError::NoSuchSupervisor(name.to_string()))
+    }
+
+    async fn ask<T>(
+        &self,
+        supervisor: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> SupervisorCommand,
+    ) -> Result<T, CommandError> {
+        let commands = self.supervisor(supervisor)?;
+        let (tx, rx) = oneshot::channel();
+        commands
+            .send(make(tx))
+            .map_err(|_| CommandError::SupervisorGone(supervisor.to_string()))?;
+        rx.await
+            .map_err(|_| CommandError::SupervisorGone(supervisor.to_string()))
+    }
+
+    /// The live tree.
+    pub async fn tree(&self) -> Result<NodeReport, CommandError> {
+        self.ask(&self.root_name, SupervisorCommand::Inspect).await
+    }
+
+    /// Adds a worker under `supervisor` and starts it.
+    pub async fn start_child(
+        &self,
+        supervisor: &str,
+        spec: WorkerSpec,
+    ) -> Result<(), CommandError> {
+        Ok(self
+            .ask(supervisor, |tx| SupervisorCommand::StartChild(spec, tx))
+            .await??)
+    }
+
+    /// Stops the child `name` of `supervisor`.
+    pub async fn terminate_child(&self, supervisor: &str, name: &str) -> Result<(), CommandError> {
+        let name = name.to_string();
+        Ok(self
+            .ask(supervisor, |tx| SupervisorCommand::TerminateChild(name, tx))
+            .await??)
+    }
+
+    /// Starts the stopped child `name` of `supervisor` again.
+    pub async fn restart_child(&self, supervisor: &str, name: &str) -> Result<(), CommandError> {
+        let name = name.to_string();
+        Ok(self
+            .ask(supervisor, |tx| SupervisorCommand::RestartChild(name, tx))
+            .await??)
+    }
+
+    /// Counts the children of `supervisor`.
+    pub async fn count_children(&self, supervisor: &str) -> Result<ChildCounts, CommandError> {
+        self.ask(supervisor, SupervisorCommand::CountChildren).await
+    }
+
+    /// Waits until the root supervisor exits (it gave up, or was shut down).
+    pub async fn wait(&self) -> RootExit {
+        let mut watch = self.root_exit.lock().await;
+        if let Some(exit) = &watch.exit {
+            return exit.clone();
+        }
+        let exit = match watch.exits.recv().await {
+            Some(exit) => RootExit {
+                reason: exit.reason,
+                detail: exit.detail,
+            },
+            None => RootExit {
+                reason: ExitReason::Killed,
+                detail: Some("the root supervisor's task vanished".to_string()),
+            },
+        };
+        watch.exit = Some(exit.clone());
+        exit
+    }
+
+    /// Stops the whole tree in order and waits for it.
+    pub async fn shutdown(&self) -> RootExit {
+        let _ = self.root_signal.send(Signal::Shutdown);
+        let exit = self.wait().await;
+        self.shared.events.flush();
+        exit
+    }
+}

@@ -1,0 +1,187 @@
+//! The registry: names to mailboxes (workers) and command channels (supervisors).
+//!
+//! Names are unique in the host. A worker's entry points at its mailbox, which
+//! outlives its instances, so a name stays valid across restarts; the entry is
+//! removed when the child leaves the tree. `call` and `cast` by name, from
+//! guests and from Rust, go through here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::mailbox::{CallError, Envelope, MailboxSender, Reply, check_size};
+use crate::supervisor::driver::SupervisorRef;
+
+/// What a name points at.
+#[derive(Clone)]
+pub enum Entry {
+    /// A worker's mailbox.
+    Worker(MailboxSender),
+    /// A supervisor's command channel.
+    Supervisor(SupervisorRef),
+}
+
+/// The name table shared by every supervisor and child of a host.
+#[derive(Clone, Default)]
+pub struct Registry {
+    names: Arc<RwLock<HashMap<String, Entry>>>,
+}
+
+/// A name is already taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the name {0:?} is already registered")]
+pub struct NameTaken(pub String);
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
+        self.names.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
+        self.names.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers `name`, failing if it is taken.
+    pub fn register(&self, name: &str, entry: Entry) -> Result<(), NameTaken> {
+        let mut names = self.write();
+        if names.contains_key(name) {
+            return Err(NameTaken(name.to_string()));
+        }
+        names.insert(name.to_string(), entry);
+        Ok(())
+    }
+
+    /// Points an existing (or new) name at `entry`.
+    pub fn replace(&self, name: &str, entry: Entry) {
+        self.write().insert(name.to_string(), entry);
+    }
+
+    /// Removes `name`.
+    pub fn unregister(&self, name: &str) {
+        self.write().remove(name);
+    }
+
+    /// What `name` points at.
+    pub fn lookup(&self, name: &str) -> Option<Entry> {
+        self.read().get(name).cloned()
+    }
+
+    /// Whether `name` is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.read().contains_key(name)
+    }
+
+    /// The supervisor registered as `name`.
+    pub fn supervisor(&self, name: &str) -> Option<SupervisorRef> {
+        match self.lookup(name) {
+            Some(Entry::Supervisor(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn worker(&self, target: &str) -> Result<MailboxSender, CallError> {
+        match self.lookup(target) {
+            Some(Entry::Worker(tx)) => Ok(tx),
+            Some(Entry::Supervisor(_)) => Err(CallError::NotAWorker(target.to_string())),
+            None => Err(CallError::NoSuchName(target.to_string())),
+        }
+    }
+
+    /// Sends `message` to `target` and waits up to `timeout` for the reply.
+    /// `from` is the calling child's name, if a child is calling.
+    pub async fn call(
+        &self,
+        from: Option<&str>,
+        target: &str,
+        message: Vec<u8>,
+        timeout: Duration,
+    ) -> Reply {
+        if from == Some(target) {
+            return Err(CallError::SelfCall);
+        }
+        check_size(&message)?;
+        let mailbox = self.worker(target)?;
+        let (reply, answer) = oneshot::channel();
+        mailbox
+            .send(Envelope::Call { message, reply })
+            .map_err(|_| CallError::Stopped(format!("{target} is not running")))?;
+        match tokio::time::timeout(timeout, answer).await {
+            Err(_) => Err(CallError::Timeout),
+            // The instance holding the message was dropped (killed).
+            Ok(Err(_)) => Err(CallError::Stopped(format!(
+                "{target} stopped before it answered"
+            ))),
+            Ok(Ok(reply)) => reply,
+        }
+    }
+
+    /// Queues `message` for `target` without waiting.
+    pub fn cast(
+        &self,
+        from: Option<&str>,
+        target: &str,
+        message: Vec<u8>,
+    ) -> Result<(), CallError> {
+        // A cast to oneself cannot deadlock (nobody waits), so OTP-like it is allowed.
+        let _ = from;
+        check_size(&message)?;
+        self.worker(target)?
+            .send(Envelope::Cast { message })
+            .map_err(|_| CallError::Stopped(format!("{target} is not running")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mailbox::mailbox;
+
+    #[tokio::test]
+    async fn a_child_calling_itself_gets_an_error_not_a_deadlock() {
+        let registry = Registry::new();
+        let (tx, _rx) = mailbox();
+        registry.register("a", Entry::Worker(tx)).unwrap();
+        let reply = registry
+            .call(Some("a"), "a", b"ping".to_vec(), Duration::from_secs(5))
+            .await;
+        assert_eq!(reply, Err(CallError::SelfCall));
+    }
+
+    #[tokio::test]
+    async fn calls_time_out_when_nobody_answers() {
+        let registry = Registry::new();
+        let (tx, _rx) = mailbox();
+        registry.register("slow", Entry::Worker(tx)).unwrap();
+        let reply = registry
+            .call(None, "slow", b"x".to_vec(), Duration::from_millis(10))
+            .await;
+        assert_eq!(reply, Err(CallError::Timeout));
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let registry = Registry::new();
+        let (tx, _rx) = mailbox();
+        registry.register("a", Entry::Worker(tx.clone())).unwrap();
+        assert_eq!(
+            registry.register("a", Entry::Worker(tx)),
+            Err(NameTaken("a".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_names_are_reported() {
+        let registry = Registry::new();
+        let reply = registry
+            .call(None, "ghost", vec![], Duration::from_secs(1))
+            .await;
+        assert_eq!(reply, Err(CallError::NoSuchName("ghost".into())));
+    }
+}

@@ -1,0 +1,778 @@
+//! The tree file: parsing, validation, and errors that point at a line.
+//!
+//! A tree file (TOML) names the components once under `[components]` and
+//! nests supervisors under `[supervisor]`. Parsing happens in two steps, as in
+//! ripgrep's low/high args: serde reads the raw tables (keeping each value's
+//! span), then [`TreeSpec::parse`] validates them into resolved types. Every
+//! error carries the file, line and field it is about.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::supervisor::state::{RestartIntensity, RestartType, Strategy};
+
+/// Default deadline for a worker's `init` and each `handle`.
+pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a `call` waits for its reply.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default shutdown budget of a worker.
+pub const DEFAULT_WORKER_SHUTDOWN: Shutdown = Shutdown::Timeout(Duration::from_secs(5));
+/// Default linear-memory limit of a worker.
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
+
+/// A tree-file error: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {field}: {message}", file.display())]
+pub struct SpecError {
+    /// The tree file.
+    pub file: PathBuf,
+    /// 1-based line of the offending value (1 when the file could not be read).
+    pub line: usize,
+    /// The dotted path of the field, e.g. `supervisor.children[1].restart`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// How long a child gets to run `terminate` when it is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Dropped at once, `terminate` not called (reason `killed`).
+    BrutalKill,
+    /// `terminate` gets this long, then the instance is dropped.
+    Timeout(Duration),
+    /// Waits as long as it takes (the default for supervisors).
+    Infinity,
+}
+
+impl fmt::Display for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shutdown::BrutalKill => f.write_str("brutal_kill"),
+            Shutdown::Timeout(d) => write!(f, "{}ms", d.as_millis()),
+            Shutdown::Infinity => f.write_str("infinity"),
+        }
+    }
+}
+
+/// A validated tree file.
+#[derive(Debug, Clone)]
+pub struct TreeSpec {
+    /// The file it was read from (used in messages).
+    pub source: PathBuf,
+    /// Component names and the resolved paths of their `.wasm` files.
+    pub components: BTreeMap<String, ComponentSource>,
+    /// The root supervisor.
+    pub root: SupervisorSpec,
+}
+
+/// Where a component named in `[components]` lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSource {
+    /// Path of the `.wasm` file, resolved against the tree file's directory.
+    pub path: PathBuf,
+    /// Line of the entry in the tree file.
+    pub line: usize,
+}
+
+/// A child in a tree: a worker or a nested supervisor.
+#[derive(Debug, Clone)]
+pub enum ChildSpec {
+    /// A wasm component.
+    Worker(WorkerSpec),
+    /// A nested supervisor.
+    Supervisor(SupervisorSpec),
+}
+
+impl ChildSpec {
+    /// The child's name, unique in the host.
+    pub fn name(&self) -> &str {
+        match self {
+            ChildSpec::Worker(w) => &w.name,
+            ChildSpec::Supervisor(s) => &s.name,
+        }
+    }
+
+    /// The child's restart type.
+    pub fn restart(&self) -> RestartType {
+        match self {
+            ChildSpec::Worker(w) => w.restart,
+            ChildSpec::Supervisor(s) => s.restart,
+        }
+    }
+
+    /// The child's shutdown budget.
+    pub fn shutdown(&self) -> Shutdown {
+        match self {
+            ChildSpec::Worker(w) => w.shutdown,
+            ChildSpec::Supervisor(s) => s.shutdown,
+        }
+    }
+}
+
+/// A supervisor and its children.
+#[derive(Debug, Clone)]
+pub struct SupervisorSpec {
+    /// Name, unique in the host.
+    pub name: String,
+    /// How failures spread among the children.
+    pub strategy: Strategy,
+    /// How many restarts in how long before giving up.
+    pub intensity: RestartIntensity,
+    /// Set for a dynamic supervisor (children added at run time).
+    pub dynamic: Option<DynamicSpec>,
+    /// Children in start order.
+    pub children: Vec<ChildSpec>,
+    /// Restart type as a child of its parent (default permanent).
+    pub restart: RestartType,
+    /// Shutdown budget as a child of its parent (default infinity).
+    pub shutdown: Shutdown,
+}
+
+/// Settings of a dynamic supervisor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DynamicSpec {
+    /// At most this many children at once, when set.
+    pub max_children: Option<usize>,
+}
+
+/// A worker: one wasm component instance with its mailbox.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// Name, unique in the host; `call`/`cast` address it.
+    pub name: String,
+    /// Key into `[components]`.
+    pub component: String,
+    /// Restart type.
+    pub restart: RestartType,
+    /// Shutdown budget.
+    pub shutdown: Shutdown,
+    /// Bytes handed to `init`.
+    pub args: Vec<u8>,
+    /// Deadline for `init` and each `handle` (a guest past it has crashed).
+    pub timeout: Duration,
+    /// How long this worker's own `call`s wait for a reply.
+    pub call_timeout: Duration,
+    /// Linear-memory limit in bytes.
+    pub max_memory_bytes: usize,
+    /// The names this worker may call or cast to; `None` allows all.
+    pub may_call: Option<Vec<String>>,
+}
+
+impl WorkerSpec {
+    /// A worker with the defaults: permanent, 5 s shutdown, 5 s deadlines.
+    pub fn new(name: impl Into<String>, component: impl Into<String>) -> Self {
+        WorkerSpec {
+            name: name.into(),
+            component: component.into(),
+            restart: RestartType::Permanent,
+            shutdown: DEFAULT_WORKER_SHUTDOWN,
+            args: Vec::new(),
+            timeout: DEFAULT_CALLBACK_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            may_call: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTree {
+    #[serde(default)]
+    components: BTreeMap<String, Spanned<String>>,
+    supervisor: Option<Spanned<RawNode>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Option<Spanned<String>>,
+    component: Option<Spanned<String>>,
+    strategy: Option<Spanned<String>>,
+    dynamic: Option<Spanned<RawDynamic>>,
+    restart: Option<Spanned<String>>,
+    shutdown_ms: Option<Spanned<toml::Value>>,
+    max_restarts: Option<Spanned<i64>>,
+    max_seconds: Option<Spanned<toml::Value>>,
+    args: Option<Spanned<toml::Value>>,
+    timeout_ms: Option<Spanned<i64>>,
+    call_timeout_ms: Option<Spanned<i64>>,
+    max_memory_mb: Option<Spanned<i64>>,
+    may_call: Option<Spanned<Vec<String>>>,
+    children: Option<Vec<Spanned<RawNode>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDynamic {
+    max_children: Option<Spanned<i64>>,
+}
+
+/// Turns byte offsets into line numbers and builds errors.
+struct Locator<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text[..end].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> SpecError {
+        SpecError {
+            file: self.file.to_path_buf(),
+            line: self.line_of(span.start),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl TreeSpec {
+    /// Reads and validates the tree file at `path`.
+    pub fn load(path: &Path) -> Result<TreeSpec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: path.to_path_buf(),
+            line: 1,
+            field: "file".to_string(),
+            message: format!("cannot read the tree file: {e}"),
+        })?;
+        TreeSpec::parse(path, &text)
+    }
+
+    /// Validates `text` as the tree file `path` (used for messages and to
+    /// resolve component paths).
+    pub fn parse(path: &Path, text: &str) -> Result<TreeSpec, SpecError> {
+        let loc = Locator { file: path, text };
+        let raw: RawTree = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().replace('\n', " ");
+            loc.error(span, "toml", message)
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut components = BTreeMap::new();
+        for (name, value) in &raw.components {
+            let field = format!("components.{name}");
+            if value.get_ref().trim().is_empty() {
+                return Err(loc.error(value.span(), &field, "the component path is empty"));
+            }
+            components.insert(
+                name.clone(),
+                ComponentSource {
+                    path: base.join(value.get_ref()),
+                    line: loc.line_of(value.span().start),
+                },
+            );
+        }
+        let Some(root) = raw.supervisor else {
+            return Err(loc.error(0..0, "supervisor", "missing the root [supervisor] table"));
+        };
+        let mut names = HashSet::new();
+        let root_span = root.span();
+        let root = validate_supervisor(
+            &loc,
+            "supervisor",
+            root_span,
+            root.into_inner(),
+            &components,
+            &mut names,
+        )?;
+        Ok(TreeSpec {
+            source: path.to_path_buf(),
+            components,
+            root,
+        })
+    }
+}
+
+fn positive_ms(
+    loc: &Locator<'_>,
+    field: &str,
+    value: &Spanned<i64>,
+) -> Result<Duration, SpecError> {
+    let ms = *value.get_ref();
+    if ms <= 0 {
+        return Err(loc.error(
+            value.span(),
+            field,
+            format!("must be a positive number of milliseconds, got {ms}"),
+        ));
+    }
+    Ok(Duration::from_millis(ms as u64))
+}
+
+fn parse_restart(
+    loc: &Locator<'_>,
+    field: &str,
+    value: &Spanned<String>,
+) -> Result<RestartType, SpecError> {
+    match value.get_ref().as_str() {
+        "permanent" => Ok(RestartType::Permanent),
+        "transient" => Ok(RestartType::Transient),
+        "temporary" => Ok(RestartType::Temporary),
+        other => Err(loc.error(
+            value.span(),
+            field,
+            format!("unknown restart type {other:?} (expected permanent, transient or temporary)"),
+        )),
+    }
+}
+
+fn parse_shutdown(
+    loc: &Locator<'_>,
+    field: &str,
+    value: &Spanned<toml::Value>,
+) -> Result<Shutdown, SpecError> {
+    match value.get_ref() {
+        toml::Value::Integer(ms) if *ms >= 0 => {
+            Ok(Shutdown::Timeout(Duration::from_millis(*ms as u64)))
+        }
+        toml::Value::String(s) if s == "brutal_kill" => Ok(Shutdown::BrutalKill),
+        toml::Value::String(s) if s == "infinity" => Ok(Shutdown::Infinity),
+        other => Err(loc.error(
+            value.span(),
+            field,
+            format!("expected milliseconds (>= 0), \"brutal_kill\" or \"infinity\", got {other}"),
+        )),
+    }
+}
+
+fn validate_supervisor(
+    loc: &Locator<'_>,
+    at: &str,
+    span: Range<usize>,
+    raw: RawNode,
+    components: &BTreeMap<String, ComponentSource>,
+    names: &mut HashSet<String>,
+) -> Result<SupervisorSpec, SpecError> {
+    let name = unique_name(loc, at, span.clone(), raw.name.as_ref(), names)?;
+    if let Some(c) = &raw.component {
+        return Err(loc.error(
+            c.span(),
+            &format!("{at}.component"),
+            "a supervisor has no component (a child with `strategy` or `dynamic` is a supervisor)",
+        ));
+    }
+    for (present, field) in [
+        (raw.args.as_ref().map(|v| v.span()), "args"),
+        (raw.timeout_ms.as_ref().map(|v| v.span()), "timeout_ms"),
+        (
+            raw.call_timeout_ms.as_ref().map(|v| v.span()),
+            "call_timeout_ms",
+        ),
+        (
+            raw.max_memory_mb.as_ref().map(|v| v.span()),
+            "max_memory_mb",
+        ),
+        (raw.may_call.as_ref().map(|v| v.span()), "may_call"),
+    ] {
+        if let Some(span) = present {
+            return Err(loc.error(
+                span,
+                &format!("{at}.{field}"),
+                "only workers take this field",
+            ));
+        }
+    }
+    let strategy = match &raw.strategy {
+        None => Strategy::OneForOne,
+        Some(s) => match s.get_ref().as_str() {
+            "one_for_one" => Strategy::OneForOne,
+            "one_for_all" => Strategy::OneForAll,
+            "rest_for_one" => Strategy::RestForOne,
+            other => {
+                return Err(loc.error(
+                    s.span(),
+                    &format!("{at}.strategy"),
+                    format!("unknown strategy {other:?} (expected one_for_one, one_for_all or rest_for_one)"),
+                ));
+            }
+        },
+    };
+    let mut intensity = RestartIntensity::default();
+    if let Some(m) = &raw.max_restarts {
+        let v = *m.get_ref();
+        if !(0..=u32::MAX as i64).contains(&v) {
+            return Err(loc.error(
+                m.span(),
+                &format!("{at}.max_restarts"),
+                format!("must be 0 or more, got {v}"),
+            ));
+        }
+        intensity.max_restarts = v as u32;
+    }
+    if let Some(m) = &raw.max_seconds {
+        let secs = match m.get_ref() {
+            toml::Value::Integer(i) => *i as f64,
+            toml::Value::Float(f) => *f,
+            other => {
+                return Err(loc.error(
+                    m.span(),
+                    &format!("{at}.max_seconds"),
+                    format!("expected a number, got {other}"),
+                ));
+            }
+        };
+        if !(secs > 0.0 && secs.is_finite()) {
+            return Err(loc.error(
+                m.span(),
+                &format!("{at}.max_seconds"),
+                format!("must be more than 0, got {secs}"),
+            ));
+        }
+        intensity.max_seconds = Duration::from_secs_f64(secs);
+    }
+    let dynamic = match &raw.dynamic {
+        None => None,
+        Some(d) => {
+            if let Some(s) = &raw.strategy {
+                if s.get_ref() != "one_for_one" {
+                    return Err(loc.error(
+                        s.span(),
+                        &format!("{at}.strategy"),
+                        "a dynamic supervisor is always one_for_one",
+                    ));
+                }
+            }
+            let max_children = match &d.get_ref().max_children {
+                None => None,
+                Some(m) if *m.get_ref() >= 1 => Some(*m.get_ref() as usize),
+                Some(m) => {
+                    return Err(loc.error(
+                        m.span(),
+                        &format!("{at}.dynamic.max_children"),
+                        format!("must be 1 or more, got {}", m.get_ref()),
+                    ));
+                }
+            };
+            Some(DynamicSpec { max_children })
+        }
+    };
+    let restart = match &raw.restart {
+        None => RestartType::Permanent,
+        Some(r) => parse_restart(loc, &format!("{at}.restart"), r)?,
+    };
+    let shutdown = match &raw.shutdown_ms {
+        None => Shutdown::Infinity,
+        Some(s) => parse_shutdown(loc, &format!("{at}.shutdown_ms"), s)?,
+    };
+    let mut children = Vec::new();
+    for (i, child) in raw.children.into_iter().flatten().enumerate() {
+        let child_at = format!("{at}.children[{i}]");
+        let child_span = child.span();
+        if dynamic.is_some() {
+            return Err(loc.error(
+                child_span,
+                &child_at,
+                "a dynamic supervisor starts empty: add its children at run time (`arbor ctl start-child`)",
+            ));
+        }
+        let child = child.into_inner();
+        let is_supervisor =
+            child.strategy.is_some() || child.dynamic.is_some() || child.children.is_some();
+        children.push(if is_supervisor {
+            ChildSpec::Supervisor(validate_supervisor(
+                loc, &child_at, child_span, child, components, names,
+            )?)
+        } else {
+            ChildSpec::Worker(validate_worker(
+                loc, &child_at, child_span, child, components, names,
+            )?)
+        });
+    }
+    Ok(SupervisorSpec {
+        name,
+        strategy,
+        intensity,
+        dynamic,
+        children,
+        restart,
+        shutdown,
+    })
+}
+
+fn unique_name(
+    loc: &Locator<'_>,
+    at: &str,
+    span: Range<usize>,
+    name: Option<&Spanned<String>>,
+    names: &mut HashSet<String>,
+) -> Result<String, SpecError> {
+    let Some(name) = name else {
+        return Err(loc.error(span, &format!("{at}.name"), "missing `name`"));
+    };
+    let field = format!("{at}.name");
+    let text = name.get_ref();
+    if let Err(why) = check_name(text) {
+        return Err(loc.error(name.span(), &field, why));
+    }
+    if !names.insert(text.clone()) {
+        return Err(loc.error(
+            name.span(),
+            &field,
+            format!("the name {text:?} is used twice (names are unique in a host)"),
+        ));
+    }
+    Ok(text.clone())
+}
+
+/// Checks that `name` can name a child: non-empty, no `/` or whitespace.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a name may not be empty".to_string());
+    }
+    if name.contains('/') || name.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "the name {name:?} may not contain '/' or whitespace"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_worker(
+    loc: &Locator<'_>,
+    at: &str,
+    span: Range<usize>,
+    raw: RawNode,
+    components: &BTreeMap<String, ComponentSource>,
+    names: &mut HashSet<String>,
+) -> Result<WorkerSpec, SpecError> {
+    let name = unique_name(loc, at, span.clone(), raw.name.as_ref(), names)?;
+    for (present, field) in [
+        (raw.max_restarts.as_ref().map(|v| v.span()), "max_restarts"),
+        (raw.max_seconds.as_ref().map(|v| v.span()), "max_seconds"),
+    ] {
+        if let Some(span) = present {
+            return Err(loc.error(
+                span,
+                &format!("{at}.{field}"),
+                "only supervisors take this field (add `strategy` to make this child a supervisor)",
+            ));
+        }
+    }
+    let Some(component) = &raw.component else {
+        return Err(loc.error(
+            span,
+            &format!("{at}.component"),
+            "a worker needs `component` (or `strategy` to be a supervisor)",
+        ));
+    };
+    if !components.contains_key(component.get_ref()) {
+        let known: Vec<&str> = components.keys().map(String::as_str).collect();
+        return Err(loc.error(
+            component.span(),
+            &format!("{at}.component"),
+            format!(
+                "unknown component {:?} (known: {})",
+                component.get_ref(),
+                known.join(", ")
+            ),
+        ));
+    }
+    let mut worker = WorkerSpec::new(name, component.get_ref().clone());
+    if let Some(r) = &raw.restart {
+        worker.restart = parse_restart(loc, &format!("{at}.restart"), r)?;
+    }
+    if let Some(s) = &raw.shutdown_ms {
+        worker.shutdown = parse_shutdown(loc, &format!("{at}.shutdown_ms"), s)?;
+    }
+    if let Some(a) = &raw.args {
+        worker.args = match a.get_ref() {
+            toml::Value::String(s) => s.clone().into_bytes(),
+            // A table is handed to the guest as JSON.
+            toml::Value::Table(_) => serde_json::to_vec(a.get_ref()).map_err(|e| {
+                loc.error(
+                    a.span(),
+                    &format!("{at}.args"),
+                    format!("cannot encode as JSON: {e}"),
+                )
+            })?,
+            other => {
+                return Err(loc.error(
+                    a.span(),
+                    &format!("{at}.args"),
+                    format!("expected a string or a table, got {other}"),
+                ));
+            }
+        };
+    }
+    if let Some(t) = &raw.timeout_ms {
+        worker.timeout = positive_ms(loc, &format!("{at}.timeout_ms"), t)?;
+    }
+    if let Some(t) = &raw.call_timeout_ms {
+        worker.call_timeout = positive_ms(loc, &format!("{at}.call_timeout_ms"), t)?;
+    }
+    if let Some(m) = &raw.max_memory_mb {
+        let mb = *m.get_ref();
+        if !(1..=4096).contains(&mb) {
+            return Err(loc.error(
+                m.span(),
+                &format!("{at}.max_memory_mb"),
+                format!("must be 1 to 4096, got {mb}"),
+            ));
+        }
+        worker.max_memory_bytes = (mb as usize) << 20;
+    }
+    if let Some(m) = &raw.may_call {
+        worker.may_call = Some(m.get_ref().clone());
+    }
+    Ok(worker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TreeSpec, SpecError> {
+        TreeSpec::parse(Path::new("dir/tree.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+[components]
+probe = "guests/probe.wasm"
+
+[supervisor]
+name = "root"
+strategy = "one_for_all"
+max_restarts = 2
+max_seconds = 10
+
+[[supervisor.children]]
+name = "a"
+component = "probe"
+restart = "transient"
+shutdown_ms = "brutal_kill"
+args = '{"x": 1}'
+
+[[supervisor.children]]
+name = "sub"
+strategy = "rest_for_one"
+
+[[supervisor.children.children]]
+name = "b"
+component = "probe"
+shutdown_ms = 250
+
+[[supervisor.children]]
+name = "pool"
+dynamic = { max_children = 3 }
+"#;
+
+    #[test]
+    fn parses_a_nested_tree_with_resolved_paths_and_defaults() {
+        let tree = parse(GOOD).unwrap();
+        assert_eq!(
+            tree.components["probe"].path,
+            Path::new("dir/guests/probe.wasm")
+        );
+        assert_eq!(tree.root.strategy, Strategy::OneForAll);
+        assert_eq!(tree.root.intensity.max_restarts, 2);
+        assert_eq!(tree.root.intensity.max_seconds, Duration::from_secs(10));
+        let ChildSpec::Worker(a) = &tree.root.children[0] else {
+            panic!()
+        };
+        assert_eq!(a.restart, RestartType::Transient);
+        assert_eq!(a.shutdown, Shutdown::BrutalKill);
+        assert_eq!(a.args, br#"{"x": 1}"#);
+        let ChildSpec::Supervisor(sub) = &tree.root.children[1] else {
+            panic!()
+        };
+        assert_eq!(sub.strategy, Strategy::RestForOne);
+        assert_eq!(sub.shutdown, Shutdown::Infinity);
+        let ChildSpec::Worker(b) = &sub.children[0] else {
+            panic!()
+        };
+        assert_eq!(b.shutdown, Shutdown::Timeout(Duration::from_millis(250)));
+        assert_eq!(b.restart, RestartType::Permanent);
+        let ChildSpec::Supervisor(pool) = &tree.root.children[2] else {
+            panic!()
+        };
+        assert_eq!(
+            pool.dynamic,
+            Some(DynamicSpec {
+                max_children: Some(3)
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_restart_type_names_file_line_and_field() {
+        let text = GOOD.replace("restart = \"transient\"", "restart = \"sometimes\"");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.line, 14);
+        assert_eq!(err.field, "supervisor.children[0].restart");
+        assert!(
+            err.to_string().starts_with(
+                "dir/tree.toml:14: supervisor.children[0].restart: unknown restart type"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_component_is_reported_with_the_known_ones() {
+        let text = GOOD.replace(
+            "component = \"probe\"\nshutdown_ms = 250",
+            "component = \"nope\"\nshutdown_ms = 250",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field, "supervisor.children[1].children[0].component");
+        assert!(
+            err.message
+                .contains("unknown component \"nope\" (known: probe)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected_anywhere_in_the_tree() {
+        let text = GOOD.replace("name = \"b\"", "name = \"a\"");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field, "supervisor.children[1].children[0].name");
+        assert!(err.message.contains("used twice"), "{err}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_keep_their_line_on_one_line() {
+        let err = parse("[supervisor]\nname = \"root\"\nstrategy = \n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_not_ignored() {
+        let err =
+            parse("[supervisor]\nname = \"root\"\nstrategie = \"one_for_all\"\n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("strategie"), "{err}");
+    }
+
+    #[test]
+    fn a_dynamic_supervisor_may_not_list_children() {
+        let text = format!(
+            "{GOOD}\n[[supervisor.children.children]]\nname = \"x\"\ncomponent = \"probe\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("dynamic supervisor starts empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_shutdown_and_strategy_values_are_explained() {
+        let err = parse(&GOOD.replace("shutdown_ms = 250", "shutdown_ms = \"soon\"")).unwrap_err();
+        assert!(err.message.contains("brutal_kill"), "{err}");
+        let err = parse(&GOOD.replace("\"rest_for_one\"", "\"all_for_one\"")).unwrap_err();
+        assert!(err.message.contains("unknown strategy"), "{err}");
+    }
+}
