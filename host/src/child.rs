@@ -35,6 +35,18 @@ pub(crate) enum Signal {
     Kill,
 }
 
+/// Waits until the signal satisfies `pred` (or its sender is gone).
+///
+/// Never hold the `watch::Ref` that `wait_for` returns across an await: it is
+/// a read lock, and the supervisor's next `send` on this thread would block on
+/// it forever. This returns only once the guard is dropped.
+pub(crate) async fn signalled(
+    signal: &mut watch::Receiver<Signal>,
+    pred: impl FnMut(&Signal) -> bool,
+) {
+    let _ = signal.wait_for(pred).await.map(|_| ());
+}
+
 /// A child's exit, sent to its supervisor.
 pub(crate) struct ChildExit {
     pub id: ChildId,
@@ -136,7 +148,8 @@ pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
         };
     }
     if let Some(trap) = error.downcast_ref::<Trap>() {
-        return (ExitReason::Crash, format!("wasm trap: {trap}"));
+        // `Trap`'s Display already reads "wasm trap: ...".
+        return (ExitReason::Crash, trap.to_string());
     }
     (ExitReason::Crash, one_line(&format!("{error:#}")))
 }
@@ -207,7 +220,7 @@ pub(crate) fn spawn(
         let (reason, detail) = tokio::select! {
             biased;
             // A closed channel means the supervisor is gone: die with it.
-            _ = kill.wait_for(|s| *s == Signal::Kill) => (ExitReason::Killed, None),
+            _ = signalled(&mut kill, |s| *s == Signal::Kill) => (ExitReason::Killed, None),
             outcome = serve(&mut instance, &mut mailbox, &mut signal, &spec) => outcome,
         };
         drop(instance);
@@ -225,7 +238,7 @@ async fn serve(
         let envelope = tokio::select! {
             biased;
             // No deadline here: the supervisor enforces the shutdown budget.
-            _ = signal.wait_for(|s| *s != Signal::Run) => {
+            _ = signalled(signal, |s| *s != Signal::Run) => {
                 return terminate(instance, WitExitReason::Shutdown, None).await;
             }
             envelope = mailbox.recv() => envelope,

@@ -1,1 +1,341 @@
-//! The control plane (placeholder until written).
+//! The control plane of a running host: a Unix socket speaking JSON lines.
+//!
+//! Each connection sends one [`Request`] per line and gets one [`Response`]
+//! per line, except `events`, which streams the event stream (one JSON event
+//! per line) until the client hangs up. The socket is created owner-only
+//! (0600): whoever can connect can stop the tree.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::node::Node;
+use crate::spec::{WorkerSpec, check_name};
+use crate::supervisor::state::RestartType;
+
+/// A control request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// The live tree.
+    Tree,
+    /// Call a worker; the message is text.
+    Call {
+        /// The worker.
+        name: String,
+        /// The message.
+        message: String,
+    },
+    /// Cast to a worker.
+    Cast {
+        /// The worker.
+        name: String,
+        /// The message.
+        message: String,
+    },
+    /// Add a worker under a supervisor.
+    StartChild {
+        /// The supervisor (name or path).
+        supervisor: String,
+        /// A name from `[components]`.
+        component: String,
+        /// The new child's name.
+        name: String,
+        /// `init` args (JSON text).
+        #[serde(default)]
+        args: Option<String>,
+        /// permanent, transient or temporary (default permanent).
+        #[serde(default)]
+        restart: Option<String>,
+    },
+    /// Stop a child.
+    StopChild {
+        /// The supervisor.
+        supervisor: String,
+        /// The child.
+        name: String,
+    },
+    /// Start a stopped child again.
+    RestartChild {
+        /// The supervisor.
+        supervisor: String,
+        /// The child.
+        name: String,
+    },
+    /// Count a supervisor's children.
+    CountChildren {
+        /// The supervisor.
+        supervisor: String,
+    },
+    /// Stream events until the connection closes.
+    Events,
+    /// Stop the tree in order and exit.
+    Shutdown,
+}
+
+/// A control response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// The result (text, or a JSON value for `tree` and `count_children`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<serde_json::Value>,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+impl Response {
+    fn ok(value: serde_json::Value) -> Self {
+        Response {
+            ok: true,
+            value: Some(value),
+            error: None,
+        }
+    }
+
+    fn err(error: impl ToString) -> Self {
+        Response {
+            ok: false,
+            value: None,
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+/// Why the control socket could not be set up or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Something else is listening on the path.
+    #[error("{}: a host is already listening on this control socket", .0.display())]
+    InUse(PathBuf),
+    /// The socket could not be created or reached.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The host answered something that is not a response.
+    #[error("bad response from the host: {0}")]
+    Protocol(String),
+}
+
+/// A bound control socket; the file is removed when this is dropped.
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl ControlServer {
+    /// Binds `path` (owner-only). A stale socket left by a dead host is replaced.
+    pub async fn bind(path: &Path) -> Result<ControlServer, ControlError> {
+        let io = |source| ControlError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.exists() {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(ControlError::InUse(path.to_path_buf()));
+            }
+            std::fs::remove_file(path).map_err(io)?;
+        }
+        let listener = UnixListener::bind(path).map_err(io)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        Ok(ControlServer {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves connections until the task is dropped. A `shutdown` request is
+    /// passed to `shutdown` for the owner of the node to act on.
+    pub async fn serve(self, node: Arc<Node>, shutdown: mpsc::UnboundedSender<()>) {
+        loop {
+            let Ok((stream, _)) = self.listener.accept().await else {
+                continue;
+            };
+            let node = node.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = serve_connection(stream, node, shutdown).await {
+                    tracing::debug!("control connection ended: {e}");
+                }
+            });
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: UnixStream,
+    node: Arc<Node>,
+    shutdown: mpsc::UnboundedSender<()>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Some(line) = lines.next_line().await? {
+        let request: Request = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                write_line(&mut write, &Response::err(format!("bad request: {e}"))).await?;
+                continue;
+            }
+        };
+        if request == Request::Events {
+            let mut events = node.events().subscribe();
+            write_line(&mut write, &Response::ok(serde_json::Value::Null)).await?;
+            while let Some(event) = events.recv().await {
+                write_line(&mut write, &event).await?;
+            }
+            return Ok(());
+        }
+        let response = handle(&node, request, &shutdown).await;
+        write_line(&mut write, &response).await?;
+    }
+    Ok(())
+}
+
+async fn write_line<T: Serialize>(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    value: &T,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(value).expect("responses serialize");
+    line.push('\n');
+    write.write_all(line.as_bytes()).await
+}
+
+fn parse_restart(text: Option<&str>) -> Result<RestartType, String> {
+    match text {
+        None | Some("permanent") => Ok(RestartType::Permanent),
+        Some("transient") => Ok(RestartType::Transient),
+        Some("temporary") => Ok(RestartType::Temporary),
+        Some(other) => Err(format!(
+            "unknown restart type {other:?} (expected permanent, transient or temporary)"
+        )),
+    }
+}
+
+async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<()>) -> Response {
+    use serde_json::Value;
+    match request {
+        Request::Tree => match node.tree().await {
+            Ok(report) => Response::ok(serde_json::to_value(report).expect("reports serialize")),
+            Err(e) => Response::err(e),
+        },
+        Request::Call { name, message } => match node.call(&name, message.into_bytes()).await {
+            Ok(reply) => Response::ok(Value::String(String::from_utf8_lossy(&reply).into_owned())),
+            Err(e) => Response::err(format!("call to {name} failed: {e}")),
+        },
+        Request::Cast { name, message } => match node.cast(&name, message.into_bytes()) {
+            Ok(()) => Response::ok(Value::Null),
+            Err(e) => Response::err(format!("cast to {name} failed: {e}")),
+        },
+        Request::StartChild {
+            supervisor,
+            component,
+            name,
+            args,
+            restart,
+        } => {
+            if let Err(e) = check_name(&name) {
+                return Response::err(e);
+            }
+            let restart = match parse_restart(restart.as_deref()) {
+                Ok(r) => r,
+                Err(e) => return Response::err(e),
+            };
+            let mut spec = WorkerSpec::new(name, component);
+            spec.restart = restart;
+            spec.args = args.unwrap_or_default().into_bytes();
+            match node.start_child(&supervisor, spec).await {
+                Ok(()) => Response::ok(Value::Null),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::StopChild { supervisor, name } => {
+            match node.terminate_child(&supervisor, &name).await {
+                Ok(()) => Response::ok(Value::Null),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::RestartChild { supervisor, name } => {
+            match node.restart_child(&supervisor, &name).await {
+                Ok(()) => Response::ok(Value::Null),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::CountChildren { supervisor } => match node.count_children(&supervisor).await {
+            Ok(counts) => Response::ok(serde_json::to_value(counts).expect("counts serialize")),
+            Err(e) => Response::err(e),
+        },
+        Request::Shutdown => {
+            let _ = shutdown.send(());
+            Response::ok(Value::String("stopping".to_string()))
+        }
+        Request::Events => Response::err("events is a stream"),
+    }
+}
+
+/// A client of a host's control socket.
+pub struct ControlClient {
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    write: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl ControlClient {
+    /// Connects to the socket at `path`.
+    pub async fn connect(path: &Path) -> Result<ControlClient, ControlError> {
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| ControlError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let (read, write) = stream.into_split();
+        Ok(ControlClient {
+            lines: BufReader::new(read).lines(),
+            write,
+        })
+    }
+
+    /// Sends one request and reads its response.
+    pub async fn request(&mut self, request: &Request) -> Result<Response, ControlError> {
+        let protocol = |e: std::io::Error| ControlError::Protocol(e.to_string());
+        write_line(&mut self.write, request)
+            .await
+            .map_err(protocol)?;
+        let line = self
+            .lines
+            .next_line()
+            .await
+            .map_err(protocol)?
+            .ok_or_else(|| ControlError::Protocol("the host closed the connection".to_string()))?;
+        serde_json::from_str(&line).map_err(|e| ControlError::Protocol(format!("{e}: {line}")))
+    }
+
+    /// After an `events` request: the next raw event line.
+    pub async fn next_line(&mut self) -> Result<Option<String>, ControlError> {
+        self.lines
+            .next_line()
+            .await
+            .map_err(|e| ControlError::Protocol(e.to_string()))
+    }
+}

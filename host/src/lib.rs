@@ -15,6 +15,7 @@
 
 mod bindings;
 mod child;
+pub mod cli;
 pub mod control;
 pub mod engine;
 pub mod events;

@@ -434,14 +434,14 @@ fn validate_supervisor(
     let dynamic = match &raw.dynamic {
         None => None,
         Some(d) => {
-            if let Some(s) = &raw.strategy {
-                if s.get_ref() != "one_for_one" {
-                    return Err(loc.error(
-                        s.span(),
-                        &format!("{at}.strategy"),
-                        "a dynamic supervisor is always one_for_one",
-                    ));
-                }
+            if let Some(s) = &raw.strategy
+                && s.get_ref() != "one_for_one"
+            {
+                return Err(loc.error(
+                    s.span(),
+                    &format!("{at}.strategy"),
+                    "a dynamic supervisor is always one_for_one",
+                ));
             }
             let max_children = match &d.get_ref().max_children {
                 None => None,

@@ -14,13 +14,14 @@
 //! | `loop` | spins forever (only the host's deadline ends it) |
 //! | `call NAME MSG` | replies with the reply of child NAME to MSG |
 //! | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
-//! | `note X` / `notes` | records X / replies the recorded notes joined by `,` |
+//! | `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
 //! | `name` | replies this child's registered name |
 //!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
 //! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
 //! `terminate`), `report_to` (cast `note terminated:NAME:REASON` to that child
-//! from `terminate`).
+//! from `terminate`), `init_gate` (fail `init` while that child holds the note
+//! `fail-init`: lets a test make restarts fail).
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -42,6 +43,7 @@ struct Args {
     terminate_sleep_ms: u64,
     trap_terminate: bool,
     report_to: Option<String>,
+    init_gate: Option<String>,
 }
 
 #[derive(Default)]
@@ -90,6 +92,12 @@ impl Guest for Probe {
         }
         if args.fail_init {
             return Err("fail_init was set".to_string());
+        }
+        if let Some(gate) = &args.init_gate {
+            let notes = host::call(gate, b"notes").map_err(|e| describe(&e))?;
+            if String::from_utf8_lossy(&notes).split(',').any(|n| n == "fail-init") {
+                return Err(format!("{gate} holds the note fail-init"));
+            }
         }
         STATE.with_borrow_mut(|state| state.args = args);
         Ok(())
@@ -142,6 +150,10 @@ impl Guest for Probe {
                 "noted".to_string()
             }),
             "notes" => STATE.with_borrow(|state| state.notes.join(",")),
+            "forget" => STATE.with_borrow_mut(|state| {
+                state.notes.clear();
+                "forgotten".to_string()
+            }),
             "name" => host::self_name(),
             _ => return Err(format!("unknown message: {text}")),
         };

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::task::LocalPoolHandle;
 
-use crate::child::{self, ChildExit, ExitNotifier, Failure, Signal};
+use crate::child::{self, ChildExit, ExitNotifier, Failure, Signal, signalled};
 use crate::engine::{ArborEngine, LoadedComponent};
 use crate::events::{EventKind, EventSink};
 use crate::mailbox::{self, MailboxReceiver, MailboxSender, close_mailbox};
@@ -104,7 +104,7 @@ pub(crate) fn launch(launch: Launch) {
     let idx = shared.next_thread.fetch_add(1, Ordering::Relaxed) % threads;
     // The task reports its exit through the parent channel; the join handle
     // adds nothing.
-    let _ = shared.pool.spawn_pinned_by_idx(move || run(launch), idx);
+    drop(shared.pool.spawn_pinned_by_idx(move || run(launch), idx));
 }
 
 struct Running {
@@ -184,7 +184,7 @@ async fn run(launch: Launch) {
     let mut signal = signal;
     let outcome = tokio::select! {
         biased;
-        _ = kill.wait_for(|s| *s == Signal::Kill) => None,
+        _ = signalled(&mut kill, |s| *s == Signal::Kill) => None,
         outcome = sup.serve(&mut signal, &mut commands) => Some(outcome),
     };
     let (reason, detail) = match outcome {
@@ -308,24 +308,24 @@ impl Supervisor {
     /// Starts (or restarts) the child at `id`.
     async fn start_place(&mut self, id: ChildId) -> Result<(), Failure> {
         let result = self.try_start_place(id).await;
-        if let Err(failure) = &result {
-            if let Some(place) = self.places.get(&id) {
-                if matches!(place.spec, ChildSpec::Worker(_)) {
-                    self.shared.events.emit(
-                        EventKind::ChildTerminated,
-                        &place.path,
-                        None,
-                        Some(&failure.reason),
-                        Some(&failure.detail),
-                    );
-                }
-                tracing::warn!(
-                    child = place.path,
-                    "start failed ({}): {}",
-                    failure.reason,
-                    failure.detail
+        if let Err(failure) = &result
+            && let Some(place) = self.places.get(&id)
+        {
+            if matches!(place.spec, ChildSpec::Worker(_)) {
+                self.shared.events.emit(
+                    EventKind::ChildTerminated,
+                    &place.path,
+                    None,
+                    Some(&failure.reason),
+                    Some(&failure.detail),
                 );
             }
+            tracing::warn!(
+                child = place.path,
+                "start failed ({}): {}",
+                failure.reason,
+                failure.detail
+            );
         }
         result
     }
@@ -377,6 +377,9 @@ impl Supervisor {
                 shared
                     .events
                     .emit(kind, &place.path, Some(generation), None, None);
+                if generation > 1 {
+                    tracing::info!(child = place.path, "restarted (generation {generation})");
+                }
                 None
             }
             ChildSpec::Supervisor(spec) => {
@@ -546,7 +549,7 @@ impl Supervisor {
             }
             tokio::select! {
                 biased;
-                _ = signal.wait_for(|s| *s != Signal::Run) => {
+                _ = signalled(signal, |s| *s != Signal::Run) => {
                     self.shutdown_all().await;
                     return (ExitReason::Shutdown, None);
                 }
@@ -699,10 +702,10 @@ impl Supervisor {
 
     async fn start_child(&mut self, spec: WorkerSpec) -> Result<(), ChildCommandError> {
         check_name(&spec.name).map_err(ChildCommandError::InvalidName)?;
-        if let Some(max) = self.spec.dynamic.and_then(|d| d.max_children) {
-            if self.places.len() >= max {
-                return Err(ChildCommandError::MaxChildren(max));
-            }
+        if let Some(max) = self.spec.dynamic.and_then(|d| d.max_children)
+            && self.places.len() >= max
+        {
+            return Err(ChildCommandError::MaxChildren(max));
         }
         if !self.shared.components.contains_key(&spec.component) {
             return Err(ChildCommandError::UnknownComponent(spec.component));

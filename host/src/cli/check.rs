@@ -1,0 +1,31 @@
+//! `arbor check TREE`: validate a tree file and load its components.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::TreeSpec;
+use crate::engine::ArborEngine;
+use crate::node::load_components;
+
+/// Arguments of `arbor check`.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The tree file.
+    tree: PathBuf,
+}
+
+pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let tree = TreeSpec::load(&args.tree)?;
+    let engine = ArborEngine::new().context("starting the engine")?;
+    let components = load_components(&engine, &tree)?;
+    println!(
+        "{}: ok ({} component{}, root supervisor {:?})",
+        args.tree.display(),
+        components.len(),
+        if components.len() == 1 { "" } else { "s" },
+        tree.root.name
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,74 @@
+//! The `arbor` command line: thin clap commands over the library.
+//!
+//! Each subcommand is a module with an `execute` that returns `anyhow`
+//! errors; [`main`] prints the whole chain on one line and maps it to an exit
+//! code, as ripgrep does. clap types stay inside this module.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod ctl;
+mod run;
+
+/// Default control socket: `$ARBOR_CONTROL`, else `arbor.sock` in the current directory.
+pub fn default_control_path() -> PathBuf {
+    std::env::var_os("ARBOR_CONTROL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("arbor.sock"))
+}
+
+#[derive(Parser)]
+#[command(
+    name = "arbor",
+    version,
+    about = "Run WebAssembly components under OTP-style supervision trees"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a tree and serve its control socket until stopped.
+    Run(run::RunArgs),
+    /// Validate a tree file and load every component, without running anything.
+    Check(check::CheckArgs),
+    /// Talk to a running host through its control socket.
+    Ctl(ctl::CtlArgs),
+}
+
+/// Runs the `arbor` command line with `args` (the first is the program name).
+pub fn main<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::execute(args),
+        Command::Check(args) => check::execute(args),
+        Command::Ctl(args) => ctl::execute(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

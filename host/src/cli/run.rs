@@ -1,0 +1,120 @@
+//! `arbor run TREE`: start a tree, serve the control socket, stop on a signal.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::control::ControlServer;
+use crate::{EventSink, Node, NodeOptions, TreeSpec};
+
+/// Arguments of `arbor run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The tree file.
+    tree: PathBuf,
+    /// Write the event stream (JSON lines) to FILE, or `-` for stdout.
+    #[arg(long, value_name = "FILE|-")]
+    events: Option<PathBuf>,
+    /// The control socket [default: $ARBOR_CONTROL or ./arbor.sock].
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
+    /// Scheduler threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let tree = TreeSpec::load(&args.tree)?;
+    let events = EventSink::new();
+    if let Some(target) = &args.events {
+        let writer: Box<dyn Write + Send> =
+            if target.as_os_str() == "-" {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(File::create(target).with_context(|| {
+                    format!("cannot create the events file {}", target.display())
+                })?)
+            };
+        events.add_writer(writer);
+    }
+    let mut options = NodeOptions {
+        events,
+        ..NodeOptions::default()
+    };
+    if let Some(threads) = args.threads {
+        options.threads = threads.max(1);
+    }
+    let control = args.control.unwrap_or_else(super::default_control_path);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(tree, options, control))
+}
+
+async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow::Result<ExitCode> {
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let server = ControlServer::bind(&control)
+        .await
+        .context("cannot open the control socket")?;
+    let node = Arc::new(
+        Node::start(&tree, options)
+            .await
+            .with_context(|| format!("cannot start {}", tree.source.display()))?,
+    );
+    eprintln!(
+        "arbor: tree {:?} running; control socket {} (try `arbor ctl --control {} tree`); Ctrl-C stops it",
+        node.root_name(),
+        server.path().display(),
+        server.path().display()
+    );
+    let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
+    let serving = tokio::spawn(server.serve(node.clone(), shutdown_tx));
+    let stopped_by = tokio::select! {
+        _ = sigint.recv() => Some("SIGINT"),
+        _ = sigterm.recv() => Some("SIGTERM"),
+        _ = shutdown_rx.recv() => Some("arbor ctl shutdown"),
+        _ = node.wait() => None,
+    };
+    let exit = match stopped_by {
+        Some(cause) => {
+            eprintln!("arbor: {cause}: stopping the tree");
+            node.shutdown().await
+        }
+        None => node.wait().await,
+    };
+    node.events().flush();
+    serving.abort();
+    let _ = serving.await; // drops the server, which removes the socket file
+    if exit.gave_up() {
+        anyhow::bail!(
+            "the root supervisor {:?} gave up: {}{}",
+            node.root_name(),
+            exit.reason,
+            exit.detail
+                .map(|d| format!(" ({d}: too many restarts in its window)"))
+                .unwrap_or_default()
+        );
+    }
+    eprintln!("arbor: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ARBOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}

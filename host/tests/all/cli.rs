@@ -1,0 +1,408 @@
+//! The `arbor` binary end to end: `check`, `run`, `ctl`, signals, exit codes.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{PATIENCE, probe, tree};
+
+fn arbor() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arbor"));
+    cmd.env("ARBOR_LOG", "warn").env_remove("ARBOR_CONTROL");
+    cmd
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("arbor-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_one_line_error(out: &Output, expect: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "must fail: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(expect), "expected {expect:?} in {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+const SIMPLE: &str = r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "a"
+component = "probe"
+
+[[supervisor.children]]
+name = "b"
+component = "probe"
+
+[[supervisor.children]]
+name = "pool"
+dynamic = {}
+"#;
+
+#[test]
+fn check_accepts_a_good_tree_and_its_components() {
+    let dir = scratch("check-ok");
+    let file = write(&dir, "tree.toml", tree(SIMPLE));
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 component"));
+}
+
+#[test]
+fn check_names_the_file_line_and_field_of_a_bad_tree() {
+    let dir = scratch("check-bad-tree");
+    let file = write(
+        &dir,
+        "tree.toml",
+        tree(&SIMPLE.replace("name = \"b\"", "name = \"b\"\nrestart = \"often\"")),
+    );
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert_one_line_error(
+        &out,
+        "tree.toml:14: supervisor.children[1].restart: unknown restart type \"often\"",
+    );
+}
+
+#[test]
+fn check_reports_bad_components_on_one_line_each() {
+    let dir = scratch("check-bad-components");
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "core.wasm",
+            b"\0asm\x01\x00\x00\x00",
+            "core.wasm: is a core wasm module, not a component",
+        ),
+        (
+            "empty.wasm",
+            b"\0asm\x0d\x00\x01\x00",
+            "empty.wasm: does not export `arbor:supervised/lifecycle@0.1.0`",
+        ),
+        ("text.wasm", b"hello", "text.wasm: not a WebAssembly file"),
+    ];
+    for (name, bytes, expect) in cases {
+        write(&dir, name, bytes);
+        let file = write(
+            &dir,
+            "tree.toml",
+            format!(
+                "[components]\nx = {name:?}\n\n{}",
+                SIMPLE.replace("\"probe\"", "\"x\"")
+            ),
+        );
+        let out = arbor().arg("check").arg(&file).output().unwrap();
+        assert_one_line_error(&out, expect);
+    }
+    let file = write(
+        &dir,
+        "tree.toml",
+        format!(
+            "[components]\nx = \"missing.wasm\"\n\n{}",
+            SIMPLE.replace("\"probe\"", "\"x\"")
+        ),
+    );
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert_one_line_error(&out, "missing.wasm: cannot read the component");
+    let out = arbor()
+        .arg("check")
+        .arg(dir.join("nope.toml"))
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "nope.toml:1: file: cannot read the tree file");
+}
+
+struct Running {
+    child: Child,
+    socket: PathBuf,
+    events: PathBuf,
+}
+
+impl Running {
+    fn start(dir: &Path, body: &str) -> Running {
+        let file = write(dir, "tree.toml", tree(body));
+        let socket = dir.join("arbor.sock");
+        let events = dir.join("events.jsonl");
+        let child = arbor()
+            .arg("run")
+            .arg(&file)
+            .arg("--events")
+            .arg(&events)
+            .arg("--control")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        while !socket.exists() || std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the control socket never appeared"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Listening before the tree starts: wait until the root answers.
+        while !ctl(&socket, &["tree"]).status.success() {
+            assert!(Instant::now() < deadline, "the tree never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Running {
+            child,
+            socket,
+            events,
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        ctl(&self.socket, args)
+    }
+
+    fn wait(mut self) -> (Output, String) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("arbor run did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = self.child.wait_with_output().unwrap();
+        let events = std::fs::read_to_string(&self.events).unwrap_or_default();
+        (out, events)
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+fn ctl(socket: &Path, args: &[&str]) -> Output {
+    arbor()
+        .arg("ctl")
+        .arg("--control")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm() {
+    let dir = scratch("run-sigterm");
+    let host = Running::start(&dir, SIMPLE);
+    let mode = std::fs::metadata(&host.socket)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "owner-only control socket");
+
+    let tree = host.ctl(&["tree"]);
+    let text = stdout(&tree);
+    assert!(
+        text.contains("root/a  [worker probe, permanent, running, generation 1, restarts 0]"),
+        "{text}"
+    );
+    assert!(text.contains("root/pool  [supervisor dynamic"), "{text}");
+
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])).trim(), "1");
+    assert!(host.ctl(&["cast", "a", "count"]).status.success());
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])).trim(), "3");
+
+    let started = host.ctl(&[
+        "start-child",
+        "pool",
+        "probe",
+        "--name",
+        "s1",
+        "--restart",
+        "transient",
+    ]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    assert_eq!(stdout(&host.ctl(&["call", "s1", "name"])).trim(), "s1");
+    assert_eq!(
+        stdout(&host.ctl(&["count-children", "pool"])).trim(),
+        "specs=1 active=1 supervisors=0 workers=1"
+    );
+    assert_eq!(
+        stdout(&host.ctl(&["count-children", "root"])).trim(),
+        "specs=3 active=3 supervisors=1 workers=2"
+    );
+
+    let failed = host.ctl(&["call", "b", "crash"]);
+    assert!(!failed.status.success());
+    assert!(
+        stderr(&failed).contains("call to b failed: the child crashed"),
+        "{}",
+        stderr(&failed)
+    );
+    let tree = stdout(&host.ctl(&["tree"]));
+    assert!(
+        tree.contains("root/b  [worker probe, permanent, running, generation 2, restarts 1]"),
+        "{tree}"
+    );
+
+    let unknown = host.ctl(&["call", "ghost", "ping"]);
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("no child named \"ghost\""));
+
+    host.signal("TERM");
+    let (out, events) = host.wait();
+    assert!(
+        out.status.success(),
+        "exit 0 after an orderly stop: {}",
+        stderr(&out)
+    );
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "supervisor_terminated");
+    assert_eq!(last["path"], "root");
+    assert_eq!(last["reason"], "shutdown");
+    let stops: Vec<String> = lines
+        .iter()
+        .filter(|e| e["event"] == "child_terminated" && e["reason"] == "shutdown")
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        stops,
+        ["root/pool/s1", "root/b", "root/a"],
+        "reverse start order"
+    );
+    assert!(
+        !dir.join("arbor.sock").exists(),
+        "the socket is removed on exit"
+    );
+}
+
+#[test]
+fn run_exits_nonzero_naming_the_cause_when_the_root_gives_up() {
+    let dir = scratch("run-gives-up");
+    let host = Running::start(
+        &dir,
+        &SIMPLE.replace("name = \"root\"", "name = \"root\"\nmax_restarts = 0"),
+    );
+    let _ = host.ctl(&["call", "a", "crash"]);
+    let (out, events) = host.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: the root supervisor \"root\" gave up: shutdown (max_restarts"),
+        "{err}"
+    );
+    assert!(
+        events
+            .trim_end()
+            .ends_with(r#""reason":"shutdown","detail":"max_restarts"}"#),
+        "{events}"
+    );
+}
+
+#[test]
+fn ctl_shutdown_and_sigint_stop_the_tree_cleanly() {
+    for how in ["ctl", "INT"] {
+        let dir = scratch(&format!("run-stop-{how}"));
+        let host = Running::start(&dir, SIMPLE);
+        if how == "ctl" {
+            assert_eq!(stdout(&host.ctl(&["shutdown"])).trim(), "stopping");
+        } else {
+            host.signal(how);
+        }
+        let (out, events) = host.wait();
+        assert!(out.status.success(), "{how}: {}", stderr(&out));
+        assert!(
+            events.contains(r#""event":"child_terminated","path":"root/a","reason":"shutdown""#),
+            "{events}"
+        );
+    }
+}
+
+#[test]
+fn run_refuses_a_tree_whose_init_fails_naming_the_child() {
+    let dir = scratch("run-init-fails");
+    let body = SIMPLE.replace(
+        "name = \"b\"\ncomponent = \"probe\"",
+        "name = \"b\"\ncomponent = \"probe\"\nargs = '{\"fail_init\": true}'",
+    );
+    let file = write(&dir, "tree.toml", tree(&body));
+    let out = arbor()
+        .arg("run")
+        .arg(&file)
+        .arg("--control")
+        .arg(dir.join("s.sock"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "the tree failed to start (error): b: init returned an error: fail_init was set"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_refuses_a_broken_tree_file_on_one_line() {
+    let dir = scratch("run-bad-tree");
+    let file = write(
+        &dir,
+        "tree.toml",
+        "[supervisor]\nname = \"root\"\nstrategy = \"sideways\"\n",
+    );
+    let out = arbor()
+        .arg("run")
+        .arg(&file)
+        .arg("--control")
+        .arg(dir.join("s.sock"))
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &out,
+        "tree.toml:3: supervisor.strategy: unknown strategy \"sideways\"",
+    );
+}
+
+#[test]
+fn ctl_without_a_host_says_so() {
+    let dir = scratch("ctl-nohost");
+    let out = ctl(&dir.join("none.sock"), &["tree"]);
+    assert_one_line_error(&out, "cannot reach the host");
+}
+
+#[test]
+fn the_probe_is_a_real_component() {
+    assert!(std::fs::metadata(probe()).unwrap().len() > 1000);
+}

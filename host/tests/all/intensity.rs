@@ -1,0 +1,243 @@
+//! DESIGN §3 rows: restart intensity, restart failure, nested escalation.
+
+use arbor::{EventKind, ExitReason};
+
+use crate::support::{Harness, compacts};
+
+#[tokio::test]
+async fn intensity_exceeded_stops_the_children_in_reverse_order_and_the_supervisor_exits_with_max_restarts()
+ {
+    let mut h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+max_restarts = 2
+max_seconds = 60
+
+[[supervisor.children]]
+name = "a"
+component = "probe"
+
+[[supervisor.children]]
+name = "b"
+component = "probe"
+
+[[supervisor.children]]
+name = "c"
+component = "probe"
+"#,
+    )
+    .await;
+    for generation in 2..=3 {
+        assert!(h.call("b", "crash").await.is_err());
+        let restarted = h
+            .wait_event(EventKind::ChildRestarted, "root/b", None)
+            .await;
+        assert_eq!(restarted.generation, Some(generation));
+    }
+    assert!(h.call("b", "crash").await.is_err());
+    let events = h
+        .collect_until("root gave up", |e| {
+            e.event == EventKind::SupervisorTerminated
+        })
+        .await;
+    assert_eq!(
+        compacts(&events),
+        [
+            "child_terminated root/b crash",
+            "child_terminated root/c shutdown",
+            "child_terminated root/a shutdown",
+            "supervisor_terminated root shutdown",
+        ]
+    );
+    assert_eq!(
+        events.last().unwrap().detail.as_deref(),
+        Some("max_restarts")
+    );
+    let exit = h.node.wait().await;
+    assert_eq!(exit.reason, ExitReason::Shutdown);
+    assert!(exit.gave_up());
+}
+
+#[tokio::test]
+async fn default_intensity_is_three_restarts_in_five_seconds() {
+    let mut h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "w"
+component = "probe"
+"#,
+    )
+    .await;
+    for _ in 0..3 {
+        assert!(h.call("w", "crash").await.is_err());
+        h.wait_event(EventKind::ChildRestarted, "root/w", None)
+            .await;
+    }
+    assert!(h.call("w", "crash").await.is_err());
+    let gave_up = h
+        .wait_event(EventKind::SupervisorTerminated, "root", None)
+        .await;
+    assert_eq!(gave_up.detail.as_deref(), Some("max_restarts"));
+    assert!(
+        !h.seen
+            .iter()
+            .any(|e| e.event == EventKind::ChildRestarted && e.generation == Some(5)),
+        "no fourth restart"
+    );
+}
+
+#[tokio::test]
+async fn nested_supervisor_giving_up_counts_as_one_child_exit_for_its_parent() {
+    let mut h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+max_restarts = 1
+max_seconds = 60
+
+[[supervisor.children]]
+name = "steady"
+component = "probe"
+
+[[supervisor.children]]
+name = "sub"
+strategy = "one_for_one"
+max_restarts = 0
+
+[[supervisor.children.children]]
+name = "x"
+component = "probe"
+"#,
+    )
+    .await;
+    assert_eq!(h.call("steady", "count").await.unwrap(), "1");
+    // x crashes: sub (max 0) gives up; root restarts sub, which starts a fresh x.
+    assert!(h.call("x", "crash").await.is_err());
+    let events = h
+        .collect_until("sub back", |e| {
+            e.event == EventKind::SupervisorStarted && e.path == "root/sub"
+        })
+        .await;
+    assert_eq!(
+        compacts(&events),
+        [
+            "child_terminated root/sub/x crash",
+            "supervisor_terminated root/sub shutdown",
+            "child_started root/sub/x g1",
+            "supervisor_started root/sub",
+        ]
+    );
+    assert_eq!(
+        h.call("steady", "count").await.unwrap(),
+        "2",
+        "one_for_one: steady untouched"
+    );
+    // Again: root's second restart within its window exceeds max_restarts = 1.
+    assert!(h.call("x", "crash").await.is_err());
+    let events = h
+        .collect_until("root gave up", |e| {
+            e.event == EventKind::SupervisorTerminated && e.path == "root"
+        })
+        .await;
+    assert_eq!(
+        compacts(&events),
+        [
+            "child_terminated root/sub/x crash",
+            "supervisor_terminated root/sub shutdown",
+            "child_terminated root/steady shutdown",
+            "supervisor_terminated root shutdown",
+        ]
+    );
+    assert!(h.node.wait().await.gave_up());
+}
+
+#[tokio::test]
+async fn a_failed_restart_counts_as_a_restart_and_is_retried_until_the_intensity_is_exceeded() {
+    let mut h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+max_restarts = 0
+
+[[supervisor.children]]
+name = "flags"
+component = "probe"
+
+[[supervisor.children]]
+name = "sub"
+strategy = "one_for_one"
+max_restarts = 3
+max_seconds = 60
+
+[[supervisor.children.children]]
+name = "g"
+component = "probe"
+args = '{"init_gate": "flags"}'
+"#,
+    )
+    .await;
+    assert_eq!(h.call("flags", "note fail-init").await.unwrap(), "noted");
+    assert!(h.call("g", "crash").await.is_err());
+    let events = h
+        .collect_until("sub gave up", |e| {
+            e.event == EventKind::SupervisorTerminated && e.path == "root/sub"
+        })
+        .await;
+    assert_eq!(
+        compacts(&events),
+        [
+            "child_terminated root/sub/g crash",
+            "child_terminated root/sub/g error",
+            "child_terminated root/sub/g error",
+            "child_terminated root/sub/g error",
+            "supervisor_terminated root/sub shutdown",
+        ],
+        "one crash, then three restarts that fail in init, then the fourth exceeds max_restarts = 3"
+    );
+    assert!(
+        events[1].detail.as_deref().unwrap().contains("fail-init"),
+        "{:?}",
+        events[1]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_restart_is_retried_and_succeeds_once_init_works_again() {
+    let mut h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+max_restarts = 1000
+max_seconds = 60
+
+[[supervisor.children]]
+name = "flags"
+component = "probe"
+
+[[supervisor.children]]
+name = "g"
+component = "probe"
+args = '{"init_gate": "flags"}'
+"#,
+    )
+    .await;
+    assert_eq!(h.call("flags", "note fail-init").await.unwrap(), "noted");
+    assert!(h.call("g", "crash").await.is_err());
+    h.wait_event(EventKind::ChildTerminated, "root/g", Some("error"))
+        .await;
+    assert_eq!(h.call("flags", "forget").await.unwrap(), "forgotten");
+    let restarted = h
+        .wait_event(EventKind::ChildRestarted, "root/g", None)
+        .await;
+    assert_eq!(
+        restarted.generation,
+        Some(2),
+        "failed attempts do not count as generations"
+    );
+    assert_eq!(h.call("g", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}

@@ -1,0 +1,261 @@
+//! DESIGN §3 row "start", and guests that misbehave in init, handle or terminate.
+
+use std::time::{Duration, Instant};
+
+use arbor::{CallError, EventKind, EventSink, Node, NodeError, NodeOptions, WorkerSpec};
+
+use crate::support::{Harness, compacts, parse};
+
+#[tokio::test]
+async fn children_start_in_listed_order_each_init_finished_before_the_next_starts() {
+    // b's init calls a, and c's init calls b: that only works if each init
+    // ran to completion, in order, before the next child started.
+    let h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "a"
+component = "probe"
+
+[[supervisor.children]]
+name = "b"
+component = "probe"
+args = '{"init_gate": "a"}'
+
+[[supervisor.children]]
+name = "c"
+component = "probe"
+args = '{"init_gate": "b"}'
+"#,
+    )
+    .await;
+    assert_eq!(
+        compacts(&h.seen),
+        [
+            "child_started root/a g1",
+            "child_started root/b g1",
+            "child_started root/c g1",
+            "supervisor_started root",
+        ]
+    );
+    h.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_init_error_at_first_start_stops_the_started_siblings_in_reverse_and_fails_the_start() {
+    let tree = parse(
+        r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "a"
+component = "probe"
+
+[[supervisor.children]]
+name = "b"
+component = "probe"
+
+[[supervisor.children]]
+name = "c"
+component = "probe"
+args = '{"fail_init": true}'
+
+[[supervisor.children]]
+name = "d"
+component = "probe"
+"#,
+    );
+    let sink = EventSink::new();
+    let mut events = sink.subscribe();
+    let result = Node::start(
+        &tree,
+        NodeOptions {
+            events: sink,
+            threads: 2,
+        },
+    )
+    .await;
+    let Err(NodeError::Start { reason, detail }) = result else {
+        panic!("the start must fail");
+    };
+    assert_eq!(reason.as_str(), "error");
+    assert!(
+        detail.starts_with("c: init returned an error: fail_init was set"),
+        "{detail}"
+    );
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(e);
+    }
+    assert_eq!(
+        compacts(&seen),
+        [
+            "child_started root/a g1",
+            "child_started root/b g1",
+            "child_terminated root/c error",
+            "child_terminated root/b shutdown",
+            "child_terminated root/a shutdown",
+        ],
+        "d never starts, and no supervisor_started"
+    );
+}
+
+const LOOPY: &str = r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "spinner"
+component = "probe"
+timeout_ms = 400
+
+[[supervisor.children]]
+name = "neighbour"
+component = "probe"
+"#;
+
+#[tokio::test]
+async fn a_guest_that_loops_forever_is_a_crash_with_detail_timeout_while_its_neighbours_keep_serving()
+ {
+    let mut h = Harness::start(LOOPY).await;
+    let started = Instant::now();
+    let (spin, neighbour) = tokio::join!(h.call("spinner", "loop"), async {
+        // Same supervisor, same thread: the spinner must yield to it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let reply = h.call("neighbour", "ping").await;
+        (reply, started.elapsed())
+    });
+    assert_eq!(spin, Err(CallError::Crashed("timeout".into())));
+    assert_eq!(neighbour.0.unwrap(), "pong");
+    assert!(
+        neighbour.1 < Duration::from_millis(400),
+        "neighbour answered while the spinner spun: {:?}",
+        neighbour.1
+    );
+    let terminated = h
+        .wait_event(EventKind::ChildTerminated, "root/spinner", Some("crash"))
+        .await;
+    assert_eq!(terminated.detail.as_deref(), Some("timeout"));
+    h.wait_event(EventKind::ChildRestarted, "root/spinner", None)
+        .await;
+    assert_eq!(h.call("spinner", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_guest_sleeping_past_its_deadline_in_a_host_call_is_a_timeout_crash() {
+    let mut h = Harness::start(LOOPY).await;
+    assert_eq!(
+        h.call("spinner", "sleep 3000").await,
+        Err(CallError::Crashed("timeout".into()))
+    );
+    let terminated = h
+        .wait_event(EventKind::ChildTerminated, "root/spinner", Some("crash"))
+        .await;
+    assert_eq!(terminated.detail.as_deref(), Some("timeout"));
+    h.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_guest_that_fails_init_when_started_at_run_time_is_refused_and_the_tree_keeps_serving() {
+    let mut h = Harness::start(LOOPY).await;
+    let mut spec = WorkerSpec::new("broken", "probe");
+    spec.args = br#"{"fail_init": true}"#.to_vec();
+    let err = h.node.start_child("root", spec).await.unwrap_err();
+    assert!(err.to_string().contains("fail_init was set"), "{err}");
+    h.wait_event(EventKind::ChildTerminated, "root/broken", Some("error"))
+        .await;
+    let mut spec = WorkerSpec::new("trapper", "probe");
+    spec.args = br#"{"trap_init": true}"#.to_vec();
+    let err = h.node.start_child("root", spec).await.unwrap_err();
+    assert!(err.to_string().contains("crash"), "{err}");
+    assert_eq!(h.call("neighbour", "ping").await.unwrap(), "pong");
+    assert_eq!(h.node.count_children("root").await.unwrap().specs, 2);
+    h.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_guest_that_traps_in_terminate_is_reported_as_a_crash_and_the_shutdown_goes_on() {
+    let mut h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "a"
+component = "probe"
+
+[[supervisor.children]]
+name = "bad"
+component = "probe"
+args = '{"trap_terminate": true}'
+
+[[supervisor.children]]
+name = "c"
+component = "probe"
+"#,
+    )
+    .await;
+    h.node.shutdown().await;
+    let events = h
+        .collect_until("root stopped", |e| {
+            e.event == EventKind::SupervisorTerminated
+        })
+        .await;
+    let tail: Vec<String> = compacts(&events)
+        .into_iter()
+        .filter(|e| !e.contains("started"))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "child_terminated root/c shutdown",
+            "child_terminated root/bad crash",
+            "child_terminated root/a shutdown",
+            "supervisor_terminated root shutdown",
+        ]
+    );
+    let bad = events
+        .iter()
+        .find(|e| e.path == "root/bad" && e.reason.is_some())
+        .unwrap();
+    assert!(
+        bad.detail
+            .as_deref()
+            .unwrap()
+            .starts_with("terminate: wasm trap"),
+        "{bad:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_trap_in_terminate_after_stop_is_a_crash_and_the_child_restarts() {
+    let mut h = Harness::start(
+        r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "bad"
+component = "probe"
+restart = "transient"
+args = '{"trap_terminate": true}'
+"#,
+    )
+    .await;
+    assert_eq!(h.call("bad", "exit normal").await.unwrap(), "bye");
+    let t = h
+        .wait_event(EventKind::ChildTerminated, "root/bad", None)
+        .await;
+    assert_eq!(
+        t.reason.as_deref(),
+        Some("crash"),
+        "terminate trapped, so the exit is abnormal"
+    );
+    h.wait_event(EventKind::ChildRestarted, "root/bad", None)
+        .await;
+    h.node.shutdown().await;
+}

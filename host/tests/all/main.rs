@@ -1,0 +1,14 @@
+//! End-to-end tests over real guest components (the probe, built from
+//! `guests/probe` by the guest-artifacts crate), asserting on the event stream.
+
+mod support;
+
+mod calls;
+mod cli;
+mod dynamic;
+mod intensity;
+mod lifecycle;
+mod mailbox;
+mod restart_types;
+mod shutdown;
+mod strategies;

@@ -1,0 +1,155 @@
+//! DESIGN §3 row "shutdown": reverse order, terminate, budgets.
+
+use std::time::{Duration, Instant};
+
+use arbor::EventKind;
+
+use crate::support::{Harness, compacts};
+
+fn tree(worker_extra: &str) -> String {
+    format!(
+        r#"
+[supervisor]
+name = "root"
+
+[[supervisor.children]]
+name = "recorder"
+component = "probe"
+
+[[supervisor.children]]
+name = "sub"
+strategy = "one_for_one"
+
+[[supervisor.children.children]]
+name = "first"
+component = "probe"
+args = '{{"report_to": "recorder"}}'
+
+[[supervisor.children.children]]
+name = "second"
+component = "probe"
+args = '{{"report_to": "recorder"}}'
+
+[[supervisor.children.children]]
+name = "w"
+component = "probe"
+{worker_extra}
+"#
+    )
+}
+
+#[tokio::test]
+async fn shutdown_stops_children_in_reverse_start_order_and_calls_terminate_on_each() {
+    let mut h = Harness::start(&tree("")).await;
+    h.node.terminate_child("root", "sub").await.unwrap();
+    let events = h
+        .collect_until("sub stopped", |e| {
+            e.event == EventKind::SupervisorTerminated
+        })
+        .await;
+    let stops: Vec<String> = compacts(&events)
+        .into_iter()
+        .filter(|e| !e.contains("started"))
+        .collect();
+    assert_eq!(
+        stops,
+        [
+            "child_terminated root/sub/w shutdown",
+            "child_terminated root/sub/second shutdown",
+            "child_terminated root/sub/first shutdown",
+            "supervisor_terminated root/sub shutdown",
+        ]
+    );
+    // terminate ran in each, in that order (each cast a note to the recorder).
+    assert_eq!(
+        h.call("recorder", "notes").await.unwrap(),
+        "terminated:second:shutdown,terminated:first:shutdown"
+    );
+    h.node.shutdown().await;
+    let last = h
+        .wait_event(EventKind::SupervisorTerminated, "root", None)
+        .await;
+    assert_eq!(last.reason.as_deref(), Some("shutdown"));
+    assert_eq!(last.detail, None);
+}
+
+#[tokio::test]
+async fn a_child_past_its_shutdown_budget_is_killed() {
+    let mut h = Harness::start(&tree(
+        "shutdown_ms = 100\nargs = '{\"terminate_sleep_ms\": 5000}'",
+    ))
+    .await;
+    let started = Instant::now();
+    h.node.terminate_child("root", "sub").await.unwrap();
+    let killed = h
+        .wait_event(EventKind::ChildTerminated, "root/sub/w", None)
+        .await;
+    assert_eq!(killed.reason.as_deref(), Some("killed"));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "did not wait for terminate: {:?}",
+        started.elapsed()
+    );
+    h.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn brutal_kill_drops_the_child_without_calling_terminate() {
+    let mut h = Harness::start(&tree(
+        "shutdown_ms = \"brutal_kill\"\nargs = '{\"report_to\": \"recorder\"}'",
+    ))
+    .await;
+    h.node.terminate_child("root", "sub").await.unwrap();
+    let killed = h
+        .wait_event(EventKind::ChildTerminated, "root/sub/w", None)
+        .await;
+    assert_eq!(killed.reason.as_deref(), Some("killed"));
+    h.wait_event(EventKind::SupervisorTerminated, "root/sub", None)
+        .await;
+    let notes = h.call("recorder", "notes").await.unwrap();
+    assert!(
+        !notes.contains("terminated:w"),
+        "terminate must not run: {notes}"
+    );
+    assert!(
+        notes.contains("terminated:second"),
+        "the others stop in order: {notes}"
+    );
+    h.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_infinity_budget_waits_for_terminate_to_finish() {
+    let mut h = Harness::start(&tree(
+        "shutdown_ms = \"infinity\"\nargs = '{\"terminate_sleep_ms\": 300}'",
+    ))
+    .await;
+    let started = Instant::now();
+    h.node.terminate_child("root", "sub").await.unwrap();
+    let stopped = h
+        .wait_event(EventKind::ChildTerminated, "root/sub/w", None)
+        .await;
+    assert_eq!(stopped.reason.as_deref(), Some("shutdown"));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    h.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stopped_child_can_be_restarted_by_name() {
+    let mut h = Harness::start(&tree("")).await;
+    h.node.terminate_child("sub", "second").await.unwrap();
+    h.wait_event(
+        EventKind::ChildTerminated,
+        "root/sub/second",
+        Some("shutdown"),
+    )
+    .await;
+    assert!(h.call("second", "ping").await.is_err());
+    h.node.restart_child("sub", "second").await.unwrap();
+    let restarted = h
+        .wait_event(EventKind::ChildRestarted, "root/sub/second", None)
+        .await;
+    assert_eq!(restarted.generation, Some(2));
+    assert_eq!(h.call("second", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}

@@ -1,0 +1,137 @@
+//! Test harness: start a tree from TOML text, watch its events.
+
+use std::path::Path;
+use std::time::Duration;
+
+use arbor::{Event, EventKind, EventSink, Node, NodeOptions, TreeSpec};
+use tokio::sync::mpsc;
+
+/// The probe guest component.
+pub fn probe() -> &'static str {
+    arbor_guest_artifacts::PROBE
+}
+
+/// A tree file text with `[components] probe = <the probe>` prepended.
+pub fn tree(body: &str) -> String {
+    format!("[components]\nprobe = {:?}\n\n{body}", probe())
+}
+
+pub fn parse(body: &str) -> TreeSpec {
+    TreeSpec::parse(Path::new("test-tree.toml"), &tree(body)).expect("test tree is valid")
+}
+
+/// A running node and the events it has emitted.
+pub struct Harness {
+    pub node: Node,
+    events: mpsc::UnboundedReceiver<Event>,
+    pub seen: Vec<Event>,
+}
+
+/// How long any single wait may take before a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+impl Harness {
+    pub async fn start(body: &str) -> Harness {
+        let sink = EventSink::new();
+        let events = sink.subscribe();
+        let node = Node::start(
+            &parse(body),
+            NodeOptions {
+                events: sink,
+                threads: 2,
+            },
+        )
+        .await
+        .expect("the tree starts");
+        let mut harness = Harness {
+            node,
+            events,
+            seen: Vec::new(),
+        };
+        // The start events are not what a test is about: skip past them.
+        let root = harness.node.root_name().to_string();
+        harness
+            .wait_event(EventKind::SupervisorStarted, &root, None)
+            .await;
+        harness
+    }
+
+    /// Waits for the next event matching `pred` (earlier ones are kept in `seen`).
+    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(event)) => {
+                    self.seen.push(event.clone());
+                    if pred(&event) {
+                        return event;
+                    }
+                }
+                _ => panic!(
+                    "timed out waiting for {what}; events so far:\n{}",
+                    self.dump()
+                ),
+            }
+        }
+    }
+
+    /// Waits for `event` on `path` (with `reason`, when given).
+    pub async fn wait_event(&mut self, kind: EventKind, path: &str, reason: Option<&str>) -> Event {
+        let what = format!("{kind:?} {path} {reason:?}");
+        self.wait_for(&what, |e| {
+            e.event == kind
+                && e.path == path
+                && reason.is_none_or(|r| e.reason.as_deref() == Some(r))
+        })
+        .await
+    }
+
+    /// Collects events until `pred` matches one, returning all collected
+    /// (the matching one last).
+    pub async fn collect_until(&mut self, what: &str, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let start = self.seen.len();
+        self.wait_for(what, pred).await;
+        self.seen[start..].to_vec()
+    }
+
+    /// Everything that arrives within `quiet`, to show nothing else happens.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Event> {
+        let start = self.seen.len();
+        while let Ok(Some(event)) = tokio::time::timeout(quiet, self.events.recv()).await {
+            self.seen.push(event);
+        }
+        self.seen[start..].to_vec()
+    }
+
+    pub fn dump(&self) -> String {
+        self.seen
+            .iter()
+            .map(|e| format!("  {}\n", compact(e)))
+            .collect()
+    }
+
+    pub async fn call(&self, name: &str, message: &str) -> Result<String, arbor::CallError> {
+        self.node
+            .call(name, message.as_bytes().to_vec())
+            .await
+            .map(|r| String::from_utf8(r).expect("utf-8 reply"))
+    }
+}
+
+/// `kind path reason` in one short string, for sequence assertions.
+pub fn compact(e: &Event) -> String {
+    let kind = serde_json::to_value(e.event).unwrap();
+    let mut s = format!("{} {}", kind.as_str().unwrap(), e.path);
+    if let Some(r) = &e.reason {
+        s.push(' ');
+        s.push_str(r);
+    }
+    if let Some(g) = e.generation {
+        s.push_str(&format!(" g{g}"));
+    }
+    s
+}
+
+pub fn compacts(events: &[Event]) -> Vec<String> {
+    events.iter().map(compact).collect()
+}

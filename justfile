@@ -1,0 +1,27 @@
+# Convenience recipes. Nothing here is required: the README's two cargo
+# commands work on their own.
+
+# Run the example tree (Ctrl-C stops it).
+demo:
+    cargo run --example supervision
+
+# The whole test suite (builds the guest components first).
+test:
+    cargo test --workspace
+
+# Lints as CI runs them.
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo fmt --all --check
+
+# Build the guest components only.
+guests:
+    cargo build -p arbor-guest-artifacts
+
+# Talk to the running example: just ctl tree, just ctl call frontdesk ping
+ctl *ARGS:
+    cargo run -q -- ctl {{ARGS}}
+
+# Everything CI runs.
+ci:
+    bash .ci/run
