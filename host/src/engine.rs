@@ -17,6 +17,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use crate::bindings::{Supervised, SupervisedPre};
+use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::host_api::ChildState;
 
 /// How often the epoch advances: the granularity of deadlines, and how often
@@ -95,6 +96,7 @@ impl std::fmt::Debug for LoadedComponent {
 pub struct ArborEngine {
     engine: Engine,
     linker: Arc<Linker<ChildState>>,
+    cache: Option<CompileCache>,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -121,8 +123,15 @@ fn one_line(error: &wasmtime::Error) -> String {
 }
 
 impl ArborEngine {
-    /// Builds the engine and linker and starts the epoch ticker thread.
+    /// Builds the engine with the compile cache from the environment
+    /// ([`CompileCache::from_env`]).
     pub fn new() -> Result<ArborEngine, EngineError> {
+        ArborEngine::with_cache(CompileCache::from_env())
+    }
+
+    /// Builds the engine and linker and starts the epoch ticker thread;
+    /// compiled components are cached in `cache` when given.
+    pub fn with_cache(cache: Option<CompileCache>) -> Result<ArborEngine, EngineError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_backtrace_max_frames(None);
@@ -148,6 +157,7 @@ impl ArborEngine {
         Ok(ArborEngine {
             engine,
             linker: Arc::new(linker),
+            cache,
             _ticker: Arc::new(EpochTicker { stop }),
         })
     }
@@ -171,10 +181,12 @@ impl ArborEngine {
         if bytes[6] == 0 && bytes[7] == 0 {
             return Err(LoadError::CoreModule { path: path_buf });
         }
-        let component = Component::new(&self.engine, &bytes).map_err(|e| LoadError::Invalid {
-            path: path_buf.clone(),
-            message: one_line(&e),
-        })?;
+        let component = self
+            .compile(name, path, &bytes)
+            .map_err(|e| LoadError::Invalid {
+                path: path_buf.clone(),
+                message: one_line(&e),
+            })?;
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)
@@ -191,6 +203,41 @@ impl ArborEngine {
             path: path_buf,
             pre,
         })
+    }
+}
+
+impl ArborEngine {
+    fn compile(&self, name: &str, path: &Path, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let started = std::time::Instant::now();
+        let megabytes = bytes.len() as f64 / (1 << 20) as f64;
+        // Large components (Python, JavaScript) take seconds: say so.
+        let announce = || {
+            if bytes.len() > 1 << 20 {
+                tracing::info!(
+                    "compiling component {name} ({megabytes:.1} MB, {}); first time only",
+                    path.display()
+                );
+            }
+        };
+        let Some(cache) = &self.cache else {
+            announce();
+            return Component::new(&self.engine, bytes);
+        };
+        let (component, outcome) = cache.load_or_compile(&self.engine, bytes, announce)?;
+        match outcome {
+            CacheOutcome::Hit => tracing::debug!("loaded component {name} from the compile cache"),
+            CacheOutcome::Compiled | CacheOutcome::Uncached => tracing::debug!(
+                "compiled component {name} in {:.0} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            ),
+        }
+        if outcome != CacheOutcome::Hit && bytes.len() > 1 << 20 {
+            tracing::info!(
+                "compiled component {name} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(component)
     }
 }
 

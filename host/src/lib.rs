@@ -16,6 +16,7 @@
 mod bindings;
 mod child;
 pub mod cli;
+pub mod compile_cache;
 pub mod control;
 pub mod engine;
 pub mod events;
