@@ -1,73 +1,260 @@
-//! Builds every guest in `guests/` for `wasm32-wasip2` and records where the
-//! components landed, the way wasmtime's test-programs are built: a nested
-//! `cargo build` with its own target dir, so `cargo test` alone is enough.
+//! Builds every guest in `guests/` and records where the components landed,
+//! the way wasmtime's test-programs are built, so `cargo test` alone is enough:
+//!
+//! - Rust guests: a nested `cargo build --target wasm32-wasip2` with its own
+//!   target dir;
+//! - Python guests: `componentize-py`, installed from PyPI into a venv under
+//!   `target/guest-tools/python`;
+//! - JavaScript guests: `componentize-js`, installed from npm (`npm ci` from
+//!   the committed lock file) under `target/guest-tools/js`.
+//!
+//! A missing toolchain fails the build with the command that failed: the
+//! conformance suite must never skip a language silently.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
-/// The guests whose components the host's tests and examples use.
-const GUESTS: &[&str] = &["probe"];
+/// The Rust guests whose components the host's tests and examples use.
+const RUST_GUESTS: &[&str] = &["probe"];
 const TARGET: &str = "wasm32-wasip2";
+/// componentize-py is pinned: its output and CLI change between releases.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+struct Build {
+    root: PathBuf,
+    out: PathBuf,
+    tools: PathBuf,
+    constants: String,
+}
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
         .parent()
-        .expect("guest-artifacts sits in the workspace root");
-    let guests = root.join("guests");
-    // A fixed place under the workspace target dir, so the example tree files
+        .expect("guest-artifacts sits in the workspace root")
+        .to_path_buf();
+    // Fixed places under the workspace target dir, so the example tree files
     // can name the components with a path relative to themselves.
-    let target_dir = root.join("target").join("guests");
-
-    println!("cargo:rerun-if-changed={}", guests.display());
-    println!("cargo:rerun-if-changed={}", root.join("wit").display());
-
-    ensure_target_installed();
-
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&guests)
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
-        .arg(&target_dir);
-    // The outer build's flags are for the host, not for wasm guests.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-        "MFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("failed to run cargo for the guests");
-    assert!(
-        status.success(),
-        "building the guests in {} failed",
-        guests.display()
+    let mut build = Build {
+        out: root.join("target").join("guests"),
+        tools: root.join("target").join("guest-tools"),
+        root,
+        constants: String::new(),
+    };
+    println!(
+        "cargo:rerun-if-changed={}",
+        build.root.join("guests").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        build.root.join("wit").display()
     );
 
-    let out = target_dir.join(TARGET).join("release");
-    let mut constants = String::new();
-    for guest in GUESTS {
-        let path = out.join(format!("{guest}.wasm"));
+    build.rust();
+    build.python("probe");
+    build.js("probe");
+
+    let dest = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("guests.rs");
+    std::fs::write(dest, &build.constants).expect("write guests.rs");
+}
+
+impl Build {
+    fn record(&mut self, constant: &str, what: &str, path: &Path) {
         assert!(
             path.exists(),
-            "guest {guest} built but {} is missing",
+            "{what} built but {} is missing",
             path.display()
         );
-        constants.push_str(&format!(
-            "/// Path of the `{guest}` guest component.\npub const {}: &str = {:?};\n",
-            guest.to_uppercase(),
+        self.constants.push_str(&format!(
+            "/// Path of the {what} component.\npub const {constant}: &str = {:?};\n",
             path.display().to_string()
         ));
     }
-    let dest = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("guests.rs");
-    std::fs::write(dest, constants).expect("write guests.rs");
+
+    fn rust(&mut self) {
+        ensure_target_installed();
+        let guests = self.root.join("guests");
+        let target_dir = self.out.clone();
+        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&guests)
+            .args(["build", "--release", "--target", TARGET, "--target-dir"])
+            .arg(&target_dir);
+        // The outer build's flags are for the host, not for wasm guests.
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "CARGO_BUILD_RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_MAKEFLAGS",
+            "MAKEFLAGS",
+            "MFLAGS",
+        ] {
+            cmd.env_remove(var);
+        }
+        run(&mut cmd, "building the Rust guests");
+        for guest in RUST_GUESTS {
+            let path = target_dir
+                .join(TARGET)
+                .join("release")
+                .join(format!("{guest}.wasm"));
+            self.record(
+                &guest.to_uppercase(),
+                &format!("Rust `{guest}` guest"),
+                &path,
+            );
+        }
+    }
+
+    fn python(&mut self, guest: &str) {
+        let source = self.root.join("guests/python").join(guest);
+        let output = self.out.join("python").join(format!("{guest}.wasm"));
+        let venv = self.tools.join("python");
+        let tool = venv.join("bin/componentize-py");
+        let marker = venv.join(format!(".installed-{COMPONENTIZE_PY}"));
+        if !marker.exists() {
+            let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+            let _ = std::fs::remove_dir_all(&venv);
+            run(
+                Command::new(&python).args(["-m", "venv"]).arg(&venv),
+                "creating the Python toolchain venv (needs python3 with venv)",
+            );
+            run(
+                Command::new(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    COMPONENTIZE_PY,
+                ]),
+                "installing componentize-py from PyPI",
+            );
+            std::fs::write(&marker, "").expect("write the toolchain marker");
+        }
+        let wit = self.root.join("wit");
+        if is_stale(&output, &[&source, &wit, &marker]) {
+            // Stage the sources alone: whatever else is on the path is
+            // snapshotted into the component.
+            let stage = self.out.join("python").join(format!("{guest}-src"));
+            let _ = std::fs::remove_dir_all(&stage);
+            copy_dir(&source, &stage);
+            std::fs::create_dir_all(output.parent().expect("has a parent"))
+                .expect("create the output dir");
+            run(
+                Command::new(&tool)
+                    .env_remove("VIRTUAL_ENV")
+                    .env_remove("PYTHONPATH")
+                    .env_remove("PYTHONHOME")
+                    .arg("-d")
+                    .arg(&wit)
+                    .args(["-w", "supervised", "componentize", "app", "-p"])
+                    .arg(&stage)
+                    .arg("-o")
+                    .arg(&output),
+                &format!("componentize-py for the Python `{guest}` guest"),
+            );
+        }
+        self.record(
+            &format!("PYTHON_{}", guest.to_uppercase()),
+            &format!("Python `{guest}` guest"),
+            &output,
+        );
+    }
+
+    fn js(&mut self, guest: &str) {
+        let source = self.root.join("guests/js").join(guest);
+        let output = self.out.join("js").join(format!("{guest}.wasm"));
+        let tools = self.tools.join("js").join(guest);
+        let lock = std::fs::read(source.join("package-lock.json"))
+            .expect("guests/js/<guest>/package-lock.json");
+        let installed_lock = tools.join("package-lock.json");
+        let cli = tools.join("node_modules/.bin/componentize-js");
+        if std::fs::read(&installed_lock).ok().as_deref() != Some(lock.as_slice()) || !cli.exists()
+        {
+            std::fs::create_dir_all(&tools).expect("create the JS toolchain dir");
+            std::fs::copy(source.join("package.json"), tools.join("package.json"))
+                .expect("copy package.json");
+            std::fs::write(&installed_lock, &lock).expect("copy package-lock.json");
+            run(
+                Command::new("npm").current_dir(&tools).args([
+                    "ci",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                ]),
+                "installing componentize-js from npm (npm ci)",
+            );
+        }
+        let wit = self.root.join("wit");
+        if is_stale(&output, &[&source, &wit, &cli]) {
+            std::fs::create_dir_all(output.parent().expect("has a parent"))
+                .expect("create the output dir");
+            // `http` and `fetch-event` would import wasi:http, which Arbor does
+            // not provide; `--aot` downloads a tool at build time, so no AOT.
+            run(
+                Command::new(&cli)
+                    .arg(source.join(format!("{guest}.js")))
+                    .arg("-w")
+                    .arg(&wit)
+                    .args(["-n", "supervised", "-d", "http", "fetch-event", "-o"])
+                    .arg(&output),
+                &format!("componentize-js for the JavaScript `{guest}` guest"),
+            );
+        }
+        self.record(
+            &format!("JS_{}", guest.to_uppercase()),
+            &format!("JavaScript `{guest}` guest"),
+            &output,
+        );
+    }
+}
+
+/// Runs `cmd` (its output on stderr, out of cargo's way), panicking with `what` on failure.
+fn run(cmd: &mut Command, what: &str) {
+    cmd.stdout(std::io::stderr());
+    match cmd.status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("{what} failed ({status}): {cmd:?}"),
+        Err(e) => panic!("{what} failed: cannot run {cmd:?}: {e}"),
+    }
+}
+
+fn newest(path: &Path) -> SystemTime {
+    let mut time = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            time = time.max(newest(&entry.path()));
+        }
+    }
+    time
+}
+
+/// Whether `output` is missing or older than any of `inputs` (recursively).
+fn is_stale(output: &Path, inputs: &[&Path]) -> bool {
+    let Ok(built) = std::fs::metadata(output).and_then(|m| m.modified()) else {
+        return true;
+    };
+    inputs.iter().any(|input| newest(input) > built)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the staging dir");
+    for entry in std::fs::read_dir(from)
+        .expect("read the guest sources")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("stage a guest source");
+        }
+    }
 }
 
 /// rustup installs the targets named in rust-toolchain.toml when it installs
@@ -86,16 +273,13 @@ fn ensure_target_installed() {
     if installed {
         return;
     }
-    let toolchain = env::var("RUSTUP_TOOLCHAIN").ok();
     let mut cmd = Command::new("rustup");
     cmd.args(["target", "add", TARGET]);
-    if let Some(toolchain) = toolchain.as_deref() {
-        cmd.args(["--toolchain", toolchain]);
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        cmd.args(["--toolchain", &toolchain]);
     }
-    let status = cmd.status();
-    if !matches!(status, Ok(s) if s.success()) {
-        panic!(
-            "the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it by hand"
-        );
-    }
+    run(
+        &mut cmd,
+        &format!("the {TARGET} target is missing and `rustup target add {TARGET}`"),
+    );
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod calls;
 mod cli;
+mod conformance;
 mod dynamic;
 mod intensity;
 mod lifecycle;

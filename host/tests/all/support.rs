@@ -1,6 +1,7 @@
 //! Test harness: start a tree from TOML text, watch its events.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use arbor::{Event, EventKind, EventSink, Node, NodeOptions, TreeSpec};
@@ -30,12 +31,42 @@ pub struct Harness {
 /// How long any single wait may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// Compiles each component once per test run (into the compile cache), so
+/// tests running in parallel do not all compile an 18 MB guest at once.
+pub fn warm(path: &str) {
+    static WARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut warmed = WARMED.lock().unwrap_or_else(|p| p.into_inner());
+    if !warmed.iter().any(|p| p == path) {
+        let engine = arbor::ArborEngine::new().expect("engine");
+        engine
+            .load("warm", Path::new(path))
+            .expect("the component loads");
+        warmed.push(path.to_string());
+    }
+}
+
 impl Harness {
     pub async fn start(body: &str) -> Harness {
+        Harness::start_tree(parse(body)).await
+    }
+
+    /// Starts `body` with `[components]` naming each `(name, path)`.
+    pub async fn start_with(components: &[(&str, &str)], body: &str) -> Harness {
+        let mut text = String::from("[components]\n");
+        for (name, path) in components {
+            warm(path);
+            text.push_str(&format!("{name} = {path:?}\n"));
+        }
+        text.push_str(body);
+        let tree = TreeSpec::parse(Path::new("test-tree.toml"), &text).expect("test tree is valid");
+        Harness::start_tree(tree).await
+    }
+
+    pub async fn start_tree(tree: TreeSpec) -> Harness {
         let sink = EventSink::new();
         let events = sink.subscribe();
         let node = Node::start(
-            &parse(body),
+            &tree,
             NodeOptions {
                 events: sink,
                 threads: 2,

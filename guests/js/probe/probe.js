@@ -1,0 +1,323 @@
+// The probe, in JavaScript: a port of Arbor's multi-behaviour test guest
+// (guests/probe/src/lib.rs), built into a component with componentize-js.
+//
+// Every message names one behaviour:
+//
+// | message | behaviour |
+// |---|---|
+// | `ping` | replies `pong` |
+// | `count` | replies how many `count` messages this instance has seen |
+// | `crash` | traps (an uncaught Error) |
+// | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
+// | `exit normal` / `exit shutdown` / `exit error TEXT` | replies `bye`, then stops with that reason |
+// | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
+// | `loop` | spins forever (only the host's deadline ends it) |
+// | `call NAME MSG` | replies with the reply of child NAME to MSG |
+// | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
+// | `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
+// | `name` | replies this child's registered name |
+//
+// `init` takes JSON args: `fail_init`, `trap_init`, `terminate_sleep_ms`,
+// `trap_terminate`, `report_to`, `init_gate` (as in the Rust probe).
+//
+// componentize-js conventions this file relies on (see the generated bindings):
+// - An export returning `result<T, E>` may return `{ tag: 'ok', val }` or
+//   `{ tag: 'err', val }`; any other return value is taken as `ok`.
+// - A value thrown from such an export becomes `err(value)` only if it is
+//   not an `Error` (or carries an own `payload` property). A thrown `Error`
+//   is re-thrown by the bindings and the component TRAPS. This file therefore
+//   returns errors explicitly and throws an `Error` only to trap on purpose.
+// - An imported function returning `result<T, E>` returns T on `ok` and
+//   throws a `ComponentError` whose `.payload` is E on `err`.
+// - Variants are `{ tag: 'kebab-name', val }`; u64 is a BigInt.
+// - Exports may be async: the bindings await them, running the event loop
+//   (so `setTimeout` really waits, on wasi:clocks + wasi:io/poll).
+
+import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.1.0';
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+const lossyDecoder = new TextDecoder('utf-8');
+
+const ok = (val) => ({ tag: 'ok', val });
+const err = (val) => ({ tag: 'err', val });
+
+// Module state. componentize-js evaluates the top level at build time (Wizer
+// snapshot), so every fresh instance starts from exactly this state.
+const state = {
+  args: defaultArgs(),
+  counted: 0,
+  notes: [],
+};
+
+function defaultArgs() {
+  return {
+    fail_init: false,
+    trap_init: false,
+    terminate_sleep_ms: 0,
+    trap_terminate: false,
+    report_to: null,
+    init_gate: null,
+  };
+}
+
+/// A trap: an uncaught Error escapes the export and the instance traps.
+function trap(message) {
+  throw new Error(message);
+}
+
+function describe(error) {
+  switch (error.tag) {
+    case 'no-such-name':
+      return `no such name: ${error.val}`;
+    case 'stopped':
+      return `stopped: ${error.val}`;
+    case 'timeout':
+      return 'timeout';
+    case 'crashed':
+      return `crashed: ${error.val}`;
+    case 'rejected':
+      return `rejected: ${error.val}`;
+    case 'self-call':
+      return 'self-call';
+    case 'denied':
+      return `denied: ${error.val}`;
+    case 'too-large':
+      return `too large: limit ${error.val} bytes`;
+    default:
+      return `unknown call error: ${JSON.stringify(error)}`;
+  }
+}
+
+function reasonText(reason) {
+  switch (reason.tag) {
+    case 'normal':
+      return 'normal';
+    case 'shutdown':
+      return 'shutdown';
+    case 'error':
+      return `error ${reason.val}`;
+    default:
+      return String(reason.tag);
+  }
+}
+
+/// Runs an imported function that returns a `result`; gives
+/// `{ ok: value }` or `{ error: describe(call-error) }`.
+function tryHost(fn) {
+  try {
+    return { ok: fn() };
+  } catch (e) {
+    if (e && Object.prototype.hasOwnProperty.call(e, 'payload')) {
+      return { error: describe(e.payload) };
+    }
+    throw e; // not a call-error: a bug, let it trap
+  }
+}
+
+/// Rust's `str::split_once(' ')`, falling back to `(text, "")`.
+function splitOnce(text) {
+  const at = text.indexOf(' ');
+  return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+const U64_MAX = 18446744073709551615n;
+
+/// Rust's `str::parse::<u64>()`: optional `+`, ASCII digits, no overflow.
+function parseU64(text) {
+  if (!/^\+?[0-9]+$/.test(text)) return null;
+  const n = BigInt(text);
+  return n > U64_MAX ? null : n;
+}
+
+/// Waits `ms` milliseconds (a Number or BigInt) on the WASI monotonic clock:
+/// StarlingMonkey's timers subscribe to wasi:clocks/monotonic-clock and block
+/// in wasi:io/poll while the export's promise is pending.
+async function sleep(ms) {
+  let left = BigInt(ms);
+  const chunk = 2147483647n; // setTimeout's largest delay
+  while (left > 0n) {
+    const step = left < chunk ? left : chunk;
+    await new Promise((resolve) => setTimeout(resolve, Number(step)));
+    left -= step;
+  }
+}
+
+/// Parses the init args like serde with `#[serde(default)]`: missing fields
+/// take their defaults, unknown fields are ignored, wrong types are errors.
+function parseArgs(bytes) {
+  const args = defaultArgs();
+  if (bytes.length === 0) return { args };
+  let value;
+  try {
+    value = JSON.parse(strictDecoder.decode(bytes));
+  } catch (e) {
+    return { error: `bad probe args: ${e && e.message ? e.message : e}` };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { error: `bad probe args: invalid type: ${kind(value)}, expected struct Args` };
+  }
+  const fields = {
+    fail_init: 'bool',
+    trap_init: 'bool',
+    terminate_sleep_ms: 'u64',
+    trap_terminate: 'bool',
+    report_to: 'option<string>',
+    init_gate: 'option<string>',
+  };
+  for (const [name, type] of Object.entries(fields)) {
+    if (!Object.prototype.hasOwnProperty.call(value, name)) continue;
+    const v = value[name];
+    let good;
+    switch (type) {
+      case 'bool':
+        good = typeof v === 'boolean';
+        break;
+      case 'u64':
+        good = typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+        break;
+      case 'option<string>':
+        good = v === null || typeof v === 'string';
+        break;
+    }
+    if (!good) {
+      const expected = { bool: 'a boolean', u64: 'u64', 'option<string>': 'a string' }[type];
+      return { error: `bad probe args: invalid type: ${kind(v)}, expected ${expected} (field ${name})` };
+    }
+    args[name] = v;
+  }
+  return { args };
+}
+
+function kind(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'sequence';
+  if (typeof v === 'object') return 'map';
+  if (typeof v === 'string') return `string ${JSON.stringify(v)}`;
+  if (typeof v === 'boolean') return `boolean \`${v}\``;
+  if (typeof v === 'number') return Number.isInteger(v) ? `integer \`${v}\`` : `floating point \`${v}\``;
+  return typeof v;
+}
+
+function init(bytes) {
+  const parsed = parseArgs(bytes);
+  if (parsed.error !== undefined) return err(parsed.error);
+  const args = parsed.args;
+  if (args.trap_init) {
+    trap('trap_init was set');
+  }
+  if (args.fail_init) {
+    return err('fail_init was set');
+  }
+  if (args.init_gate !== null) {
+    const gate = args.init_gate;
+    const notes = tryHost(() => call(gate, encoder.encode('notes')));
+    if (notes.error !== undefined) return err(notes.error);
+    if (lossyDecoder.decode(notes.ok).split(',').some((n) => n === 'fail-init')) {
+      return err(`${gate} holds the note fail-init`);
+    }
+  }
+  state.args = args;
+  return ok(undefined);
+}
+
+async function handle(message) {
+  let text;
+  try {
+    text = strictDecoder.decode(message);
+  } catch {
+    return err('message is not UTF-8');
+  }
+  const [verb, rest] = splitOnce(text);
+  let reply;
+  switch (verb) {
+    case 'ping':
+      reply = 'pong';
+      break;
+    case 'count':
+      state.counted += 1;
+      reply = String(state.counted);
+      break;
+    case 'crash':
+      trap('crash requested');
+      break;
+    case 'fail':
+      return err(rest);
+    case 'exit': {
+      const [what, why] = splitOnce(rest);
+      let reason;
+      if (what === 'normal') reason = { tag: 'normal' };
+      else if (what === 'shutdown') reason = { tag: 'shutdown' };
+      else if (what === 'error') reason = { tag: 'error', val: why };
+      else return err(`unknown exit reason: ${rest}`);
+      stop(reason);
+      reply = 'bye';
+      break;
+    }
+    case 'sleep': {
+      const ms = parseU64(rest);
+      if (ms === null) return err(`bad sleep: ${rest}`);
+      await sleep(ms);
+      reply = 'slept';
+      break;
+    }
+    case 'loop': {
+      let spins = 0;
+      for (;;) {
+        spins = (spins + 1) | 0;
+      }
+    }
+    case 'call': {
+      const [name, msg] = splitOnce(rest);
+      const got = tryHost(() => call(name, encoder.encode(msg)));
+      if (got.error !== undefined) return err(got.error);
+      reply = lossyDecoder.decode(got.ok);
+      break;
+    }
+    case 'cast': {
+      const [name, msg] = splitOnce(rest);
+      const got = tryHost(() => cast(name, encoder.encode(msg)));
+      if (got.error !== undefined) return err(got.error);
+      reply = 'sent';
+      break;
+    }
+    case 'note':
+      state.notes.push(rest);
+      reply = 'noted';
+      break;
+    case 'notes':
+      reply = state.notes.join(',');
+      break;
+    case 'forget':
+      state.notes = [];
+      reply = 'forgotten';
+      break;
+    case 'name':
+      reply = selfName();
+      break;
+    default:
+      return err(`unknown message: ${text}`);
+  }
+  return ok(encoder.encode(reply));
+}
+
+async function terminate(reason) {
+  const { terminate_sleep_ms: sleepMs, trap_terminate: trapIt, report_to: reportTo } = state.args;
+  log('info', `terminate: ${reasonText(reason)}`);
+  if (reportTo !== null) {
+    const note = `note terminated:${selfName()}:${reasonText(reason)}`;
+    try {
+      cast(reportTo, encoder.encode(note));
+    } catch {
+      // like `let _ = host::cast(...)`: the outcome is ignored
+    }
+  }
+  if (sleepMs > 0) {
+    await sleep(sleepMs);
+  }
+  if (trapIt) {
+    trap('trap_terminate was set');
+  }
+}
+
+export const lifecycle = { init, handle, terminate };

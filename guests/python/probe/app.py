@@ -1,0 +1,302 @@
+"""The probe, in Python: a port of Arbor's multi-behaviour test guest
+(guests/probe/src/lib.rs), built with componentize-py.
+
+| message | behaviour |
+|---|---|
+| `ping` | replies `pong` |
+| `count` | replies how many `count` messages this instance has seen |
+| `crash` | traps (an uncaught exception) |
+| `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
+| `exit normal` / `exit shutdown` / `exit error TEXT` | replies `bye`, then stops with that reason |
+| `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
+| `loop` | spins forever (only the host's deadline ends it) |
+| `call NAME MSG` | replies with the reply of child NAME to MSG |
+| `cast NAME MSG` | casts MSG to NAME, replies `sent` |
+| `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
+| `name` | replies this child's registered name |
+
+`init` takes JSON args: `fail_init`, `trap_init`, `terminate_sleep_ms`,
+`trap_terminate`, `report_to`, `init_gate` (see the Rust probe).
+
+Error convention of componentize-py: a WIT `result<T, E>` return is `T` in
+Python; `raise Err(e)` returns `err(e)`. Any other uncaught exception traps,
+which Arbor treats as a crash.
+"""
+
+import json
+import time
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import host
+from wit_world.imports.types import (
+    CallError_Crashed,
+    CallError_Denied,
+    CallError_NoSuchName,
+    CallError_Rejected,
+    CallError_SelfCall,
+    CallError_Stopped,
+    CallError_Timeout,
+    CallError_TooLarge,
+    ExitReason_Error,
+    ExitReason_Normal,
+    ExitReason_Shutdown,
+)
+
+U64_MAX = (1 << 64) - 1
+
+
+class Trap(Exception):
+    """Raised to trap on purpose (the Rust probe's `panic!`)."""
+
+
+# --- args (serde-like: every field defaults, unknown fields are ignored) ---
+
+# (name, kind) in declaration order, as serde sees the Rust `Args` struct.
+FIELDS = (
+    ("fail_init", "bool"),
+    ("trap_init", "bool"),
+    ("terminate_sleep_ms", "u64"),
+    ("trap_terminate", "bool"),
+    ("report_to", "opt_str"),
+    ("init_gate", "opt_str"),
+)
+
+
+class Args:
+    def __init__(self):
+        self.fail_init = False
+        self.trap_init = False
+        self.terminate_sleep_ms = 0
+        self.trap_terminate = False
+        self.report_to = None
+        self.init_gate = None
+
+
+class _Map(list):
+    """A JSON object as its (key, value) pairs, in document order."""
+
+
+def _reject_constant(name):
+    raise ValueError(f"invalid number `{name}`")
+
+
+def _unexpected(value) -> str:
+    """serde's `Unexpected` wording for a JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{value!r}`"
+    if isinstance(value, str):
+        return f"string {json.dumps(value)}"
+    return "map" if isinstance(value, _Map) else "sequence"
+
+
+def _check(kind, value):
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"invalid type: {_unexpected(value)}, expected a boolean")
+    elif kind == "u64":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"invalid type: {_unexpected(value)}, expected u64")
+        if value < 0:
+            raise ValueError(f"invalid value: {_unexpected(value)}, expected u64")
+        if value > U64_MAX:  # serde_json reads it as a float
+            raise ValueError(f"invalid type: {_unexpected(float(value))}, expected u64")
+    elif value is not None and not isinstance(value, str):
+        raise ValueError(f"invalid type: {_unexpected(value)}, expected a string")
+    return value
+
+
+def parse_args(raw: bytes) -> Args:
+    args = Args()
+    if not raw:
+        return args
+    try:
+        doc = json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_Map,
+            parse_constant=_reject_constant,
+        )
+        if isinstance(doc, _Map):
+            kinds, seen = dict(FIELDS), set()
+            for name, value in doc:
+                if name in kinds:  # unknown fields are ignored
+                    if name in seen:
+                        raise ValueError(f"duplicate field `{name}`")
+                    seen.add(name)
+                    setattr(args, name, _check(kinds[name], value))
+        elif isinstance(doc, list):  # serde also reads a struct from a sequence
+            if len(doc) > len(FIELDS):
+                raise ValueError("trailing characters")
+            for (name, kind), value in zip(FIELDS, doc):
+                setattr(args, name, _check(kind, value))
+        else:
+            raise ValueError(f"invalid type: {_unexpected(doc)}, expected struct Args")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Err(f"bad probe args: {e}")
+    return args
+
+
+# --- state of this instance ---
+
+STATE_ARGS = Args()
+COUNTED = 0
+NOTES: list = []
+
+
+def describe(error) -> str:
+    if isinstance(error, CallError_NoSuchName):
+        return f"no such name: {error.value}"
+    if isinstance(error, CallError_Stopped):
+        return f"stopped: {error.value}"
+    if isinstance(error, CallError_Timeout):
+        return "timeout"
+    if isinstance(error, CallError_Crashed):
+        return f"crashed: {error.value}"
+    if isinstance(error, CallError_Rejected):
+        return f"rejected: {error.value}"
+    if isinstance(error, CallError_SelfCall):
+        return "self-call"
+    if isinstance(error, CallError_Denied):
+        return f"denied: {error.value}"
+    if isinstance(error, CallError_TooLarge):
+        return f"too large: limit {error.value} bytes"
+    raise Trap(f"unknown call error: {error!r}")
+
+
+def reason_text(reason) -> str:
+    if isinstance(reason, ExitReason_Normal):
+        return "normal"
+    if isinstance(reason, ExitReason_Shutdown):
+        return "shutdown"
+    if isinstance(reason, ExitReason_Error):
+        return f"error {reason.value}"
+    raise Trap(f"unknown exit reason: {reason!r}")
+
+
+def lossy(data: bytes) -> str:
+    """`String::from_utf8_lossy`."""
+    return data.decode("utf-8", "replace")
+
+
+def call(target: str, message: bytes) -> bytes:
+    """`host::call(..).map_err(|e| describe(&e))?`"""
+    try:
+        return host.call(target, message)
+    except Err as e:
+        raise Err(describe(e.value))
+
+
+def parse_u64(text: str):
+    """`str::parse::<u64>`: an optional `+`, then ASCII digits, in range."""
+    digits = text[1:] if text.startswith("+") else text
+    if not digits or any(c not in "0123456789" for c in digits):
+        return None
+    value = int(digits)
+    return value if value <= U64_MAX else None
+
+
+def sleep_ms(ms: int) -> None:
+    """`std::thread::sleep(Duration::from_millis(ms))`, in chunks that
+    `time.sleep` accepts (a huge MS waits until the deadline, as in Rust)."""
+    while ms > 0:
+        chunk = min(ms, 86_400_000)
+        time.sleep(chunk / 1000)
+        ms -= chunk
+
+
+class Lifecycle(exports.Lifecycle):
+    def init(self, args: bytes) -> None:
+        global STATE_ARGS
+        parsed = parse_args(args)
+        if parsed.trap_init:
+            raise Trap("trap_init was set")
+        if parsed.fail_init:
+            raise Err("fail_init was set")
+        gate = parsed.init_gate
+        if gate is not None:
+            notes = call(gate, b"notes")
+            if any(n == "fail-init" for n in lossy(notes).split(",")):
+                raise Err(f"{gate} holds the note fail-init")
+        STATE_ARGS = parsed
+
+    def handle(self, message: bytes) -> bytes:
+        global COUNTED
+        try:
+            text = message.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Err("message is not UTF-8")
+        verb, _, rest = text.partition(" ")
+        if verb == "ping":
+            reply = "pong"
+        elif verb == "count":
+            COUNTED += 1
+            reply = str(COUNTED)
+        elif verb == "crash":
+            raise Trap("crash requested")
+        elif verb == "fail":
+            raise Err(rest)
+        elif verb == "exit":
+            kind, _, why = rest.partition(" ")
+            if kind == "normal":
+                reason = ExitReason_Normal()
+            elif kind == "shutdown":
+                reason = ExitReason_Shutdown()
+            elif kind == "error":
+                reason = ExitReason_Error(why)
+            else:
+                raise Err(f"unknown exit reason: {rest}")
+            host.stop(reason)
+            reply = "bye"
+        elif verb == "sleep":
+            ms = parse_u64(rest)
+            if ms is None:
+                raise Err(f"bad sleep: {rest}")
+            sleep_ms(ms)
+            reply = "slept"
+        elif verb == "loop":
+            spins = 0
+            while True:
+                spins = (spins + 1) & U64_MAX
+        elif verb == "call":
+            name, _, msg = rest.partition(" ")
+            reply = lossy(call(name, msg.encode("utf-8")))
+        elif verb == "cast":
+            name, _, msg = rest.partition(" ")
+            try:
+                host.cast(name, msg.encode("utf-8"))
+            except Err as e:
+                raise Err(describe(e.value))
+            reply = "sent"
+        elif verb == "note":
+            NOTES.append(rest)
+            reply = "noted"
+        elif verb == "notes":
+            reply = ",".join(NOTES)
+        elif verb == "forget":
+            NOTES.clear()
+            reply = "forgotten"
+        elif verb == "name":
+            reply = host.self_name()
+        else:
+            raise Err(f"unknown message: {text}")
+        return reply.encode("utf-8")
+
+    def terminate(self, reason) -> None:
+        args = STATE_ARGS
+        host.log(host.Level.INFO, f"terminate: {reason_text(reason)}")
+        if args.report_to is not None:
+            note = f"note terminated:{host.self_name()}:{reason_text(reason)}"
+            try:
+                host.cast(args.report_to, note.encode("utf-8"))
+            except Err:
+                pass
+        if args.terminate_sleep_ms > 0:
+            sleep_ms(args.terminate_sleep_ms)
+        if args.trap_terminate:
+            raise Trap("trap_terminate was set")

@@ -1,0 +1,257 @@
+//! One conformance suite, run against the probe in every guest language.
+//!
+//! Each language's probe implements the same messages (see
+//! `guests/probe/src/lib.rs`); every case below runs once per language, and
+//! one case has guests of all languages call each other. A language whose
+//! toolchain is missing fails the build of `arbor-guest-artifacts`, so the
+//! suite fails rather than skips.
+
+use std::time::Duration;
+
+use arbor::{CallError, EventKind, WorkerSpec};
+
+use crate::support::{Harness, compacts};
+
+fn one(extra: &str) -> String {
+    format!(
+        r#"
+[supervisor]
+name = "root"
+max_restarts = 10
+max_seconds = 60
+
+[[supervisor.children]]
+name = "recorder"
+component = "rust"
+
+[[supervisor.children]]
+name = "p"
+component = "probe"
+timeout_ms = 2000
+args = '{{"report_to": "recorder"}}'
+{extra}
+"#
+    )
+}
+
+async fn start(probe: &str, extra: &str) -> Harness {
+    Harness::start_with(
+        &[("rust", arbor_guest_artifacts::PROBE), ("probe", probe)],
+        &one(extra),
+    )
+    .await
+}
+
+async fn init_handle_and_terminate(probe: &str) {
+    let mut h = start(probe, "").await;
+    assert_eq!(h.call("p", "ping").await.unwrap(), "pong");
+    assert_eq!(h.call("p", "name").await.unwrap(), "p");
+    h.node.terminate_child("root", "p").await.unwrap();
+    h.wait_event(EventKind::ChildTerminated, "root/p", Some("shutdown"))
+        .await;
+    assert_eq!(
+        h.call("recorder", "notes").await.unwrap(),
+        "terminated:p:shutdown",
+        "terminate ran"
+    );
+    h.node.shutdown().await;
+}
+
+async fn fresh_state_after_a_crash(probe: &str) {
+    let mut h = start(probe, "").await;
+    assert_eq!(h.call("p", "count").await.unwrap(), "1");
+    assert_eq!(h.call("p", "count").await.unwrap(), "2");
+    match h.call("p", "crash").await {
+        Err(CallError::Crashed(detail)) => assert!(detail.contains("wasm trap"), "{detail}"),
+        other => panic!("a crash must trap, got {other:?}"),
+    }
+    let restarted = h
+        .wait_event(EventKind::ChildRestarted, "root/p", None)
+        .await;
+    assert_eq!(restarted.generation, Some(2));
+    assert_eq!(h.call("p", "count").await.unwrap(), "1", "a fresh instance");
+    h.node.shutdown().await;
+}
+
+async fn err_is_a_reply_and_a_trap_is_a_crash(probe: &str) {
+    let mut h = start(probe, "").await;
+    assert_eq!(h.call("p", "count").await.unwrap(), "1");
+    assert_eq!(
+        h.call("p", "fail nope").await,
+        Err(CallError::Rejected("nope".into()))
+    );
+    assert_eq!(
+        h.call("p", "count").await.unwrap(),
+        "2",
+        "err kept the instance"
+    );
+    assert!(
+        h.drain(Duration::from_millis(100)).await.is_empty(),
+        "no event for a business error"
+    );
+    h.node.shutdown().await;
+}
+
+async fn exit_reasons_reach_the_supervisor(probe: &str) {
+    let mut h = start(probe, "").await;
+    assert_eq!(h.call("p", "exit error boom").await.unwrap(), "bye");
+    let stopped = h
+        .wait_event(EventKind::ChildTerminated, "root/p", None)
+        .await;
+    assert_eq!(
+        (stopped.reason.as_deref(), stopped.detail.as_deref()),
+        (Some("error"), Some("boom"))
+    );
+    h.wait_event(EventKind::ChildRestarted, "root/p", None)
+        .await;
+    assert_eq!(h.call("p", "exit normal").await.unwrap(), "bye");
+    h.wait_event(EventKind::ChildTerminated, "root/p", Some("normal"))
+        .await;
+    assert!(
+        h.call("recorder", "notes")
+            .await
+            .unwrap()
+            .contains("terminated:p:error boom")
+    );
+    h.node.shutdown().await;
+}
+
+async fn deadlines_stop_loops_and_long_sleeps(probe: &str) {
+    let mut h = start(probe, "").await;
+    assert_eq!(h.call("p", "sleep 100").await.unwrap(), "slept");
+    assert_eq!(
+        h.call("p", "loop").await,
+        Err(CallError::Crashed("timeout".into()))
+    );
+    let crashed = h
+        .wait_event(EventKind::ChildTerminated, "root/p", Some("crash"))
+        .await;
+    assert_eq!(crashed.detail.as_deref(), Some("timeout"));
+    h.wait_event(EventKind::ChildRestarted, "root/p", None)
+        .await;
+    assert_eq!(
+        h.call("p", "sleep 5000").await,
+        Err(CallError::Crashed("timeout".into()))
+    );
+    h.node.shutdown().await;
+}
+
+async fn init_errors_fail_the_start(probe: &str) {
+    let h = start(probe, "").await;
+    let mut spec = WorkerSpec::new("bad", "probe");
+    spec.args = br#"{"fail_init": true}"#.to_vec();
+    let err = h.node.start_child("root", spec).await.unwrap_err();
+    assert!(err.to_string().contains("fail_init was set"), "{err}");
+    let mut spec = WorkerSpec::new("trapper", "probe");
+    spec.args = br#"{"trap_init": true}"#.to_vec();
+    let err = h.node.start_child("root", spec).await.unwrap_err();
+    assert!(err.to_string().contains("(crash)"), "{err}");
+    assert_eq!(h.call("p", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}
+
+async fn calls_to_and_from_the_guest(probe: &str) {
+    let h = start(probe, "").await;
+    assert_eq!(h.call("p", "call recorder ping").await.unwrap(), "pong");
+    assert_eq!(h.call("recorder", "call p ping").await.unwrap(), "pong");
+    assert_eq!(
+        h.call("p", "call p ping").await,
+        Err(CallError::Rejected("self-call".into()))
+    );
+    assert_eq!(
+        h.call("p", "call ghost ping").await,
+        Err(CallError::Rejected("no such name: ghost".into()))
+    );
+    assert_eq!(h.call("p", "cast recorder note hi").await.unwrap(), "sent");
+    assert_eq!(h.call("recorder", "notes").await.unwrap(), "hi");
+    h.node.shutdown().await;
+}
+
+macro_rules! conformance {
+    ($($lang:ident => $path:expr),* $(,)?) => {
+        $(
+            mod $lang {
+                fn probe() -> &'static str {
+                    $path
+                }
+
+                #[tokio::test]
+                async fn init_handle_and_terminate() {
+                    super::init_handle_and_terminate(probe()).await
+                }
+
+                #[tokio::test]
+                async fn fresh_state_after_a_crash() {
+                    super::fresh_state_after_a_crash(probe()).await
+                }
+
+                #[tokio::test]
+                async fn err_is_a_reply_and_a_trap_is_a_crash() {
+                    super::err_is_a_reply_and_a_trap_is_a_crash(probe()).await
+                }
+
+                #[tokio::test]
+                async fn exit_reasons_reach_the_supervisor() {
+                    super::exit_reasons_reach_the_supervisor(probe()).await
+                }
+
+                #[tokio::test]
+                async fn deadlines_stop_loops_and_long_sleeps() {
+                    super::deadlines_stop_loops_and_long_sleeps(probe()).await
+                }
+
+                #[tokio::test]
+                async fn init_errors_fail_the_start() {
+                    super::init_errors_fail_the_start(probe()).await
+                }
+
+                #[tokio::test]
+                async fn calls_to_and_from_the_guest() {
+                    super::calls_to_and_from_the_guest(probe()).await
+                }
+            }
+        )*
+    };
+}
+
+conformance! {
+    rust => arbor_guest_artifacts::PROBE,
+    python => arbor_guest_artifacts::PYTHON_PROBE,
+    js => arbor_guest_artifacts::JS_PROBE,
+}
+
+#[tokio::test]
+async fn guests_of_every_language_call_each_other() {
+    let languages = [
+        ("rust", arbor_guest_artifacts::PROBE),
+        ("python", arbor_guest_artifacts::PYTHON_PROBE),
+        ("js", arbor_guest_artifacts::JS_PROBE),
+    ];
+    let mut body = String::from("[supervisor]\nname = \"root\"\n");
+    for (lang, _) in languages {
+        body.push_str(&format!(
+            "\n[[supervisor.children]]\nname = \"{lang}-guest\"\ncomponent = \"{lang}\"\n"
+        ));
+    }
+    let h = Harness::start_with(&languages, &body).await;
+    for (from, _) in languages {
+        for (to, _) in languages {
+            if from != to {
+                let reply = h
+                    .call(&format!("{from}-guest"), &format!("call {to}-guest name"))
+                    .await;
+                assert_eq!(reply.unwrap(), format!("{to}-guest"), "{from} -> {to}");
+            }
+        }
+    }
+    // A crash in one language does not disturb the others.
+    assert!(h.call("python-guest", "call js-guest crash").await.is_err());
+    assert_eq!(
+        h.call("rust-guest", "call python-guest ping")
+            .await
+            .unwrap(),
+        "pong"
+    );
+    let _ = compacts(&h.seen);
+    h.node.shutdown().await;
+}
