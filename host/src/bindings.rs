@@ -10,5 +10,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use arbor::supervised::host::Level;
-pub use arbor::supervised::types::{CallError as WitCallError, ExitReason as WitExitReason};
+pub use self::arbor::supervised::host::Level;
+pub use self::arbor::supervised::types::{CallError as WitCallError, ExitReason as WitExitReason};
