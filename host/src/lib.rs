@@ -25,6 +25,7 @@ pub mod mailbox;
 pub mod node;
 pub mod registry;
 pub mod report;
+pub mod scaffold;
 pub mod spec;
 pub mod supervisor;
 

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod ctl;
+mod new;
 mod run;
 
 /// Default control socket: `$ARBOR_CONTROL`, else `arbor.sock` in the current directory.
@@ -40,6 +41,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Talk to a running host through its control socket.
     Ctl(ctl::CtlArgs),
+    /// Create a guest project (rust, python or js) that builds and passes `arbor check`.
+    New(new::NewArgs),
 }
 
 /// Runs the `arbor` command line with `args` (the first is the program name).
@@ -63,6 +66,7 @@ where
         Command::Run(args) => run::execute(args),
         Command::Check(args) => check::execute(args),
         Command::Ctl(args) => ctl::execute(args),
+        Command::New(args) => new::execute(args),
     };
     match result {
         Ok(code) => code,

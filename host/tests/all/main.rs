@@ -11,5 +11,6 @@ mod intensity;
 mod lifecycle;
 mod mailbox;
 mod restart_types;
+mod scaffold;
 mod shutdown;
 mod strategies;
