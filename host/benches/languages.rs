@@ -42,7 +42,9 @@ fn compile_figures(path: &str, loads: usize) -> (Duration, Duration) {
     let dir = std::env::temp_dir().join(format!("arbor-bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let cached = ArborEngine::with_cache(Some(CompileCache::new(&dir))).expect("engine");
-    cached.load("bench", Path::new(path)).expect("fills the cache");
+    cached
+        .load("bench", Path::new(path))
+        .expect("fills the cache");
     let mut samples: Vec<Duration> = (0..loads)
         .map(|_| {
             let started = Instant::now();
@@ -62,7 +64,15 @@ async fn runtime_figures(path: &str, restarts: usize, calls: usize) -> (Duration
     let tree = TreeSpec::parse(Path::new("bench.toml"), &text).expect("bench tree");
     let sink = EventSink::new();
     let mut events = sink.subscribe();
-    let node = Node::start(&tree, NodeOptions { events: sink, threads: 1 }).await.expect("starts");
+    let node = Node::start(
+        &tree,
+        NodeOptions {
+            events: sink,
+            threads: 1,
+        },
+    )
+    .await
+    .expect("starts");
     while events.try_recv().is_ok() {}
 
     // Restart latency: the crash is sent, the fresh instance's init is done.
@@ -92,8 +102,15 @@ async fn runtime_figures(path: &str, restarts: usize, calls: usize) -> (Duration
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (loads, restarts, calls) = if quick { (3, 20, 200) } else { (11, 1000, 20_000) };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (loads, restarts, calls) = if quick {
+        (3, 20, 200)
+    } else {
+        (11, 1000, 20_000)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let languages = [
         ("Rust", arbor_guest_artifacts::PROBE),
         ("Python", arbor_guest_artifacts::PYTHON_PROBE),
@@ -116,8 +133,14 @@ fn main() {
             handles_per_sec,
         });
     }
-    println!("\nProbe guest per language ({} run{}):\n", if quick { "quick" } else { "full" }, "");
-    println!("| language | component | first compile | cached load | restart (median / p99) | handle rate (Rust caller) |");
+    println!(
+        "\nProbe guest per language ({} run{}):\n",
+        if quick { "quick" } else { "full" },
+        ""
+    );
+    println!(
+        "| language | component | first compile | cached load | restart (median / p99) | handle rate (Rust caller) |"
+    );
     println!("|---|---|---|---|---|---|");
     for r in rows {
         println!(

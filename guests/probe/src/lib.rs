@@ -16,6 +16,7 @@
 //! | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
 //! | `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
 //! | `name` | replies this child's registered name |
+//! | `repeat-call N NAME MSG` | calls NAME with MSG N times, replies the elapsed nanoseconds |
 //!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
 //! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
@@ -155,6 +156,19 @@ impl Guest for Probe {
                 "forgotten".to_string()
             }),
             "name" => host::self_name(),
+            "repeat-call" => {
+                // `repeat-call N NAME MSG`: N calls in a row; replies the
+                // elapsed nanoseconds (WASI monotonic clock), for benchmarks.
+                let mut parts = rest.splitn(3, ' ');
+                let n: u64 = parts.next().unwrap_or("").parse().map_err(|_| format!("bad count: {rest}"))?;
+                let name = parts.next().unwrap_or("");
+                let msg = parts.next().unwrap_or("").as_bytes();
+                let started = std::time::Instant::now();
+                for _ in 0..n {
+                    host::call(name, msg).map_err(|e| describe(&e))?;
+                }
+                started.elapsed().as_nanos().to_string()
+            }
             _ => return Err(format!("unknown message: {text}")),
         };
         Ok(reply.into_bytes())

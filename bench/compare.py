@@ -1,0 +1,67 @@
+"""Reads Arbor's `metric NAME VALUE UNIT # what` lines and the OTP baseline's
+output (same machine, same run) and prints the comparison table with ratios.
+
+    python3 bench/compare.py ARBOR_OUTPUT OTP_OUTPUT
+"""
+
+import re
+import sys
+
+
+def arbor_metrics(path):
+    metrics = {}
+    for line in open(path, encoding="utf-8"):
+        m = re.match(r"metric (\S+) ([0-9.]+) (\S+) # (.*)", line)
+        if m:
+            metrics[m.group(1)] = (float(m.group(2)), m.group(3), m.group(4).strip())
+    return metrics
+
+
+def otp_metrics(path):
+    text = open(path, encoding="utf-8").read()
+    found = {}
+    patterns = {
+        "call_per_s": r"gen_server:call 1c1s .*median (\d+) /s",
+        "restart_us": r"restart latency \(crash, .*median of run medians ([0-9.]+) us",
+        "start_child_per_s": r"supervisor:start_child .*median (\d+) /s",
+        "memory_per_process_bytes": r"VmRSS before .*delta/N = ([0-9.]+) B/process",
+    }
+    for name, pattern in patterns.items():
+        m = re.search(pattern, text)
+        if m:
+            found[name] = float(m.group(1))
+    return found
+
+
+# (Arbor metric, OTP metric, how to read the ratio, target)
+ROWS = [
+    ("restart_us", "restart_us", "lower is better", "<= 1.0x"),
+    ("restart_p99_us", None, "", ""),
+    ("restart_e2e_us", None, "", ""),
+    ("one_for_all_10_us", None, "", ""),
+    ("call_rust_per_s", "call_per_s", "higher is better", ">= 1.0x"),
+    ("call_guest_per_s", "call_per_s", "higher is better", ">= 1.0x"),
+    ("cast_per_s", None, "", ""),
+    ("start_child_per_s", "start_child_per_s", "higher is better", ">= 1.0x"),
+    ("memory_per_child_bytes", "memory_per_process_bytes", "lower is better", "<= 64 KiB"),
+    ("cold_start_10_ms", None, "", "< 50 ms"),
+]
+
+
+def main():
+    arbor = arbor_metrics(sys.argv[1])
+    otp = otp_metrics(sys.argv[2]) if len(sys.argv) > 2 else {}
+    print("\n| figure | Arbor | OTP (same run) | Arbor / OTP | target |")
+    print("|---|---|---|---|---|")
+    for name, otp_name, _, target in ROWS:
+        if name not in arbor:
+            continue
+        value, unit, what = arbor[name]
+        other = otp.get(otp_name) if otp_name else None
+        ratio = f"{value / other:.2f}x" if other else "-"
+        other_text = f"{other:,.1f} {unit}" if other else "-"
+        print(f"| {what} | {value:,.1f} {unit} | {other_text} | {ratio} | {target} |")
+
+
+if __name__ == "__main__":
+    main()

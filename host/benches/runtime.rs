@@ -1,0 +1,279 @@
+//! Runtime figures to compare with Erlang/OTP (`../shared/otp-baseline`):
+//! restarts, calls, casts, dynamic starts, memory per idle child, cold start.
+//!
+//! `cargo bench --bench runtime` prints a table and one `metric NAME VALUE`
+//! line per figure (read by `bench/compare.py`, which adds the OTP figures
+//! and the ratios); `-- --quick` runs few iterations, as CI does so that the
+//! benchmark cannot rot. Never read these as pass/fail thresholds.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use arbor::{EventKind, EventSink, Node, NodeOptions, TreeSpec, WorkerSpec};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn metric(name: &str, value: f64, unit: &str, what: &str) {
+    println!("metric {name} {value:.3} {unit} # {what}");
+}
+
+fn tree(body: &str) -> TreeSpec {
+    let text = format!(
+        "[components]\nprobe = {:?}\n\n{body}",
+        arbor_guest_artifacts::PROBE
+    );
+    TreeSpec::parse(Path::new("bench.toml"), &text).expect("bench tree")
+}
+
+async fn start(body: &str) -> (Node, UnboundedReceiver<arbor::Event>) {
+    let sink = EventSink::new();
+    let events = sink.subscribe();
+    let node = Node::start(
+        &tree(body),
+        NodeOptions {
+            events: sink,
+            threads: 2,
+        },
+    )
+    .await
+    .expect("starts");
+    (node, events)
+}
+
+fn workers(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("\n[[supervisor.children]]\nname = \"w{i}\"\ncomponent = \"probe\"\n"))
+        .collect()
+}
+
+const ROOT: &str = "[supervisor]\nname = \"root\"\nmax_restarts = 100000000\nmax_seconds = 1\n";
+
+/// Waits for `count` events of `kind`; returns the last one's timestamp.
+async fn wait_events(
+    events: &mut UnboundedReceiver<arbor::Event>,
+    kind: EventKind,
+    count: usize,
+) -> (u64, u64) {
+    let mut first_terminated = None;
+    let mut seen = 0;
+    loop {
+        let event = events.recv().await.expect("events");
+        if event.event == EventKind::ChildTerminated && first_terminated.is_none() {
+            first_terminated = Some(event.t_us);
+        }
+        if event.event == kind {
+            seen += 1;
+            if seen == count {
+                return (first_terminated.unwrap_or(event.t_us), event.t_us);
+            }
+        }
+    }
+}
+
+async fn restarts(n: usize) {
+    let (node, mut events) = start(&format!("{ROOT}{}", workers(1))).await;
+    let mut host_side = Vec::with_capacity(n);
+    let mut end_to_end = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        node.cast("w0", b"crash".to_vec()).expect("cast");
+        let (terminated, restarted) = wait_events(&mut events, EventKind::ChildRestarted, 1).await;
+        end_to_end.push(started.elapsed().as_secs_f64() * 1e6);
+        host_side.push((restarted - terminated) as f64);
+    }
+    metric(
+        "restart_us",
+        median(&mut host_side),
+        "us",
+        "one_for_one: exit seen -> fresh instance's init done (median)",
+    );
+    metric(
+        "restart_p99_us",
+        percentile(&mut host_side, 0.99),
+        "us",
+        "the same, p99",
+    );
+    metric(
+        "restart_e2e_us",
+        median(&mut end_to_end),
+        "us",
+        "cast crash from Rust -> restart event seen by the caller, incl. the trap (median)",
+    );
+    node.shutdown().await;
+}
+
+async fn one_for_all(n: usize) {
+    let body = format!(
+        "{}{}",
+        ROOT.replace(
+            "name = \"root\"",
+            "name = \"root\"\nstrategy = \"one_for_all\""
+        ),
+        workers(10)
+    );
+    let (node, mut events) = start(&body).await;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        node.cast("w4", b"crash".to_vec()).expect("cast");
+        let (terminated, restarted) = wait_events(&mut events, EventKind::ChildRestarted, 10).await;
+        samples.push((restarted - terminated) as f64);
+    }
+    metric(
+        "one_for_all_10_us",
+        median(&mut samples),
+        "us",
+        "one_for_all, 10 children: exit seen -> all 10 restarted (median)",
+    );
+    node.shutdown().await;
+}
+
+async fn calls(n: usize) {
+    let (node, _events) = start(&format!("{ROOT}{}", workers(2))).await;
+    for _ in 0..100 {
+        node.call("w0", b"ping".to_vec()).await.expect("warm-up");
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        node.call("w0", b"ping".to_vec()).await.expect("pong");
+    }
+    metric(
+        "call_rust_per_s",
+        n as f64 / started.elapsed().as_secs_f64(),
+        "/s",
+        "call round trips, Rust caller -> worker thread -> reply",
+    );
+    // Guest to guest: both children of one supervisor, on one thread.
+    let reply = node
+        .call("w0", format!("repeat-call {n} w1 ping").into_bytes())
+        .await
+        .expect("repeat-call");
+    let nanos: f64 = String::from_utf8(reply)
+        .expect("utf-8")
+        .parse()
+        .expect("nanoseconds");
+    metric(
+        "call_guest_per_s",
+        n as f64 / (nanos / 1e9),
+        "/s",
+        "call round trips guest -> guest on one thread",
+    );
+    let started = Instant::now();
+    for _ in 0..n {
+        node.cast("w1", b"count".to_vec()).expect("cast");
+    }
+    let reply = node.call("w1", b"count".to_vec()).await.expect("count");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(String::from_utf8(reply).unwrap().parse::<usize>().unwrap() > n);
+    metric(
+        "cast_per_s",
+        n as f64 / elapsed,
+        "/s",
+        "casts queued from Rust and handled",
+    );
+    node.shutdown().await;
+}
+
+async fn start_children(n: usize) {
+    let (node, _events) = start(
+        "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n",
+    )
+    .await;
+    let started = Instant::now();
+    for i in 0..n {
+        let mut spec = WorkerSpec::new(format!("c{i}"), "probe");
+        spec.restart = arbor::RestartType::Temporary;
+        node.start_child("pool", spec).await.expect("start_child");
+    }
+    metric(
+        "start_child_per_s",
+        n as f64 / started.elapsed().as_secs_f64(),
+        "/s",
+        "dynamic start_child, sequential, from Rust",
+    );
+    node.shutdown().await;
+}
+
+fn rss_bytes() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb * 1024.0
+}
+
+async fn memory(n: usize) {
+    let (node, _events) = start(
+        "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss_bytes();
+    for i in 0..n {
+        node.start_child("pool", WorkerSpec::new(format!("m{i}"), "probe"))
+            .await
+            .expect("start_child");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_bytes();
+    metric(
+        "memory_per_child_bytes",
+        (after - before) / n as f64,
+        "B",
+        &format!("RSS delta / children, {n} idle children"),
+    );
+    node.shutdown().await;
+}
+
+async fn cold_start(runs: usize) {
+    let spec = tree(&format!("{ROOT}{}", workers(10)));
+    // Warm the compile cache first: the figure is a start with a warm cache.
+    Node::start(&spec, NodeOptions::default())
+        .await
+        .expect("starts")
+        .shutdown()
+        .await;
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let node = Node::start(&spec, NodeOptions::default())
+            .await
+            .expect("starts");
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        node.shutdown().await;
+    }
+    metric(
+        "cold_start_10_ms",
+        median(&mut samples),
+        "ms",
+        "engine + cached component load + 10 children started",
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = |full: usize, short: usize| if quick { short } else { full };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        restarts(scale(10_000, 50)).await;
+        one_for_all(scale(1_000, 10)).await;
+        calls(scale(100_000, 500)).await;
+        start_children(scale(10_000, 100)).await;
+        memory(scale(10_000, 200)).await;
+        cold_start(scale(11, 2)).await;
+    });
+}
