@@ -133,11 +133,8 @@ fn main() {
             handles_per_sec,
         });
     }
-    println!(
-        "\nProbe guest per language ({} run{}):\n",
-        if quick { "quick" } else { "full" },
-        ""
-    );
+    let mode = if quick { "quick" } else { "full" };
+    println!("\nProbe guest per language ({mode} run):\n");
     println!(
         "| language | component | first compile | cached load | restart (median / p99) | handle rate (Rust caller) |"
     );
