@@ -154,6 +154,22 @@ pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
     (ExitReason::Crash, one_line(&format!("{error:#}")))
 }
 
+/// Explains an instantiation failure; running out of memory mappings is
+/// the usual limit past ~10k live children, so it names the sysctl.
+fn instantiate_failure(error: &wasmtime::Error) -> String {
+    let detail = describe(error).1;
+    if !(detail.contains("os error 12") || detail.contains("Cannot allocate memory")) {
+        return format!("instantiate: {detail}");
+    }
+    let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string());
+    format!(
+        "instantiate: out of memory mappings ({detail}); each live child uses several, and the kernel allows \
+         vm.max_map_count = {limit} per process: raise it (sysctl -w vm.max_map_count=1048576) for large trees"
+    )
+}
+
 /// Builds a fresh `Store`, instantiates the component and runs `init`.
 pub(crate) async fn start(
     engine: &Engine,
@@ -172,12 +188,7 @@ pub(crate) async fn start(
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| {
-                Failure::new(
-                    ExitReason::Crash,
-                    format!("instantiate: {}", describe(&e).1),
-                )
-            })?;
+            .map_err(|e| Failure::new(ExitReason::Crash, instantiate_failure(&e)))?;
         match bindings
             .arbor_supervised_lifecycle()
             .call_init(&mut store, &spec.args)
