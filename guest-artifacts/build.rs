@@ -6,7 +6,10 @@
 //! - Python guests: `componentize-py`, installed from PyPI into a venv under
 //!   `target/guest-tools/python`;
 //! - JavaScript guests: `componentize-js`, installed from npm (`npm ci` from
-//!   the committed lock file) under `target/guest-tools/js`.
+//!   the committed lock file) under `target/guest-tools/js`;
+//! - C guests: `zig cc` (PyPI `ziglang`, with its own wasi-libc, in a venv
+//!   under `target/guest-tools/c`), bindings from the `wit-bindgen-c` crate
+//!   and the component wrapper from `wit-component`, both used as libraries.
 //!
 //! A missing toolchain fails the build with the command that failed: the
 //! conformance suite must never skip a language silently.
@@ -21,6 +24,8 @@ const RUST_GUESTS: &[&str] = &["probe"];
 const TARGET: &str = "wasm32-wasip2";
 /// componentize-py is pinned: its output and CLI change between releases.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The C compiler (zig cc, which ships wasi-libc).
+const ZIGLANG: &str = "ziglang==0.17.1";
 
 struct Build {
     root: PathBuf,
@@ -55,6 +60,7 @@ fn main() {
     build.rust();
     build.python("probe");
     build.js("probe");
+    build.c("probe");
 
     let dest = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("guests.rs");
     std::fs::write(dest, &build.constants).expect("write guests.rs");
@@ -108,6 +114,80 @@ impl Build {
                 &path,
             );
         }
+    }
+
+    fn c(&mut self, guest: &str) {
+        let source = self.root.join("guests/c").join(guest);
+        let work = self.out.join("c").join(guest);
+        let output = self.out.join("c").join(format!("{guest}.wasm"));
+        let venv = self.tools.join("c");
+        let marker = venv.join(format!(".installed-{ZIGLANG}"));
+        if !marker.exists() {
+            let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+            let _ = std::fs::remove_dir_all(&venv);
+            run(
+                Command::new(&python).args(["-m", "venv"]).arg(&venv),
+                "creating the C toolchain venv (needs python3 with venv)",
+            );
+            run(
+                Command::new(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    ZIGLANG,
+                ]),
+                "installing ziglang (zig cc) from PyPI",
+            );
+            std::fs::write(&marker, "").expect("write the toolchain marker");
+        }
+        let contract = self.root.join("wit");
+        if is_stale(&output, &[&source, &contract, &marker]) {
+            // The guest's world includes `supervised` and adds the WASI clock
+            // it sleeps on; the contract is staged beside it as a dependency.
+            let _ = std::fs::remove_dir_all(&work);
+            let wit = work.join("wit");
+            copy_dir(&source.join("wit"), &wit);
+            std::fs::create_dir_all(wit.join("deps/arbor")).expect("stage the contract");
+            std::fs::copy(contract.join("arbor.wit"), wit.join("deps/arbor/arbor.wit"))
+                .expect("stage the contract");
+            let generated = work.join("gen");
+            generate_c_bindings(&wit, &generated);
+
+            let core = work.join(format!("{guest}.core.wasm"));
+            let zig_cache = venv.join("zig-cache");
+            run(
+                Command::new(venv.join("bin/python"))
+                    .env("ZIG_GLOBAL_CACHE_DIR", &zig_cache)
+                    .env("ZIG_LOCAL_CACHE_DIR", &zig_cache)
+                    .args([
+                        "-m",
+                        "ziglang",
+                        "cc",
+                        "-target",
+                        "wasm32-wasi",
+                        "-mexec-model=reactor",
+                    ])
+                    .args(["-O2", "-s", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
+                    .arg(&generated)
+                    .arg(source.join(format!("{guest}.c")))
+                    .arg(generated.join("supervised.c"))
+                    .arg(generated.join("supervised_component_type.o"))
+                    .arg("-o")
+                    .arg(&core),
+                &format!("zig cc for the C `{guest}` guest"),
+            );
+            let module = std::fs::read(&core).expect("read the core module");
+            let component = wit_component::ComponentEncoder::default()
+                .module(&module)
+                .and_then(|encoder| encoder.validate(true).encode())
+                .unwrap_or_else(|e| panic!("wrapping the C `{guest}` guest as a component: {e:#}"));
+            std::fs::write(&output, component).expect("write the C component");
+        }
+        self.record(
+            &format!("C_{}", guest.to_uppercase()),
+            &format!("C `{guest}` guest"),
+            &output,
+        );
     }
 
     fn python(&mut self, guest: &str) {
@@ -209,6 +289,26 @@ impl Build {
             &format!("JavaScript `{guest}` guest"),
             &output,
         );
+    }
+}
+
+/// Writes wit-bindgen's C bindings for the world `supervised` in `wit` to `out`.
+fn generate_c_bindings(wit: &Path, out: &Path) {
+    let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
+    let (package, _) = resolve
+        .push_dir(wit)
+        .unwrap_or_else(|e| panic!("parsing {}: {e:#}", wit.display()));
+    let world = resolve
+        .select_world(&[package], Some("supervised"))
+        .unwrap_or_else(|e| panic!("selecting the world in {}: {e:#}", wit.display()));
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts::default()
+        .build()
+        .generate(&mut resolve, world, &mut files)
+        .unwrap_or_else(|e| panic!("generating C bindings: {e:#}"));
+    std::fs::create_dir_all(out).expect("create the bindings dir");
+    for (name, contents) in files.iter() {
+        std::fs::write(out.join(name), contents).expect("write a generated file");
     }
 }
 

@@ -115,6 +115,7 @@ fn main() {
         ("Rust", arbor_guest_artifacts::PROBE),
         ("Python", arbor_guest_artifacts::PYTHON_PROBE),
         ("JavaScript", arbor_guest_artifacts::JS_PROBE),
+        ("C", arbor_guest_artifacts::C_PROBE),
     ];
     let mut rows = Vec::new();
     for (language, path) in languages {

@@ -218,6 +218,7 @@ conformance! {
     rust => arbor_guest_artifacts::PROBE,
     python => arbor_guest_artifacts::PYTHON_PROBE,
     js => arbor_guest_artifacts::JS_PROBE,
+    c => arbor_guest_artifacts::C_PROBE,
 }
 
 #[tokio::test]
@@ -226,6 +227,7 @@ async fn guests_of_every_language_call_each_other() {
         ("rust", arbor_guest_artifacts::PROBE),
         ("python", arbor_guest_artifacts::PYTHON_PROBE),
         ("js", arbor_guest_artifacts::JS_PROBE),
+        ("c", arbor_guest_artifacts::C_PROBE),
     ];
     let mut body = String::from("[supervisor]\nname = \"root\"\n");
     for (lang, _) in languages {
