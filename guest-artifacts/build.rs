@@ -121,25 +121,7 @@ impl Build {
         let work = self.out.join("c").join(guest);
         let output = self.out.join("c").join(format!("{guest}.wasm"));
         let venv = self.tools.join("c");
-        let marker = venv.join(format!(".installed-{ZIGLANG}"));
-        if !marker.exists() {
-            let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-            let _ = std::fs::remove_dir_all(&venv);
-            run(
-                Command::new(&python).args(["-m", "venv"]).arg(&venv),
-                "creating the C toolchain venv (needs python3 with venv)",
-            );
-            run(
-                Command::new(venv.join("bin/pip")).args([
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    ZIGLANG,
-                ]),
-                "installing ziglang (zig cc) from PyPI",
-            );
-            std::fs::write(&marker, "").expect("write the toolchain marker");
-        }
+        let marker = python_tool(&venv, ZIGLANG);
         let contract = self.root.join("wit");
         if is_stale(&output, &[&source, &contract, &marker]) {
             // The guest's world includes `supervised` and adds the WASI clock
@@ -195,25 +177,7 @@ impl Build {
         let output = self.out.join("python").join(format!("{guest}.wasm"));
         let venv = self.tools.join("python");
         let tool = venv.join("bin/componentize-py");
-        let marker = venv.join(format!(".installed-{COMPONENTIZE_PY}"));
-        if !marker.exists() {
-            let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-            let _ = std::fs::remove_dir_all(&venv);
-            run(
-                Command::new(&python).args(["-m", "venv"]).arg(&venv),
-                "creating the Python toolchain venv (needs python3 with venv)",
-            );
-            run(
-                Command::new(venv.join("bin/pip")).args([
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    COMPONENTIZE_PY,
-                ]),
-                "installing componentize-py from PyPI",
-            );
-            std::fs::write(&marker, "").expect("write the toolchain marker");
-        }
+        let marker = python_tool(&venv, COMPONENTIZE_PY);
         let wit = self.root.join("wit");
         if is_stale(&output, &[&source, &wit, &marker]) {
             // Stage the sources alone: whatever else is on the path is
@@ -290,6 +254,31 @@ impl Build {
             &output,
         );
     }
+}
+
+/// Installs the PyPI `requirement` into a venv at `venv` unless it is there;
+/// returns the marker file whose age says when it was installed.
+fn python_tool(venv: &Path, requirement: &str) -> PathBuf {
+    let marker = venv.join(format!(".installed-{requirement}"));
+    if !marker.exists() {
+        let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+        let _ = std::fs::remove_dir_all(venv);
+        run(
+            Command::new(&python).args(["-m", "venv"]).arg(venv),
+            "creating a toolchain venv (needs python3 with venv)",
+        );
+        run(
+            Command::new(venv.join("bin/pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                requirement,
+            ]),
+            &format!("installing {requirement} from PyPI"),
+        );
+        std::fs::write(&marker, "").expect("write the toolchain marker");
+    }
+    marker
 }
 
 /// Writes wit-bindgen's C bindings for the world `supervised` in `wit` to `out`.

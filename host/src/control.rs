@@ -222,17 +222,6 @@ async fn write_line<T: Serialize>(
     write.write_all(line.as_bytes()).await
 }
 
-fn parse_restart(text: Option<&str>) -> Result<RestartType, String> {
-    match text {
-        None | Some("permanent") => Ok(RestartType::Permanent),
-        Some("transient") => Ok(RestartType::Transient),
-        Some("temporary") => Ok(RestartType::Temporary),
-        Some(other) => Err(format!(
-            "unknown restart type {other:?} (expected permanent, transient or temporary)"
-        )),
-    }
-}
-
 async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<()>) -> Response {
     use serde_json::Value;
     match request {
@@ -258,7 +247,10 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             if let Err(e) = check_name(&name) {
                 return Response::err(e);
             }
-            let restart = match parse_restart(restart.as_deref()) {
+            let restart = match restart
+                .as_deref()
+                .map_or(Ok(RestartType::Permanent), RestartType::parse)
+            {
                 Ok(r) => r,
                 Err(e) => return Response::err(e),
             };

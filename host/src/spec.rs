@@ -315,16 +315,7 @@ fn parse_restart(
     field: &str,
     value: &Spanned<String>,
 ) -> Result<RestartType, SpecError> {
-    match value.get_ref().as_str() {
-        "permanent" => Ok(RestartType::Permanent),
-        "transient" => Ok(RestartType::Transient),
-        "temporary" => Ok(RestartType::Temporary),
-        other => Err(loc.error(
-            value.span(),
-            field,
-            format!("unknown restart type {other:?} (expected permanent, transient or temporary)"),
-        )),
-    }
+    RestartType::parse(value.get_ref()).map_err(|why| loc.error(value.span(), field, why))
 }
 
 fn parse_shutdown(

@@ -71,6 +71,18 @@ impl RestartType {
         }
     }
 
+    /// Parses the tree-file spelling.
+    pub fn parse(text: &str) -> Result<RestartType, String> {
+        match text {
+            "permanent" => Ok(RestartType::Permanent),
+            "transient" => Ok(RestartType::Transient),
+            "temporary" => Ok(RestartType::Temporary),
+            other => Err(format!(
+                "unknown restart type {other:?} (expected permanent, transient or temporary)"
+            )),
+        }
+    }
+
     /// Whether a child of this type is restarted after exiting with `reason`.
     pub fn restarts_after(self, reason: &ExitReason) -> bool {
         match self {

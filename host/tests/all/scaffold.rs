@@ -97,6 +97,16 @@ fn arbor_new_js_builds_and_passes_check() {
 }
 
 #[test]
+fn arbor_new_c_builds_and_passes_check() {
+    let project = new_project("c", "hello_c");
+    run(
+        Command::new("bash").arg(project.join("build.sh")),
+        "build.sh of the scaffolded C guest",
+    );
+    check(&project);
+}
+
+#[test]
 fn arbor_new_refuses_bad_names_and_existing_directories() {
     let parent = fresh_dir("refuse");
     let out = arbor()
