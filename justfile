@@ -25,3 +25,7 @@ ctl *ARGS:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Benchmarks with the Erlang/OTP baseline and ratios (bench/run.sh --quick for a smoke run).
+bench *ARGS:
+    bash bench/run.sh {{ARGS}}
