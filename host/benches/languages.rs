@@ -69,6 +69,7 @@ async fn runtime_figures(path: &str, restarts: usize, calls: usize) -> (Duration
         NodeOptions {
             events: sink,
             threads: 1,
+            ..NodeOptions::default()
         },
     )
     .await

@@ -35,6 +35,13 @@ fn tree(body: &str) -> TreeSpec {
 }
 
 async fn start(body: &str) -> (Node, UnboundedReceiver<arbor::Event>) {
+    start_with(body, None).await
+}
+
+async fn start_with(
+    body: &str,
+    pooling_slots: Option<u32>,
+) -> (Node, UnboundedReceiver<arbor::Event>) {
     let sink = EventSink::new();
     let events = sink.subscribe();
     let node = Node::start(
@@ -42,6 +49,7 @@ async fn start(body: &str) -> (Node, UnboundedReceiver<arbor::Event>) {
         NodeOptions {
             events: sink,
             threads: 2,
+            pooling_slots,
         },
     )
     .await
@@ -79,8 +87,18 @@ async fn wait_events(
     }
 }
 
-async fn restarts(n: usize) {
-    let (node, mut events) = start(&format!("{ROOT}{}", workers(1))).await;
+async fn restarts(n: usize, pooling_slots: Option<u32>) {
+    let (node, mut events) = start_with(&format!("{ROOT}{}", workers(1)), pooling_slots).await;
+    let suffix = if pooling_slots.is_some() {
+        "_pooled"
+    } else {
+        ""
+    };
+    let allocator = if pooling_slots.is_some() {
+        " [pooling allocator]"
+    } else {
+        ""
+    };
     let mut host_side = Vec::with_capacity(n);
     let mut end_to_end = Vec::with_capacity(n);
     for _ in 0..n {
@@ -91,22 +109,24 @@ async fn restarts(n: usize) {
         host_side.push((restarted - terminated) as f64);
     }
     metric(
-        "restart_us",
+        &format!("restart{suffix}_us"),
         median(&mut host_side),
         "us",
-        "one_for_one: exit seen -> fresh instance's init done (median)",
+        &format!("one_for_one: exit seen -> fresh instance's init done (median){allocator}"),
     );
     metric(
-        "restart_p99_us",
+        &format!("restart{suffix}_p99_us"),
         percentile(&mut host_side, 0.99),
         "us",
-        "the same, p99",
+        &format!("the same, p99{allocator}"),
     );
     metric(
-        "restart_e2e_us",
+        &format!("restart{suffix}_e2e_us"),
         median(&mut end_to_end),
         "us",
-        "cast crash from Rust -> restart event seen by the caller, incl. the trap (median)",
+        &format!(
+            "cast crash from Rust -> restart event seen by the caller, incl. the trap (median){allocator}"
+        ),
     );
     node.shutdown().await;
 }
@@ -182,11 +202,20 @@ async fn calls(n: usize) {
     node.shutdown().await;
 }
 
-async fn start_children(n: usize) {
-    let (node, _events) = start(
-        "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n",
-    )
-    .await;
+async fn start_children(n: usize, pooling_slots: Option<u32>) {
+    let body =
+        "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n";
+    let (node, _events) = start_with(body, pooling_slots).await;
+    let suffix = if pooling_slots.is_some() {
+        "_pooled"
+    } else {
+        ""
+    };
+    let allocator = if pooling_slots.is_some() {
+        " [pooling allocator]"
+    } else {
+        ""
+    };
     let started = Instant::now();
     for i in 0..n {
         let mut spec = WorkerSpec::new(format!("c{i}"), "probe");
@@ -194,10 +223,10 @@ async fn start_children(n: usize) {
         node.start_child("pool", spec).await.expect("start_child");
     }
     metric(
-        "start_child_per_s",
+        &format!("start_child{suffix}_per_s"),
         n as f64 / started.elapsed().as_secs_f64(),
         "/s",
-        "dynamic start_child, sequential, from Rust",
+        &format!("dynamic start_child, sequential, from Rust{allocator}"),
     );
     node.shutdown().await;
 }
@@ -282,10 +311,12 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        restarts(scale(10_000, 50)).await;
+        restarts(scale(10_000, 50), None).await;
+        restarts(scale(10_000, 50), Some(1_000)).await;
         one_for_all(scale(1_000, 10)).await;
         calls(scale(100_000, 500)).await;
-        start_children(scale(5_000, 100)).await;
+        start_children(scale(5_000, 100), None).await;
+        start_children(scale(5_000, 100), Some(6_000)).await;
         memory(scale(20_000, 200)).await;
         cold_start(scale(11, 2)).await;
     });

@@ -220,7 +220,7 @@ impl ArborEngine {
 }
 
 /// `ARBOR_POOLING_SLOTS=N` turns the experimental pooling allocator on.
-fn pooling_slots_from_env() -> Option<u32> {
+pub(crate) fn pooling_slots_from_env() -> Option<u32> {
     std::env::var("ARBOR_POOLING_SLOTS").ok()?.parse().ok()
 }
 

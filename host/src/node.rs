@@ -20,6 +20,7 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio_util::task::LocalPoolHandle;
 
 use crate::child::{ChildExit, Signal};
+use crate::compile_cache::CompileCache;
 use crate::engine::{ArborEngine, EngineError, LoadError, LoadedComponent};
 use crate::events::EventSink;
 use crate::mailbox::{CallError, Reply};
@@ -38,6 +39,10 @@ pub struct NodeOptions {
     pub events: EventSink,
     /// Scheduler threads (each runs whole supervisor subtrees); default: one per core.
     pub threads: usize,
+    /// Experimental: take instances from wasmtime's pooling allocator sized
+    /// for this many live children (small guests only). Default:
+    /// `$ARBOR_POOLING_SLOTS`, else the on-demand allocator.
+    pub pooling_slots: Option<u32>,
 }
 
 impl Default for NodeOptions {
@@ -47,6 +52,7 @@ impl Default for NodeOptions {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            pooling_slots: crate::engine::pooling_slots_from_env(),
         }
     }
 }
@@ -129,7 +135,7 @@ impl Node {
     /// Loads the tree's components and starts its root supervisor; returns
     /// once every child's `init` has finished.
     pub async fn start(tree: &TreeSpec, options: NodeOptions) -> Result<Node, NodeError> {
-        let engine = ArborEngine::new()?;
+        let engine = ArborEngine::with_options(CompileCache::from_env(), options.pooling_slots)?;
         let components = {
             let engine = engine.clone();
             let tree = tree.clone();

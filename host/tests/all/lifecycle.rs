@@ -75,6 +75,7 @@ component = "probe"
         NodeOptions {
             events: sink,
             threads: 2,
+            ..NodeOptions::default()
         },
     )
     .await;

@@ -70,6 +70,7 @@ impl Harness {
             NodeOptions {
                 events: sink,
                 threads: 2,
+                ..NodeOptions::default()
             },
         )
         .await
