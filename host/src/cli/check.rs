@@ -17,6 +17,8 @@ pub struct CheckArgs {
 }
 
 pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    // Compiling a large component takes seconds: the engine says so in the log.
+    super::init_logging();
     let tree = TreeSpec::load(&args.tree)?;
     let engine = ArborEngine::new().context("starting the engine")?;
     let components = load_components(&engine, &tree)?;

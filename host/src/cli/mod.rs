@@ -15,6 +15,19 @@ mod ctl;
 mod new;
 mod run;
 
+/// Human-readable logs on stderr; `ARBOR_LOG` sets the filter (default `info`).
+pub(crate) fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ARBOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 /// Default control socket: `$ARBOR_CONTROL`, else `arbor.sock` in the current directory.
 pub fn default_control_path() -> PathBuf {
     std::env::var_os("ARBOR_CONTROL")

@@ -1,7 +1,7 @@
 //! `arbor run TREE`: start a tree, serve the control socket, stop on a signal.
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub struct RunArgs {
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    super::init_logging();
     let tree = TreeSpec::load(&args.tree)?;
     let events = EventSink::new();
     if let Some(target) = &args.events {
@@ -106,15 +106,4 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
     }
     eprintln!("arbor: stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ARBOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }
