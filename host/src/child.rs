@@ -11,6 +11,7 @@
 //! deadline passes, which also covers a guest waiting in a host call.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
@@ -134,10 +135,6 @@ pub(crate) struct Instance {
     bindings: Supervised,
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Classifies an error that came out of a guest call.
 pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
     if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -151,7 +148,7 @@ pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
         // `Trap`'s Display already reads "wasm trap: ...".
         return (ExitReason::Crash, trap.to_string());
     }
-    (ExitReason::Crash, one_line(&format!("{error:#}")))
+    (ExitReason::Crash, crate::engine::one_line(error))
 }
 
 /// Explains an instantiation failure; running out of memory mappings is
@@ -219,7 +216,7 @@ pub(crate) async fn start(
 pub(crate) fn spawn(
     instance: Instance,
     mailbox: MailboxReceiver,
-    spec: Arc<WorkerSpec>,
+    deadline: Duration,
     signal: watch::Receiver<Signal>,
     notifier: ExitNotifier,
 ) {
@@ -232,7 +229,7 @@ pub(crate) fn spawn(
             biased;
             // A closed channel means the supervisor is gone: die with it.
             _ = signalled(&mut kill, |s| *s == Signal::Kill) => (ExitReason::Killed, None),
-            outcome = serve(&mut instance, &mut mailbox, &mut signal, &spec) => outcome,
+            outcome = serve(&mut instance, &mut mailbox, &mut signal, deadline) => outcome,
         };
         drop(instance);
         notifier.send(reason, detail, Some(mailbox));
@@ -243,7 +240,7 @@ async fn serve(
     instance: &mut Instance,
     mailbox: &mut MailboxReceiver,
     signal: &mut watch::Receiver<Signal>,
-    spec: &WorkerSpec,
+    deadline: Duration,
 ) -> (ExitReason, Option<String>) {
     loop {
         let envelope = tokio::select! {
@@ -271,7 +268,7 @@ async fn serve(
             .bindings
             .arbor_supervised_lifecycle()
             .call_handle(&mut instance.store, &message);
-        match timeout(spec.timeout, call).await {
+        match timeout(deadline, call).await {
             Err(_) => {
                 answer(Err(CallError::Crashed("timeout".to_string())));
                 return (ExitReason::Crash, Some("timeout".to_string()));
@@ -286,14 +283,17 @@ async fn serve(
             }
             Ok(Ok(Err(text))) => {
                 if is_cast {
-                    tracing::warn!(child = spec.name, "cast answered with an error: {text}");
+                    tracing::warn!(
+                        child = instance.store.data().path(),
+                        "cast answered with an error: {text}"
+                    );
                 }
                 answer(Err(CallError::Rejected(text)));
             }
             Ok(Ok(Ok(bytes))) => answer(Ok(bytes)),
         }
         if let Some(reason) = instance.store.data_mut().stop_request.take() {
-            return terminate(instance, reason, Some(spec.timeout)).await;
+            return terminate(instance, reason, Some(deadline)).await;
         }
     }
 }
@@ -301,7 +301,7 @@ async fn serve(
 async fn terminate(
     instance: &mut Instance,
     reason: WitExitReason,
-    deadline: Option<std::time::Duration>,
+    deadline: Option<Duration>,
 ) -> (ExitReason, Option<String>) {
     let (exit, detail) = match &reason {
         WitExitReason::Normal => (ExitReason::Normal, None),

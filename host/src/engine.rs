@@ -115,7 +115,8 @@ impl Drop for EpochTicker {
 #[error("cannot set up the wasm engine: {0}")]
 pub struct EngineError(String);
 
-fn one_line(error: &wasmtime::Error) -> String {
+/// A wasmtime error with its whole cause chain on one line.
+pub(crate) fn one_line(error: &wasmtime::Error) -> String {
     format!("{error:#}")
         .split_whitespace()
         .collect::<Vec<_>>()

@@ -50,6 +50,11 @@ impl ChildState {
         }
     }
 
+    /// The child's path in the tree.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     fn allowed(&self, target: &str) -> Result<(), CallError> {
         match &self.may_call {
             Some(list) if !list.iter().any(|n| n == target) => {
@@ -110,9 +115,7 @@ impl host::Host for ChildState {
 
     async fn cast(&mut self, target: String, message: Vec<u8>) -> Result<(), WitCallError> {
         self.allowed(&target).map_err(to_wit)?;
-        self.registry
-            .cast(Some(&self.name), &target, message)
-            .map_err(to_wit)
+        self.registry.cast(&target, message).map_err(to_wit)
     }
 
     async fn stop(&mut self, reason: WitExitReason) {

@@ -223,7 +223,7 @@ impl Node {
 
     /// Queues a message for the worker `name`.
     pub fn cast(&self, name: &str, message: Vec<u8>) -> Result<(), CallError> {
-        self.shared.registry.cast(None, name, message)
+        self.shared.registry.cast(name, message)
     }
 
     fn supervisor(&self, name: &str) -> Result<SupervisorRef, CommandError> {

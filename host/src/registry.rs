@@ -122,15 +122,9 @@ impl Registry {
         }
     }
 
-    /// Queues `message` for `target` without waiting.
-    pub fn cast(
-        &self,
-        from: Option<&str>,
-        target: &str,
-        message: Vec<u8>,
-    ) -> Result<(), CallError> {
-        // A cast to oneself cannot deadlock (nobody waits), so OTP-like it is allowed.
-        let _ = from;
+    /// Queues `message` for `target` without waiting. Unlike `call`, a cast
+    /// to oneself is allowed (nobody waits, so it cannot deadlock).
+    pub fn cast(&self, target: &str, message: Vec<u8>) -> Result<(), CallError> {
         check_size(&message)?;
         self.worker(target)?
             .send(Envelope::Cast { message })

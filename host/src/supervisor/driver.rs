@@ -365,7 +365,7 @@ impl Supervisor {
                 child::spawn(
                     instance,
                     mailbox,
-                    Arc::new(worker.clone()),
+                    worker.timeout,
                     signal_rx,
                     ExitNotifier::new(exits, id, generation),
                 );
