@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use arbor::compile_cache::CompileCache;
-use arbor::{ArborEngine, EventKind, EventSink, Node, NodeOptions, TreeSpec};
+use arbor::{Allocation, ArborEngine, EventKind, EventSink, Node, NodeOptions, TreeSpec};
 
 struct Figures {
     language: &'static str,
@@ -34,14 +34,15 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 }
 
 fn compile_figures(path: &str, loads: usize) -> (Duration, Duration) {
-    let uncached = ArborEngine::with_cache(None).expect("engine");
+    let uncached = ArborEngine::with_options(None, Allocation::OnDemand).expect("engine");
     let started = Instant::now();
     uncached.load("bench", Path::new(path)).expect("compiles");
     let first_compile = started.elapsed();
 
     let dir = std::env::temp_dir().join(format!("arbor-bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cached = ArborEngine::with_cache(Some(CompileCache::new(&dir))).expect("engine");
+    let cached = ArborEngine::with_options(Some(CompileCache::new(&dir)), Allocation::OnDemand)
+        .expect("engine");
     cached
         .load("bench", Path::new(path))
         .expect("fills the cache");

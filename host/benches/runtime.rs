@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use arbor::{EventKind, EventSink, Node, NodeOptions, TreeSpec, WorkerSpec};
+use arbor::{Allocation, EventKind, EventSink, Node, NodeOptions, TreeSpec, WorkerSpec};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn median(samples: &mut [f64]) -> f64 {
@@ -40,7 +40,7 @@ async fn start(body: &str) -> (Node, UnboundedReceiver<arbor::Event>) {
 
 async fn start_with(
     body: &str,
-    pooling_slots: Option<u32>,
+    allocation: Option<Allocation>,
 ) -> (Node, UnboundedReceiver<arbor::Event>) {
     let sink = EventSink::new();
     let events = sink.subscribe();
@@ -49,7 +49,7 @@ async fn start_with(
         NodeOptions {
             events: sink,
             threads: 2,
-            pooling_slots,
+            allocation,
         },
     )
     .await
@@ -87,15 +87,15 @@ async fn wait_events(
     }
 }
 
-async fn restarts(n: usize, pooling_slots: Option<u32>) {
-    let (node, mut events) = start_with(&format!("{ROOT}{}", workers(1)), pooling_slots).await;
-    let suffix = if pooling_slots.is_some() {
-        "_pooled"
+async fn restarts(n: usize, allocation: Option<Allocation>) {
+    let (node, mut events) = start_with(&format!("{ROOT}{}", workers(1)), allocation).await;
+    let suffix = if allocation.is_some() {
+        "_on_demand"
     } else {
         ""
     };
-    let allocator = if pooling_slots.is_some() {
-        " [pooling allocator]"
+    let allocator = if allocation.is_some() {
+        " [on-demand allocator]"
     } else {
         ""
     };
@@ -202,17 +202,17 @@ async fn calls(n: usize) {
     node.shutdown().await;
 }
 
-async fn start_children(n: usize, pooling_slots: Option<u32>) {
+async fn start_children(n: usize, allocation: Option<Allocation>) {
     let body =
         "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n";
-    let (node, _events) = start_with(body, pooling_slots).await;
-    let suffix = if pooling_slots.is_some() {
-        "_pooled"
+    let (node, _events) = start_with(body, allocation).await;
+    let suffix = if allocation.is_some() {
+        "_on_demand"
     } else {
         ""
     };
-    let allocator = if pooling_slots.is_some() {
-        " [pooling allocator]"
+    let allocator = if allocation.is_some() {
+        " [on-demand allocator]"
     } else {
         ""
     };
@@ -304,20 +304,41 @@ async fn cold_start(runs: usize) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // Names that are not flags pick groups (`cargo bench --bench runtime -- restart`);
+    // cargo's own `--bench` flag is passed through and ignored.
+    let picked: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let wanted = |group: &str| picked.is_empty() || picked.contains(&group);
     let scale = |full: usize, short: usize| if quick { short } else { full };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        restarts(scale(10_000, 50), None).await;
-        restarts(scale(10_000, 50), Some(1_000)).await;
-        one_for_all(scale(1_000, 10)).await;
-        calls(scale(100_000, 500)).await;
-        start_children(scale(5_000, 100), None).await;
-        start_children(scale(5_000, 100), Some(6_000)).await;
-        memory(scale(20_000, 200)).await;
-        cold_start(scale(11, 2)).await;
+        if wanted("restart") {
+            restarts(scale(10_000, 50), None).await;
+            restarts(scale(10_000, 50), Some(Allocation::OnDemand)).await;
+        }
+        if wanted("one_for_all") {
+            one_for_all(scale(1_000, 10)).await;
+        }
+        if wanted("call") {
+            calls(scale(100_000, 500)).await;
+        }
+        if wanted("start_child") {
+            start_children(scale(5_000, 100), None).await;
+            start_children(scale(5_000, 100), Some(Allocation::OnDemand)).await;
+        }
+        if wanted("memory") {
+            memory(scale(20_000, 200)).await;
+        }
+        if wanted("cold_start") {
+            cold_start(scale(11, 2)).await;
+        }
     });
 }

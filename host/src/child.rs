@@ -155,6 +155,12 @@ pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
 /// the usual limit past ~10k live children, so it names the sysctl.
 fn instantiate_failure(error: &wasmtime::Error) -> String {
     let detail = describe(error).1;
+    if crate::allocator::pool_exhausted(&detail) {
+        return format!(
+            "instantiate: the instance pool is full ({detail}); the host makes room for the children \
+             its tree can hold: raise `[node] max_instances` in the tree file"
+        );
+    }
     if !(detail.contains("os error 12") || detail.contains("Cannot allocate memory")) {
         return format!("instantiate: {detail}");
     }

@@ -14,11 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine};
 
+use crate::allocator::Allocation;
 use crate::bindings::{Supervised, SupervisedPre};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::host_api::ChildState;
+use crate::spec::TreeSpec;
 
 /// How often the epoch advances: the granularity of deadlines, and how often
 /// a long-running guest yields to its neighbours on the same thread.
@@ -97,6 +99,7 @@ pub struct ArborEngine {
     engine: Engine,
     linker: Arc<Linker<ChildState>>,
     cache: Option<CompileCache>,
+    allocation: Allocation,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -124,31 +127,29 @@ pub(crate) fn one_line(error: &wasmtime::Error) -> String {
 }
 
 impl ArborEngine {
-    /// Builds the engine with the compile cache from the environment
-    /// ([`CompileCache::from_env`]).
+    /// An engine with on-demand allocation and the compile cache from the
+    /// environment ([`CompileCache::from_env`]): for loading and checking
+    /// components outside a tree.
     pub fn new() -> Result<ArborEngine, EngineError> {
-        ArborEngine::with_cache(CompileCache::from_env())
+        ArborEngine::with_options(CompileCache::from_env(), Allocation::OnDemand)
+    }
+
+    /// The engine that runs `tree`: its pool sized from the tree
+    /// ([`Allocation::for_tree`]), compile cache from the environment.
+    pub fn for_tree(tree: &TreeSpec) -> Result<ArborEngine, EngineError> {
+        ArborEngine::with_options(CompileCache::from_env(), Allocation::for_tree(tree))
     }
 
     /// Builds the engine and linker and starts the epoch ticker thread;
     /// compiled components are cached in `cache` when given.
-    pub fn with_cache(cache: Option<CompileCache>) -> Result<ArborEngine, EngineError> {
-        ArborEngine::with_options(cache, pooling_slots_from_env())
-    }
-
-    /// As [`ArborEngine::with_cache`]; with `pooling_slots`, instances come
-    /// from wasmtime's pooling allocator sized for that many live children
-    /// (experimental: small guests only, see `pooling_config`).
     pub fn with_options(
         cache: Option<CompileCache>,
-        pooling_slots: Option<u32>,
+        allocation: Allocation,
     ) -> Result<ArborEngine, EngineError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_backtrace_max_frames(None);
-        if let Some(slots) = pooling_slots {
-            pooling_config(&mut config, slots);
-        }
+        allocation.configure(&mut config);
         let engine = Engine::new(&config).map_err(|e| EngineError(one_line(&e)))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -172,6 +173,7 @@ impl ArborEngine {
             engine,
             linker: Arc::new(linker),
             cache,
+            allocation,
             _ticker: Arc::new(EpochTicker { stop }),
         })
     }
@@ -179,6 +181,11 @@ impl ArborEngine {
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// How this engine allocates instances.
+    pub fn allocation(&self) -> Allocation {
+        self.allocation
     }
 
     /// Reads, checks, compiles and pre-instantiates the component at `path`.
@@ -218,32 +225,6 @@ impl ArborEngine {
             pre,
         })
     }
-}
-
-/// `ARBOR_POOLING_SLOTS=N` turns the experimental pooling allocator on.
-pub(crate) fn pooling_slots_from_env() -> Option<u32> {
-    std::env::var("ARBOR_POOLING_SLOTS").ok()?.parse().ok()
-}
-
-/// Pooling sized for `slots` live children of small (Rust/C) guests: each
-/// slot reserves its linear memory's maximum up front, so reservations stay
-/// small; one fiber stack per live child.
-fn pooling_config(config: &mut Config, slots: u32) {
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(slots)
-        .total_core_instances(slots.saturating_mul(4))
-        .total_memories(slots.saturating_mul(2))
-        .total_tables(slots.saturating_mul(2))
-        .total_stacks(slots)
-        .max_memory_size(32 << 20);
-    config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .memory_reservation(32 << 20)
-        .memory_reservation_for_growth(0)
-        .memory_guard_size(64 << 10)
-        .memory_init_cow(true)
-        .async_stack_size(256 << 10)
-        .max_wasm_stack(128 << 10);
 }
 
 impl ArborEngine {

@@ -13,6 +13,7 @@
 
 #![deny(missing_docs)]
 
+pub mod allocator;
 mod bindings;
 mod child;
 pub mod cli;
@@ -29,6 +30,7 @@ pub mod scaffold;
 pub mod spec;
 pub mod supervisor;
 
+pub use allocator::{Allocation, PoolSize};
 pub use engine::{ArborEngine, LoadError};
 pub use events::{Event, EventKind, EventSink};
 pub use mailbox::CallError;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio_util::task::LocalPoolHandle;
 
+use crate::allocator::Allocation;
 use crate::child::{ChildExit, Signal};
 use crate::compile_cache::CompileCache;
 use crate::engine::{ArborEngine, EngineError, LoadError, LoadedComponent};
@@ -39,10 +40,9 @@ pub struct NodeOptions {
     pub events: EventSink,
     /// Scheduler threads (each runs whole supervisor subtrees); default: one per core.
     pub threads: usize,
-    /// Experimental: take instances from wasmtime's pooling allocator sized
-    /// for this many live children (small guests only). Default:
-    /// `$ARBOR_POOLING_SLOTS`, else the on-demand allocator.
-    pub pooling_slots: Option<u32>,
+    /// How instances are allocated; `None` (the default) sizes a pool from
+    /// the tree ([`Allocation::for_tree`]).
+    pub allocation: Option<Allocation>,
 }
 
 impl Default for NodeOptions {
@@ -52,7 +52,7 @@ impl Default for NodeOptions {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            pooling_slots: crate::engine::pooling_slots_from_env(),
+            allocation: None,
         }
     }
 }
@@ -135,7 +135,10 @@ impl Node {
     /// Loads the tree's components and starts its root supervisor; returns
     /// once every child's `init` has finished.
     pub async fn start(tree: &TreeSpec, options: NodeOptions) -> Result<Node, NodeError> {
-        let engine = ArborEngine::with_options(CompileCache::from_env(), options.pooling_slots)?;
+        let allocation = options
+            .allocation
+            .unwrap_or_else(|| Allocation::for_tree(tree));
+        let engine = ArborEngine::with_options(CompileCache::from_env(), allocation)?;
         let components = {
             let engine = engine.clone();
             let tree = tree.clone();

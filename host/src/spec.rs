@@ -70,6 +70,9 @@ pub struct TreeSpec {
     pub components: BTreeMap<String, ComponentSource>,
     /// The root supervisor.
     pub root: SupervisorSpec,
+    /// `[node] max_instances`: live instances the host makes room for
+    /// (see [`crate::allocator::PoolSize::for_tree`]); counted from the tree when absent.
+    pub max_instances: Option<u32>,
 }
 
 /// Where a component named in `[components]` lives.
@@ -187,7 +190,15 @@ impl WorkerSpec {
 struct RawTree {
     #[serde(default)]
     components: BTreeMap<String, Spanned<String>>,
+    node: Option<RawHost>,
     supervisor: Option<Spanned<RawNode>>,
+}
+
+/// `[node]`: settings of the host rather than of a supervisor.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    max_instances: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -286,10 +297,28 @@ impl TreeSpec {
             &components,
             &mut names,
         )?;
+        let max_instances = match raw.node.and_then(|n| n.max_instances) {
+            None => None,
+            Some(value) => match u32::try_from(*value.get_ref()) {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(loc.error(
+                        value.span(),
+                        "node.max_instances",
+                        format!(
+                            "must be a positive number of instances (at most {}), got {}",
+                            u32::MAX,
+                            value.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
         Ok(TreeSpec {
             source: path.to_path_buf(),
             components,
             root,
+            max_instances,
         })
     }
 }
@@ -765,5 +794,14 @@ dynamic = { max_children = 3 }
         assert!(err.message.contains("brutal_kill"), "{err}");
         let err = parse(&GOOD.replace("\"rest_for_one\"", "\"all_for_one\"")).unwrap_err();
         assert!(err.message.contains("unknown strategy"), "{err}");
+    }
+
+    #[test]
+    fn node_max_instances_must_be_positive_and_names_its_line() {
+        let tree = parse(&format!("[node]\nmax_instances = 200000\n{GOOD}")).unwrap();
+        assert_eq!(tree.max_instances, Some(200_000));
+        let err = parse(&format!("[node]\nmax_instances = 0\n{GOOD}")).unwrap_err();
+        assert_eq!((err.line, err.field.as_str()), (2, "node.max_instances"));
+        assert!(err.message.contains("positive"), "{err}");
     }
 }

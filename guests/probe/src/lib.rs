@@ -17,6 +17,8 @@
 //! | `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
 //! | `name` | replies this child's registered name |
 //! | `repeat-call N NAME MSG` | calls NAME with MSG N times, replies the elapsed nanoseconds |
+//! | `grow MB` | allocates and keeps MB MiB more (past the memory limit: a trap), replies the total kept |
+//! | `overflow` | recurses without end (a trap when the stack runs out) |
 //!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
 //! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
@@ -52,6 +54,16 @@ struct State {
     args: Args,
     counted: u64,
     notes: Vec<String>,
+    /// Memory kept by `grow`.
+    kept: Vec<Vec<u8>>,
+}
+
+/// Recursion the optimiser cannot turn into a loop: each frame keeps a
+/// buffer alive across the call.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[depth as usize % 64]
 }
 
 thread_local! {
@@ -156,6 +168,15 @@ impl Guest for Probe {
                 "forgotten".to_string()
             }),
             "name" => host::self_name(),
+            "grow" => {
+                let mb: usize = rest.parse().map_err(|_| format!("bad size: {rest}"))?;
+                STATE.with_borrow_mut(|state| {
+                    state.kept.push(vec![1u8; mb << 20]);
+                    let total: usize = state.kept.iter().map(Vec::len).sum();
+                    (total >> 20).to_string()
+                })
+            }
+            "overflow" => recurse(1).to_string(),
             "repeat-call" => {
                 // `repeat-call N NAME MSG`: N calls in a row; replies the
                 // elapsed nanoseconds (WASI monotonic clock), for benchmarks.

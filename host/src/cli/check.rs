@@ -20,7 +20,8 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Compiling a large component takes seconds: the engine says so in the log.
     super::init_logging();
     let tree = TreeSpec::load(&args.tree)?;
-    let engine = ArborEngine::new().context("starting the engine")?;
+    // The same engine settings as `arbor run`, so the compile cache it fills is the one a run uses.
+    let engine = ArborEngine::for_tree(&tree).context("starting the engine")?;
     let components = load_components(&engine, &tree)?;
     println!(
         "{}: ok ({} component{}, root supervisor {:?})",

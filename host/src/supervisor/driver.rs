@@ -58,6 +58,17 @@ pub enum ChildCommandError {
     /// The dynamic supervisor is full.
     #[error("the supervisor already has its maximum of {0} children")]
     MaxChildren(usize),
+    /// The child asks for more linear memory than the host's memory slots hold.
+    #[error(
+        "max_memory_mb {asked} is above the {slot} MiB memory slots this host was sized with \
+         (the largest max_memory_mb in the tree file; raise one there)"
+    )]
+    MemoryAboveSlot {
+        /// The child's limit, MiB.
+        asked: usize,
+        /// The slot size, MiB.
+        slot: usize,
+    },
     /// The child's `init` failed or trapped.
     #[error("the child failed to start ({reason}): {detail}")]
     StartFailed {
@@ -709,6 +720,14 @@ impl Supervisor {
         }
         if !self.shared.components.contains_key(&spec.component) {
             return Err(ChildCommandError::UnknownComponent(spec.component));
+        }
+        if let Some(slot) = self.shared.engine.allocation().memory_slot_bytes()
+            && spec.max_memory_bytes > slot
+        {
+            return Err(ChildCommandError::MemoryAboveSlot {
+                asked: spec.max_memory_bytes.div_ceil(1 << 20),
+                slot: slot >> 20,
+            });
         }
         let id = self.add_place(ChildSpec::Worker(spec))?;
         if let Err(failure) = self.start_place(id).await {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod allocation;
 mod calls;
 mod cli;
 mod conformance;

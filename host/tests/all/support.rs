@@ -37,7 +37,14 @@ pub fn warm(path: &str) {
     static WARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut warmed = WARMED.lock().unwrap_or_else(|p| p.into_inner());
     if !warmed.iter().any(|p| p == path) {
-        let engine = arbor::ArborEngine::new().expect("engine");
+        // The settings a tree with default memory limits runs with, so the cache entry is the one used.
+        let pool = arbor::Allocation::Pooling(arbor::PoolSize {
+            instances: 1,
+            memory_bytes: arbor::spec::DEFAULT_MAX_MEMORY_BYTES,
+        });
+        let engine =
+            arbor::ArborEngine::with_options(arbor::compile_cache::CompileCache::from_env(), pool)
+                .expect("engine");
         engine
             .load("warm", Path::new(path))
             .expect("the component loads");
