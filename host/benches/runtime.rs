@@ -9,7 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use arbor::{Allocation, EventKind, EventSink, Node, NodeOptions, TreeSpec, WorkerSpec};
+use arbor::{
+    Allocation, EventKind, EventSink, Node, NodeHandle, NodeOptions, TreeSpec, WorkerSpec,
+};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn median(samples: &mut [f64]) -> f64 {
@@ -99,15 +101,25 @@ async fn restarts(n: usize, allocation: Option<Allocation>) {
     } else {
         ""
     };
-    let mut host_side = Vec::with_capacity(n);
-    let mut end_to_end = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        node.cast("w0", b"crash".to_vec()).expect("cast");
-        let (terminated, restarted) = wait_events(&mut events, EventKind::ChildRestarted, 1).await;
-        end_to_end.push(started.elapsed().as_secs_f64() * 1e6);
-        host_side.push((restarted - terminated) as f64);
-    }
+    // The loop runs on the supervisor's thread, as an Erlang process on the
+    // same scheduler would: the figure is the restart, not thread wake-ups.
+    let (mut host_side, mut end_to_end) = node
+        .spawn_near("root", move |node| async move {
+            let mut host_side = Vec::with_capacity(n);
+            let mut end_to_end = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = Instant::now();
+                node.cast("w0", b"crash".to_vec()).expect("cast");
+                let (terminated, restarted) =
+                    wait_events(&mut events, EventKind::ChildRestarted, 1).await;
+                end_to_end.push(started.elapsed().as_secs_f64() * 1e6);
+                host_side.push((restarted - terminated) as f64);
+            }
+            (host_side, end_to_end)
+        })
+        .expect("root runs")
+        .await
+        .expect("bench task");
     metric(
         &format!("restart{suffix}_us"),
         median(&mut host_side),
@@ -141,12 +153,20 @@ async fn one_for_all(n: usize) {
         workers(10)
     );
     let (node, mut events) = start(&body).await;
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        node.cast("w4", b"crash".to_vec()).expect("cast");
-        let (terminated, restarted) = wait_events(&mut events, EventKind::ChildRestarted, 10).await;
-        samples.push((restarted - terminated) as f64);
-    }
+    let mut samples = node
+        .spawn_near("root", move |node| async move {
+            let mut samples = Vec::with_capacity(n);
+            for _ in 0..n {
+                node.cast("w4", b"crash".to_vec()).expect("cast");
+                let (terminated, restarted) =
+                    wait_events(&mut events, EventKind::ChildRestarted, 10).await;
+                samples.push((restarted - terminated) as f64);
+            }
+            samples
+        })
+        .expect("root runs")
+        .await
+        .expect("bench task");
     metric(
         "one_for_all_10_us",
         median(&mut samples),
@@ -156,8 +176,8 @@ async fn one_for_all(n: usize) {
     node.shutdown().await;
 }
 
-async fn calls(n: usize) {
-    let (node, _events) = start(&format!("{ROOT}{}", workers(2))).await;
+/// `n` pings to `w0`, timed; returns round trips per second.
+async fn ping_rate(node: &NodeHandle, n: usize) -> f64 {
     for _ in 0..100 {
         node.call("w0", b"ping".to_vec()).await.expect("warm-up");
     }
@@ -165,11 +185,27 @@ async fn calls(n: usize) {
     for _ in 0..n {
         node.call("w0", b"ping".to_vec()).await.expect("pong");
     }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn calls(n: usize) {
+    let (node, _events) = start(&format!("{ROOT}{}", workers(2))).await;
+    let near = node
+        .spawn_near("root", move |node| async move { ping_rate(&node, n).await })
+        .expect("root runs")
+        .await
+        .expect("bench task");
     metric(
         "call_rust_per_s",
-        n as f64 / started.elapsed().as_secs_f64(),
+        near,
         "/s",
-        "call round trips, Rust caller -> worker thread -> reply",
+        "call round trips, Rust task on the worker's thread (Node::spawn_near)",
+    );
+    metric(
+        "call_rust_remote_per_s",
+        ping_rate(&node, n / 10).await,
+        "/s",
+        "call round trips, Rust caller on another thread (two wake-ups per call)",
     );
     // Guest to guest: both children of one supervisor, on one thread.
     let reply = node
@@ -186,18 +222,25 @@ async fn calls(n: usize) {
         "/s",
         "call round trips guest -> guest on one thread",
     );
-    let started = Instant::now();
-    for _ in 0..n {
-        node.cast("w1", b"count".to_vec()).expect("cast");
-    }
-    let reply = node.call("w1", b"count".to_vec()).await.expect("count");
-    let elapsed = started.elapsed().as_secs_f64();
-    assert!(String::from_utf8(reply).unwrap().parse::<usize>().unwrap() > n);
+    let rate = node
+        .spawn_near("root", move |node| async move {
+            let started = Instant::now();
+            for _ in 0..n {
+                node.cast("w1", b"count".to_vec()).expect("cast");
+            }
+            let reply = node.call("w1", b"count".to_vec()).await.expect("count");
+            let elapsed = started.elapsed().as_secs_f64();
+            assert!(String::from_utf8(reply).unwrap().parse::<usize>().unwrap() > n);
+            n as f64 / elapsed
+        })
+        .expect("root runs")
+        .await
+        .expect("bench task");
     metric(
         "cast_per_s",
-        n as f64 / elapsed,
+        rate,
         "/s",
-        "casts queued from Rust and handled",
+        "casts queued by a Rust task on the worker's thread and handled",
     );
     node.shutdown().await;
 }
@@ -216,17 +259,46 @@ async fn start_children(n: usize, allocation: Option<Allocation>) {
     } else {
         ""
     };
-    let started = Instant::now();
-    for i in 0..n {
-        let mut spec = WorkerSpec::new(format!("c{i}"), "probe");
-        spec.restart = arbor::RestartType::Temporary;
-        node.start_child("pool", spec).await.expect("start_child");
-    }
+    let (fresh, recycled) = node
+        .spawn_near("pool", move |node| async move {
+            let start_all = |round: usize| {
+                let node = node.clone();
+                async move {
+                    let started = Instant::now();
+                    for i in 0..n {
+                        let mut spec = WorkerSpec::new(format!("c{round}-{i}"), "probe");
+                        spec.restart = arbor::RestartType::Temporary;
+                        node.start_child("pool", spec).await.expect("start_child");
+                    }
+                    n as f64 / started.elapsed().as_secs_f64()
+                }
+            };
+            let fresh = start_all(0).await;
+            for i in 0..n {
+                node.terminate_child("pool", &format!("c0-{i}"))
+                    .await
+                    .expect("terminate_child");
+            }
+            // The same number again: now into slots (memory, stack) freed by
+            // the first round, as a server with churning children runs.
+            (fresh, start_all(1).await)
+        })
+        .expect("pool runs")
+        .await
+        .expect("bench task");
     metric(
         &format!("start_child{suffix}_per_s"),
-        n as f64 / started.elapsed().as_secs_f64(),
+        fresh,
         "/s",
-        &format!("dynamic start_child, sequential, from Rust{allocator}"),
+        &format!(
+            "dynamic start_child, sequential, Rust task on the supervisor's thread, fresh slots{allocator}"
+        ),
+    );
+    metric(
+        &format!("start_child_reused{suffix}_per_s"),
+        recycled,
+        "/s",
+        &format!("the same into slots freed by stopped children{allocator}"),
     );
     node.shutdown().await;
 }
@@ -242,40 +314,98 @@ fn rss_bytes() -> f64 {
     kb * 1024.0
 }
 
+fn map_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+/// Raises `vm.max_map_count` to at least `wanted` for this run when
+/// allowed (root); returns the value to put back.
+fn raise_max_map_count(wanted: usize) -> Option<String> {
+    const SYSCTL: &str = "/proc/sys/vm/max_map_count";
+    let current = std::fs::read_to_string(SYSCTL).ok()?;
+    if current.trim().parse::<usize>().ok()? >= wanted {
+        return None;
+    }
+    match std::fs::write(SYSCTL, wanted.to_string()) {
+        Ok(()) => {
+            eprintln!(
+                "bench: vm.max_map_count {} -> {wanted} for this run",
+                current.trim()
+            );
+            Some(current)
+        }
+        Err(e) => {
+            eprintln!(
+                "bench: cannot raise vm.max_map_count ({e}); the run stops at the kernel's limit"
+            );
+            None
+        }
+    }
+}
+
 async fn memory(n: usize) {
-    let (node, _events) = start(
-        "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n",
-    )
-    .await;
+    // Room for n children (the default pool holds 10,000 per unbounded
+    // dynamic supervisor), and ~8 memory mappings per live child.
+    let body = format!(
+        "[node]\nmax_instances = {}\n\n[supervisor]\nname = \"root\"\n\n\
+         [[supervisor.children]]\nname = \"pool\"\ndynamic = {{}}\n",
+        n + 64
+    );
+    let restore = raise_max_map_count(n * 8 + 65_530);
+    let (node, _events) = start(&body).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_bytes();
-    let mut started = 0;
-    for i in 0..n {
-        if let Err(e) = node
-            .start_child("pool", WorkerSpec::new(format!("m{i}"), "probe"))
-            .await
-        {
-            // The machine's limit (memory mappings, usually): report it.
-            eprintln!("bench: start_child stopped at {started} live children: {e}");
-            break;
-        }
-        started += 1;
-    }
+    let maps_before = map_count();
+    let started = node
+        .spawn_near("pool", move |node| async move {
+            let mut started = 0;
+            for i in 0..n {
+                if let Err(e) = node
+                    .start_child("pool", WorkerSpec::new(format!("m{i}"), "probe"))
+                    .await
+                {
+                    // The machine's limit (memory mappings, usually): report it.
+                    eprintln!("bench: start_child stopped at {started} live children: {e}");
+                    break;
+                }
+                started += 1;
+            }
+            started
+        })
+        .expect("pool runs")
+        .await
+        .expect("bench task");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_bytes();
+    let label = if n >= 1000 {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    };
     metric(
-        "live_children",
+        &format!("live_children_{label}"),
         started as f64,
         "",
         &format!("idle children started (of {n} asked)"),
     );
     metric(
-        "memory_per_child_bytes",
+        &format!("memory_per_child_{label}_bytes"),
         (after - before) / started.max(1) as f64,
         "B",
         &format!("RSS delta / children, {started} idle children"),
     );
+    metric(
+        &format!("maps_per_child_{label}"),
+        (map_count() - maps_before) as f64 / started.max(1) as f64,
+        "",
+        &format!("memory mappings per idle child ({started} children)"),
+    );
     node.shutdown().await;
+    if let Some(value) = restore {
+        let _ = std::fs::write("/proc/sys/vm/max_map_count", value.trim());
+    }
 }
 
 async fn cold_start(runs: usize) {
@@ -335,7 +465,10 @@ fn main() {
             start_children(scale(5_000, 100), Some(Allocation::OnDemand)).await;
         }
         if wanted("memory") {
-            memory(scale(20_000, 200)).await;
+            memory(scale(10_000, 200)).await;
+            if !quick {
+                memory(100_000).await;
+            }
         }
         if wanted("cold_start") {
             cold_start(scale(11, 2)).await;

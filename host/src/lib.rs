@@ -34,7 +34,7 @@ pub use allocator::{Allocation, PoolSize};
 pub use engine::{ArborEngine, LoadError};
 pub use events::{Event, EventKind, EventSink};
 pub use mailbox::CallError;
-pub use node::{CommandError, Node, NodeError, NodeOptions, RootExit};
+pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit};
 pub use report::{ChildCounts, NodeReport};
 pub use spec::{Shutdown, SpecError, TreeSpec, WorkerSpec};
 pub use supervisor::state::{ExitReason, RestartIntensity, RestartType, Strategy};

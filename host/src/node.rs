@@ -106,12 +106,27 @@ impl RootExit {
     }
 }
 
-/// A running host.
+/// A running host. Dereferences to a [`NodeHandle`], which has the calls
+/// and commands; [`Node::shutdown`] and [`Node::wait`] are the owner's.
 pub struct Node {
-    shared: Arc<Shared>,
-    root_name: String,
+    handle: NodeHandle,
     root_signal: watch::Sender<Signal>,
     root_exit: Mutex<RootWatch>,
+}
+
+/// A cheap, cloneable way to talk to a running host from any thread or task.
+#[derive(Clone)]
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+    root_name: Arc<str>,
+}
+
+impl std::ops::Deref for Node {
+    type Target = NodeHandle;
+
+    fn deref(&self) -> &NodeHandle {
+        &self.handle
+    }
 }
 
 struct RootWatch {
@@ -185,8 +200,10 @@ impl Node {
             }
         }
         Ok(Node {
-            shared,
-            root_name: tree.root.name.clone(),
+            handle: NodeHandle {
+                shared,
+                root_name: Arc::from(tree.root.name.as_str()),
+            },
             root_signal: signal_tx,
             root_exit: Mutex::new(RootWatch {
                 exits: exits_rx,
@@ -195,6 +212,41 @@ impl Node {
         })
     }
 
+    /// A handle to this host, for other tasks and threads.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Waits until the root supervisor exits (it gave up, or was shut down).
+    pub async fn wait(&self) -> RootExit {
+        let mut watch = self.root_exit.lock().await;
+        if let Some(exit) = &watch.exit {
+            return exit.clone();
+        }
+        let exit = match watch.exits.recv().await {
+            Some(exit) => RootExit {
+                reason: exit.reason,
+                detail: exit.detail,
+            },
+            None => RootExit {
+                reason: ExitReason::Killed,
+                detail: Some("the root supervisor's task vanished".to_string()),
+            },
+        };
+        watch.exit = Some(exit.clone());
+        exit
+    }
+
+    /// Stops the whole tree in order and waits for it.
+    pub async fn shutdown(&self) -> RootExit {
+        let _ = self.root_signal.send(Signal::Shutdown);
+        let exit = self.wait().await;
+        self.shared.events.flush();
+        exit
+    }
+}
+
+impl NodeHandle {
     /// The event sink of this host.
     pub fn events(&self) -> &EventSink {
         &self.shared.events
@@ -246,6 +298,7 @@ impl Node {
         let commands = self.supervisor(supervisor)?;
         let (tx, rx) = oneshot::channel();
         commands
+            .commands
             .send(make(tx))
             .map_err(|_| CommandError::SupervisorGone(supervisor.to_string()))?;
         rx.await
@@ -289,31 +342,26 @@ impl Node {
         self.ask(supervisor, SupervisorCommand::CountChildren).await
     }
 
-    /// Waits until the root supervisor exits (it gave up, or was shut down).
-    pub async fn wait(&self) -> RootExit {
-        let mut watch = self.root_exit.lock().await;
-        if let Some(exit) = &watch.exit {
-            return exit.clone();
-        }
-        let exit = match watch.exits.recv().await {
-            Some(exit) => RootExit {
-                reason: exit.reason,
-                detail: exit.detail,
-            },
-            None => RootExit {
-                reason: ExitReason::Killed,
-                detail: Some("the root supervisor's task vanished".to_string()),
-            },
-        };
-        watch.exit = Some(exit.clone());
-        exit
-    }
-
-    /// Stops the whole tree in order and waits for it.
-    pub async fn shutdown(&self) -> RootExit {
-        let _ = self.root_signal.send(Signal::Shutdown);
-        let exit = self.wait().await;
-        self.shared.events.flush();
-        exit
+    /// Runs `task` on the scheduler thread of `supervisor`, the thread its
+    /// workers run on: the task's calls and casts to them, its commands to
+    /// that supervisor and the replies never cross threads, which saves two
+    /// thread wake-ups (tens of microseconds) per round trip. Returns the
+    /// task's join handle.
+    pub fn spawn_near<F, Fut>(
+        &self,
+        supervisor: &str,
+        task: F,
+    ) -> Result<tokio::task::JoinHandle<Fut::Output>, CommandError>
+    where
+        F: FnOnce(NodeHandle) -> Fut + Send + 'static,
+        Fut: std::future::Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let thread = self.supervisor(supervisor)?.thread;
+        let handle = self.clone();
+        Ok(self
+            .shared
+            .pool
+            .spawn_pinned_by_idx(move || task(handle), thread))
     }
 }

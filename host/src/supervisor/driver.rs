@@ -26,8 +26,14 @@ use crate::report::{ChildCounts, NodeReport};
 use crate::spec::{ChildSpec, Shutdown, SupervisorSpec, WorkerSpec, check_name};
 use crate::supervisor::state::{ChildId, Decision, ExitReason, SupervisorState};
 
-/// A supervisor's command channel.
-pub type SupervisorRef = mpsc::UnboundedSender<SupervisorCommand>;
+/// How to reach a running supervisor.
+#[derive(Clone)]
+pub struct SupervisorRef {
+    /// Its command channel.
+    pub commands: mpsc::UnboundedSender<SupervisorCommand>,
+    /// The scheduler thread its task and its workers run on.
+    pub thread: usize,
+}
 
 /// Requests a running supervisor answers.
 pub enum SupervisorCommand {
@@ -115,7 +121,11 @@ pub(crate) fn launch(launch: Launch) {
     let idx = shared.next_thread.fetch_add(1, Ordering::Relaxed) % threads;
     // The task reports its exit through the parent channel; the join handle
     // adds nothing.
-    drop(shared.pool.spawn_pinned_by_idx(move || run(launch), idx));
+    drop(
+        shared
+            .pool
+            .spawn_pinned_by_idx(move || run(launch, idx), idx),
+    );
 }
 
 struct Running {
@@ -145,7 +155,7 @@ struct Supervisor {
     stash: VecDeque<ChildExit>,
 }
 
-async fn run(launch: Launch) {
+async fn run(launch: Launch, thread: usize) {
     let Launch {
         shared,
         spec,
@@ -177,14 +187,18 @@ async fn run(launch: Launch) {
         return;
     }
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
+    let reference = SupervisorRef {
+        commands: commands_tx,
+        thread,
+    };
     shared
         .registry
-        .replace(&name, Entry::Supervisor(commands_tx.clone()));
+        .replace(&name, Entry::Supervisor(reference.clone()));
     shared
         .events
         .emit(EventKind::SupervisorStarted, &sup.path, None, None, None);
     tracing::debug!(supervisor = sup.path, "started");
-    if started.send(Ok(commands_tx)).is_err() {
+    if started.send(Ok(reference)).is_err() {
         // Whoever started us is gone: stop in order.
         sup.shutdown_all().await;
         sup.close_all("its supervisor stopped");
@@ -759,9 +773,9 @@ impl Supervisor {
         let mut children = Vec::new();
         for place in self.places.values() {
             let nested = match place.running.as_ref().and_then(|r| r.supervisor.as_ref()) {
-                Some(commands) => {
+                Some(nested) => {
                     let (tx, rx) = oneshot::channel();
-                    let _ = commands.send(SupervisorCommand::Inspect(tx));
+                    let _ = nested.commands.send(SupervisorCommand::Inspect(tx));
                     rx.await.ok()
                 }
                 None => None,

@@ -120,3 +120,34 @@ async fn unknown_names_supervisors_and_oversized_messages_are_refused_clearly() 
     );
     h.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rust_task_spawned_near_a_supervisor_calls_casts_and_commands_its_children() {
+    let h = Harness::start(TREE).await;
+    let replies = h
+        .node
+        .spawn_near("sub", |node| async move {
+            node.cast("far", b"count".to_vec()).unwrap();
+            let counted = node.call("far", b"count".to_vec()).await.unwrap();
+            // A name under another supervisor (on another thread) still answers.
+            let remote = node.call("a", b"ping".to_vec()).await.unwrap();
+            let counts = node.count_children("sub").await.unwrap();
+            (counted, remote, counts.to_string())
+        })
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(replies.0, b"2", "the cast was handled before the call");
+    assert_eq!(replies.1, b"pong");
+    assert_eq!(replies.2, "specs=1 active=1 supervisors=0 workers=1");
+    let err = h
+        .node
+        .spawn_near("nowhere", |_| async {})
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no supervisor named \"nowhere\" is running"
+    );
+    h.node.shutdown().await;
+}
