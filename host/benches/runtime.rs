@@ -387,7 +387,7 @@ async fn memory(n: usize) {
     metric(
         &format!("live_children_{label}"),
         started as f64,
-        "",
+        "children",
         &format!("idle children started (of {n} asked)"),
     );
     metric(
@@ -399,7 +399,7 @@ async fn memory(n: usize) {
     metric(
         &format!("maps_per_child_{label}"),
         (map_count() - maps_before) as f64 / started.max(1) as f64,
-        "",
+        "maps",
         &format!("memory mappings per idle child ({started} children)"),
     );
     node.shutdown().await;

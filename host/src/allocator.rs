@@ -48,7 +48,7 @@ const CORE_INSTANCE_BYTES: usize = 4 << 20;
 
 /// Memory kept resident (and reset by `memset`) per freed memory slot:
 /// enough for a small guest's whole working set.
-const MEMORY_KEEP_RESIDENT: usize = 1 << 20;
+const MEMORY_KEEP_RESIDENT: usize = 16 << 20;
 
 /// Each child's fiber: the host stack its callbacks run on, and the part
 /// of it the wasm code may use (a deeper recursion is a stack-overflow trap).

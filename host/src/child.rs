@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
 use crate::bindings::{Supervised, WitExitReason};
 use crate::engine::LoadedComponent;
@@ -146,9 +146,27 @@ pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
     }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         // `Trap`'s Display already reads "wasm trap: ...".
-        return (ExitReason::Crash, trap.to_string());
+        let mut detail = trap.to_string();
+        if let Some(backtrace) = error.downcast_ref::<WasmBacktrace>() {
+            detail.push_str(" in ");
+            detail.push_str(&backtrace_line(backtrace));
+        }
+        return (ExitReason::Crash, detail);
     }
     (ExitReason::Crash, crate::engine::one_line(error))
+}
+
+/// The guest's frames, innermost first, on one line (`ARBOR_WASM_BACKTRACE=1`).
+fn backtrace_line(backtrace: &WasmBacktrace) -> String {
+    backtrace
+        .frames()
+        .iter()
+        .map(|frame| match frame.func_name() {
+            Some(name) => name.to_string(),
+            None => format!("wasm-function[{}]", frame.func_index()),
+        })
+        .collect::<Vec<_>>()
+        .join(" <- ")
 }
 
 /// Explains an instantiation failure; running out of memory mappings is

@@ -148,7 +148,9 @@ impl ArborEngine {
     ) -> Result<ArborEngine, EngineError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
-        config.wasm_backtrace_max_frames(None);
+        // Capturing a backtrace costs more than the rest of a restart, and a
+        // trap is an ordinary event here: only when asked for.
+        config.wasm_backtrace_max_frames(wasm_backtrace_frames());
         allocation.configure(&mut config);
         let engine = Engine::new(&config).map_err(|e| EngineError(one_line(&e)))?;
         let mut linker = Linker::new(&engine);
@@ -224,6 +226,15 @@ impl ArborEngine {
             path: path_buf,
             pre,
         })
+    }
+}
+
+/// `ARBOR_WASM_BACKTRACE=1` adds the guest's stack (up to 32 frames) to
+/// each crash's detail.
+fn wasm_backtrace_frames() -> Option<std::num::NonZeroUsize> {
+    match std::env::var("ARBOR_WASM_BACKTRACE").as_deref() {
+        Ok("1") | Ok("true") => std::num::NonZeroUsize::new(32),
+        _ => None,
     }
 }
 

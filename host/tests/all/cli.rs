@@ -140,6 +140,10 @@ struct Running {
 
 impl Running {
     fn start(dir: &Path, body: &str) -> Running {
+        Running::start_with_env(dir, body, &[])
+    }
+
+    fn start_with_env(dir: &Path, body: &str, env: &[(&str, &str)]) -> Running {
         let file = write(dir, "tree.toml", tree(body));
         let socket = dir.join("arbor.sock");
         let events = dir.join("events.jsonl");
@@ -150,6 +154,7 @@ impl Running {
             .arg(&events)
             .arg("--control")
             .arg(&socket)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -328,6 +333,24 @@ fn run_exits_nonzero_naming_the_cause_when_the_root_gives_up() {
             .ends_with(r#""reason":"shutdown","detail":"max_restarts"}"#),
         "{events}"
     );
+}
+
+#[test]
+fn a_crash_detail_carries_the_guest_backtrace_only_when_asked() {
+    for (asked, env) in [(false, "0"), (true, "1")] {
+        let dir = scratch(&format!("run-backtrace-{env}"));
+        let host = Running::start_with_env(&dir, SIMPLE, &[("ARBOR_WASM_BACKTRACE", env)]);
+        let _ = host.ctl(&["call", "a", "crash"]);
+        assert!(host.ctl(&["shutdown"]).status.success());
+        let (_, events) = host.wait();
+        let crash = events
+            .lines()
+            .find(|l| l.contains(r#""reason":"crash""#))
+            .unwrap_or_else(|| panic!("no crash event in {events}"));
+        assert!(crash.contains("wasm trap"), "{crash}");
+        // Frames read "name <- caller <- ...", innermost first.
+        assert_eq!(crash.contains(" <- "), asked, "{crash}");
+    }
 }
 
 #[test]
