@@ -38,6 +38,7 @@ ROWS = [
     ("restart_us", "restart_us", "lower is better", "<= 1.0x"),
     ("restart_p99_us", None, "", ""),
     ("restart_e2e_us", None, "", ""),
+    ("restart_event_writer_us", "restart_us", "lower is better", ""),
     ("restart_on_demand_us", "restart_us", "lower is better", ""),
     ("one_for_all_10_us", None, "", ""),
     ("call_rust_per_s", "call_per_s", "higher is better", ">= 1.0x"),

@@ -44,7 +44,14 @@ async fn start_with(
     body: &str,
     allocation: Option<Allocation>,
 ) -> (Node, UnboundedReceiver<arbor::Event>) {
-    let sink = EventSink::new();
+    start_with_sink(body, allocation, EventSink::new()).await
+}
+
+async fn start_with_sink(
+    body: &str,
+    allocation: Option<Allocation>,
+    sink: EventSink,
+) -> (Node, UnboundedReceiver<arbor::Event>) {
     let events = sink.subscribe();
     let node = Node::start(
         &tree(body),
@@ -89,18 +96,35 @@ async fn wait_events(
     }
 }
 
-async fn restarts(n: usize, allocation: Option<Allocation>) {
-    let (node, mut events) = start_with(&format!("{ROOT}{}", workers(1)), allocation).await;
-    let suffix = if allocation.is_some() {
-        "_on_demand"
-    } else {
-        ""
+/// How a restart run is set up.
+#[derive(Clone, Copy, PartialEq)]
+enum RestartSetup {
+    Default,
+    OnDemand,
+    /// Events also written as JSON lines, as `arbor run --events FILE` does.
+    EventWriter,
+}
+
+async fn restarts(n: usize, setup: RestartSetup) {
+    let sink = EventSink::new();
+    let (suffix, allocator, allocation) = match setup {
+        RestartSetup::Default => ("", "", None),
+        RestartSetup::OnDemand => (
+            "_on_demand",
+            " [on-demand allocator]",
+            Some(Allocation::OnDemand),
+        ),
+        RestartSetup::EventWriter => {
+            sink.add_writer(Box::new(std::io::sink()));
+            (
+                "_event_writer",
+                " [events also written as JSON lines]",
+                None,
+            )
+        }
     };
-    let allocator = if allocation.is_some() {
-        " [on-demand allocator]"
-    } else {
-        ""
-    };
+    let (node, mut events) =
+        start_with_sink(&format!("{ROOT}{}", workers(1)), allocation, sink).await;
     // The loop runs on the supervisor's thread, as an Erlang process on the
     // same scheduler would: the figure is the restart, not thread wake-ups.
     let (mut host_side, mut end_to_end) = node
@@ -451,8 +475,9 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         if wanted("restart") {
-            restarts(scale(10_000, 50), None).await;
-            restarts(scale(10_000, 50), Some(Allocation::OnDemand)).await;
+            restarts(scale(10_000, 50), RestartSetup::Default).await;
+            restarts(scale(10_000, 50), RestartSetup::OnDemand).await;
+            restarts(scale(10_000, 50), RestartSetup::EventWriter).await;
         }
         if wanted("one_for_all") {
             one_for_all(scale(1_000, 10)).await;

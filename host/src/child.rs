@@ -266,11 +266,15 @@ async fn serve(
     signal: &mut watch::Receiver<Signal>,
     deadline: Duration,
 ) -> (ExitReason, Option<String>) {
+    // One waiter for the whole life of the instance: building a fresh one
+    // per message costs a registration with the watch channel each time.
+    let stop = signalled(signal, |s| *s != Signal::Run);
+    tokio::pin!(stop);
     loop {
         let envelope = tokio::select! {
             biased;
             // No deadline here: the supervisor enforces the shutdown budget.
-            _ = signalled(signal, |s| *s != Signal::Run) => {
+            _ = &mut stop => {
                 return terminate(instance, WitExitReason::Shutdown, None).await;
             }
             envelope = mailbox.recv() => envelope,
