@@ -20,7 +20,7 @@
 //! - a restart whose start fails counts as one more restart and is retried as
 //!   if the child that failed to start had just exited.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -224,11 +224,16 @@ struct ChildRecord {
 }
 
 /// A supervisor's children in start order, its strategy and its restart window.
+///
+/// Ids are handed out in increasing order and a child keeps its id across
+/// restarts, so ordering by id is the start order: a map keyed by id makes
+/// every per-child step O(log n), which matters for a dynamic supervisor
+/// holding 100,000 children.
 #[derive(Debug, Clone)]
 pub struct SupervisorState {
     strategy: Strategy,
     window: RestartWindow,
-    children: Vec<ChildRecord>,
+    children: BTreeMap<ChildId, ChildRecord>,
 }
 
 impl SupervisorState {
@@ -237,22 +242,29 @@ impl SupervisorState {
         SupervisorState {
             strategy,
             window: RestartWindow::new(intensity),
-            children: Vec::new(),
+            children: BTreeMap::new(),
         }
     }
 
     /// Appends a child (not yet running) at the end of the start order.
     pub fn add_child(&mut self, id: ChildId, restart: RestartType) {
-        self.children.push(ChildRecord {
+        debug_assert!(
+            self.children.last_key_value().is_none_or(|(last, _)| *last < id),
+            "ids grow in start order"
+        );
+        self.children.insert(
             id,
-            restart,
-            running: false,
-        });
+            ChildRecord {
+                id,
+                restart,
+                running: false,
+            },
+        );
     }
 
     /// Forgets a child.
     pub fn remove_child(&mut self, id: ChildId) {
-        self.children.retain(|c| c.id != id);
+        self.children.remove(&id);
     }
 
     /// Records that a child is running.
@@ -266,20 +278,20 @@ impl SupervisorState {
     }
 
     fn set_running(&mut self, id: ChildId, running: bool) {
-        if let Some(c) = self.children.iter_mut().find(|c| c.id == id) {
+        if let Some(c) = self.children.get_mut(&id) {
             c.running = running;
         }
     }
 
     /// Whether the child is known and running.
     pub fn is_running(&self, id: ChildId) -> bool {
-        self.children.iter().any(|c| c.id == id && c.running)
+        self.children.get(&id).is_some_and(|c| c.running)
     }
 
     /// Running children in reverse start order: the shutdown order.
     pub fn shutdown_order(&self) -> Vec<ChildId> {
         self.children
-            .iter()
+            .values()
             .rev()
             .filter(|c| c.running)
             .map(|c| c.id)
@@ -294,7 +306,7 @@ impl SupervisorState {
     /// A child exited by itself (not stopped by this supervisor) with `reason`.
     pub fn child_exited(&mut self, id: ChildId, reason: &ExitReason, now: Duration) -> Decision {
         self.mark_stopped(id);
-        let Some(record) = self.children.iter().find(|c| c.id == id) else {
+        let Some(record) = self.children.get(&id) else {
             return Decision::Nothing;
         };
         if !record.restart.restarts_after(reason) {
@@ -319,13 +331,13 @@ impl SupervisorState {
         if !self.window.add_restart(now) {
             return Decision::GiveUp;
         }
-        let Some(position) = self.children.iter().position(|c| c.id == id) else {
+        if !self.children.contains_key(&id) {
             return Decision::Nothing;
-        };
-        let group: &[ChildRecord] = match self.strategy {
-            Strategy::OneForOne => &self.children[position..=position],
-            Strategy::OneForAll => &self.children[..],
-            Strategy::RestForOne => &self.children[position..],
+        }
+        let group: Vec<&ChildRecord> = match self.strategy {
+            Strategy::OneForOne => self.children.range(id..=id).map(|(_, c)| c).collect(),
+            Strategy::OneForAll => self.children.values().collect(),
+            Strategy::RestForOne => self.children.range(id..).map(|(_, c)| c).collect(),
         };
         let stop: Vec<ChildId> = group
             .iter()
@@ -342,7 +354,7 @@ impl SupervisorState {
             .collect();
         let start: Vec<ChildId> = group
             .iter()
-            .filter(|c| !remove.contains(&c.id))
+            .filter(|c| c.restart != RestartType::Temporary || c.id == id)
             .map(|c| c.id)
             .collect();
         for removed in &remove {
