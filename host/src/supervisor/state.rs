@@ -249,7 +249,9 @@ impl SupervisorState {
     /// Appends a child (not yet running) at the end of the start order.
     pub fn add_child(&mut self, id: ChildId, restart: RestartType) {
         debug_assert!(
-            self.children.last_key_value().is_none_or(|(last, _)| *last < id),
+            self.children
+                .last_key_value()
+                .is_none_or(|(last, _)| *last < id),
             "ids grow in start order"
         );
         self.children.insert(
