@@ -9,12 +9,13 @@
 //! control plane).
 
 use std::io::Write;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::batch_writer::BatchWriter;
 use crate::supervisor::state::ExitReason;
 
 /// The kinds of event, spelled as in the stream.
@@ -53,82 +54,8 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
-/// JSON lines waiting for one writer thread.
-///
-/// The thread drains them in batches. While events keep coming it polls
-/// every [`WRITER_POLL`], so the scheduler thread that emits an event never
-/// pays for waking it: a futex wake on this kind of VM costs more than a
-/// whole restart. After [`WRITER_QUIET_POLLS`] empty polls it sleeps, and the
-/// next event wakes it.
-struct LineQueue {
-    state: Mutex<LineState>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct LineState {
-    lines: String,
-    /// Answered once every line queued before them is written.
-    flushes: Vec<std::sync::mpsc::Sender<()>>,
-    sleeping: bool,
-    closed: bool,
-}
-
-const WRITER_POLL: Duration = Duration::from_millis(1);
-const WRITER_QUIET_POLLS: u32 = 20;
-
-impl LineQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, LineState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues with `add`, waking the writer only if it sleeps.
-    fn push(&self, add: impl FnOnce(&mut LineState)) {
-        let mut state = self.lock();
-        add(&mut state);
-        if state.sleeping {
-            state.sleeping = false;
-            self.ready.notify_one();
-        }
-    }
-
-    /// Waits for work; returns the queued lines and flush requests, and
-    /// whether the sink is gone.
-    fn take(&self) -> (String, Vec<std::sync::mpsc::Sender<()>>, bool) {
-        let mut quiet_polls = 0;
-        let mut state = self.lock();
-        while state.lines.is_empty() && state.flushes.is_empty() && !state.closed {
-            if quiet_polls < WRITER_QUIET_POLLS {
-                drop(state);
-                std::thread::sleep(WRITER_POLL);
-                quiet_polls += 1;
-                state = self.lock();
-            } else {
-                state.sleeping = true;
-                state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
-                state.sleeping = false;
-                quiet_polls = 0;
-            }
-        }
-        (
-            std::mem::take(&mut state.lines),
-            std::mem::take(&mut state.flushes),
-            state.closed,
-        )
-    }
-}
-
-/// The sink's end of a writer: closing it lets the thread finish.
-struct LineWriter(Arc<LineQueue>);
-
-impl Drop for LineWriter {
-    fn drop(&mut self) {
-        self.0.push(|state| state.closed = true);
-    }
-}
-
 enum Output {
-    Lines(LineWriter),
+    Lines(BatchWriter),
     Channel(mpsc::UnboundedSender<Event>),
 }
 
@@ -160,36 +87,12 @@ impl EventSink {
         }
     }
 
-    /// Writes every later event to `writer` as one JSON line; each batch
-    /// is flushed as soon as it is written.
-    pub fn add_writer(&self, mut writer: Box<dyn Write + Send>) {
-        let queue = Arc::new(LineQueue {
-            state: Mutex::new(LineState::default()),
-            ready: Condvar::new(),
-        });
-        let lines = queue.clone();
-        std::thread::Builder::new()
-            .name("arbor-events".to_string())
-            .spawn(move || {
-                let mut broken = false;
-                loop {
-                    let (batch, flushes, closed) = lines.take();
-                    if !batch.is_empty() && !broken {
-                        broken = writer
-                            .write_all(batch.as_bytes())
-                            .and_then(|_| writer.flush())
-                            .is_err();
-                    }
-                    for done in flushes {
-                        let _ = done.send(());
-                    }
-                    if closed {
-                        return;
-                    }
-                }
-            })
-            .expect("spawn the event writer thread");
-        self.lock().push(Output::Lines(LineWriter(queue)));
+    /// Writes every later event to `writer` as one JSON line, from a
+    /// thread of its own ([`BatchWriter`]).
+    pub fn add_writer(&self, writer: Box<dyn Write + Send>) {
+        let lines =
+            BatchWriter::spawn("arbor-events", writer).expect("spawn the event writer thread");
+        self.lock().push(Output::Lines(lines));
     }
 
     /// Every later event is also sent to the returned receiver.
@@ -230,8 +133,7 @@ impl EventSink {
         });
         outputs.retain(|output| match output {
             Output::Lines(writer) => {
-                let line = line.as_deref().unwrap_or_default();
-                writer.0.push(|state| state.lines.push_str(line));
+                writer.append(line.as_deref().unwrap_or_default().as_bytes());
                 true
             }
             Output::Channel(tx) => tx.send(event.clone()).is_ok(),
@@ -240,18 +142,16 @@ impl EventSink {
 
     /// Waits until the writers have written everything emitted so far.
     pub fn flush(&self) {
-        let queues: Vec<_> = self
+        let writers: Vec<BatchWriter> = self
             .lock()
             .iter()
             .filter_map(|o| match o {
-                Output::Lines(writer) => Some(writer.0.clone()),
+                Output::Lines(writer) => Some(writer.clone()),
                 Output::Channel(_) => None,
             })
             .collect();
-        for queue in queues {
-            let (done_tx, done_rx) = std::sync::mpsc::channel();
-            queue.push(|state| state.flushes.push(done_tx));
-            let _ = done_rx.recv();
+        for writer in writers {
+            writer.wait_written();
         }
     }
 }
@@ -283,57 +183,5 @@ mod tests {
         assert_eq!(b["event"], "child_restarted");
         assert_eq!(b["generation"], 2);
         assert!(b["t_us"].as_u64().unwrap() >= json["t_us"].as_u64().unwrap());
-    }
-
-    /// A writer whose bytes the test can read.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_writer_gets_every_line_in_order_and_flush_waits_for_them_even_after_it_slept() {
-        let sink = EventSink::new();
-        let out = Shared::default();
-        sink.add_writer(Box::new(out.clone()));
-        for i in 0..100 {
-            sink.emit(
-                EventKind::ChildStarted,
-                &format!("r/c{i}"),
-                Some(1),
-                None,
-                None,
-            );
-        }
-        sink.flush();
-        assert_eq!(
-            String::from_utf8(out.0.lock().unwrap().clone())
-                .unwrap()
-                .lines()
-                .count(),
-            100
-        );
-        // Long enough for the writer to stop polling and sleep: the next
-        // event must wake it.
-        std::thread::sleep(WRITER_POLL * (WRITER_QUIET_POLLS + 10));
-        sink.emit(EventKind::ChildRestarted, "r/late", Some(2), None, None);
-        sink.flush();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        let paths: Vec<String> = text
-            .lines()
-            .map(|l| serde_json::from_str::<Event>(l).unwrap().path)
-            .collect();
-        assert_eq!(paths.len(), 101);
-        assert_eq!(paths[0], "r/c0");
-        assert_eq!(paths[99], "r/c99");
-        assert_eq!(paths[100], "r/late");
     }
 }

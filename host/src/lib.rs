@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod allocator;
+pub mod batch_writer;
 mod bindings;
 mod child;
 pub mod cli;

@@ -7,25 +7,45 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
+
+use crate::batch_writer::BatchWriter;
 
 mod check;
 mod ctl;
 mod new;
 mod run;
 
-/// Human-readable logs on stderr; `ARBOR_LOG` sets the filter (default `info`).
+/// The log's writer thread, so stderr output can wait for it.
+static LOG: OnceLock<BatchWriter> = OnceLock::new();
+
+/// Human-readable logs on stderr; `ARBOR_LOG` sets the filter (default
+/// `info`). Lines go through a [`BatchWriter`], so a scheduler thread that
+/// logs a restart does not wait for stderr.
 pub(crate) fn init_logging() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    let Ok(writer) = BatchWriter::spawn("arbor-log", Box::new(std::io::stderr())) else {
+        return;
+    };
+    let _ = LOG.set(writer.clone());
     let filter = EnvFilter::try_from_env("ARBOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || writer.clone())
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Waits until every log line so far is on stderr: call it before writing
+/// to stderr directly, and before exiting.
+pub(crate) fn flush_logs() {
+    if let Some(writer) = LOG.get() {
+        writer.wait_written();
+    }
 }
 
 /// Default control socket: `$ARBOR_CONTROL`, else `arbor.sock` in the current directory.
@@ -81,6 +101,7 @@ where
         Command::Ctl(args) => ctl::execute(args),
         Command::New(args) => new::execute(args),
     };
+    flush_logs();
     match result {
         Ok(code) => code,
         Err(e) => {

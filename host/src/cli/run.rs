@@ -70,6 +70,7 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
             .await
             .with_context(|| format!("cannot start {}", tree.source.display()))?,
     );
+    super::flush_logs();
     eprintln!(
         "arbor: tree {:?} running; control socket {} (try `arbor ctl --control {} tree`); Ctrl-C stops it",
         node.root_name(),
@@ -86,6 +87,7 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
     };
     let exit = match stopped_by {
         Some(cause) => {
+            super::flush_logs();
             eprintln!("arbor: {cause}: stopping the tree");
             node.shutdown().await
         }
@@ -104,6 +106,7 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
                 .unwrap_or_default()
         );
     }
+    super::flush_logs();
     eprintln!("arbor: stopped");
     Ok(ExitCode::SUCCESS)
 }
