@@ -11,10 +11,11 @@
 //! deadline passes, which also covers a guest waiting in a host call.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
 use crate::bindings::{Supervised, WitExitReason};
@@ -235,6 +236,23 @@ pub(crate) async fn start(
     Ok(Instance { store, bindings })
 }
 
+/// Runs `call` under `deadline` without arming a timer when it finishes at
+/// once: most callbacks compute and return in their first poll, and a timer
+/// per message would cost a fifth of a round trip. A callback that waits or
+/// yields at an epoch tick gets the timer, for what is left of its deadline.
+async fn within<F: std::future::Future>(
+    deadline: Duration,
+    call: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let started = Instant::now();
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => timeout_at(started + deadline, call).await,
+    }
+}
+
 /// Runs the instance as a task on this thread until it exits; the exit goes
 /// to `notifier`.
 pub(crate) fn spawn(
@@ -296,7 +314,7 @@ async fn serve(
             .bindings
             .arbor_supervised_lifecycle()
             .call_handle(&mut instance.store, &message);
-        match timeout(deadline, call).await {
+        match within(deadline, call).await {
             Err(_) => {
                 answer(Err(CallError::Crashed("timeout".to_string())));
                 return (ExitReason::Crash, Some("timeout".to_string()));
