@@ -167,6 +167,48 @@ async fn restarts(n: usize, setup: RestartSetup) {
     node.shutdown().await;
 }
 
+/// Restarts of one child among `siblings` in a dynamic supervisor: the
+/// supervisor's bookkeeping must not grow with its number of children.
+async fn restart_among_many(n: usize, siblings: usize) {
+    let body = format!(
+        "[node]\nmax_instances = {}\n\n[supervisor]\nname = \"root\"\n\n\
+         [[supervisor.children]]\nname = \"pool\"\ndynamic = {{}}\n\
+         max_restarts = 100000000\nmax_seconds = 1\n",
+        siblings + 64
+    );
+    let (node, mut events) = start(&body).await;
+    let mut samples = node
+        .spawn_near("pool", move |node| async move {
+            for i in 0..siblings {
+                node.start_child("pool", WorkerSpec::new(format!("s{i}"), "probe"))
+                    .await
+                    .expect("start_child");
+            }
+            while events.try_recv().is_ok() {}
+            let target = format!("s{}", siblings / 2);
+            let mut samples = Vec::with_capacity(n);
+            for _ in 0..n {
+                node.cast(&target, b"crash".to_vec()).expect("cast");
+                let (terminated, restarted) =
+                    wait_events(&mut events, EventKind::ChildRestarted, 1).await;
+                samples.push((restarted - terminated) as f64);
+            }
+            samples
+        })
+        .expect("pool runs")
+        .await
+        .expect("bench task");
+    metric(
+        &format!("restart_among_{siblings}_us"),
+        median(&mut samples),
+        "us",
+        &format!(
+            "one child of a dynamic supervisor with {siblings} children: exit seen -> restarted (median)"
+        ),
+    );
+    node.shutdown().await;
+}
+
 async fn one_for_all(n: usize) {
     let body = format!(
         "{}{}",
@@ -486,6 +528,9 @@ fn main() {
         }
         if wanted("one_for_all") {
             one_for_all(scale(1_000, 10)).await;
+        }
+        if wanted("restart_among_many") {
+            restart_among_many(scale(2_000, 10), scale(5_000, 50)).await;
         }
         if wanted("call") {
             calls(scale(100_000, 500)).await;

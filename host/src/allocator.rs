@@ -46,8 +46,11 @@ const TABLE_ELEMENTS: usize = 1 << 16;
 /// The largest per-instance state (VMContext) of one core instance.
 const CORE_INSTANCE_BYTES: usize = 4 << 20;
 
-/// Memory kept resident (and reset by `memset`) per freed memory slot:
-/// enough for a small guest's whole working set.
+/// Memory kept resident per freed memory slot, its dirty pages (found by
+/// `PAGEMAP_SCAN`) rewritten from the image instead of dropped: a Rust
+/// guest's whole working set, and most of a Python or JavaScript
+/// interpreter's (their restarts went from 1.9 to 1.6 ms and 0.66 to
+/// 0.44 ms going from 1 to 16 MiB).
 const MEMORY_KEEP_RESIDENT: usize = 16 << 20;
 
 /// Each child's fiber: the host stack its callbacks run on, and the part
