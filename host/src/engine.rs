@@ -152,7 +152,21 @@ impl ArborEngine {
         // trap is an ordinary event here: only when asked for.
         config.wasm_backtrace_max_frames(wasm_backtrace_frames());
         allocation.configure(&mut config);
-        let engine = Engine::new(&config).map_err(|e| EngineError(one_line(&e)))?;
+        let engine = Engine::new(&config).map_err(|e| {
+            let detail = one_line(&e);
+            match allocation {
+                Allocation::Pooling(size) if detail.contains("os error 12") => {
+                    EngineError(format!(
+                        "{detail}: the instance pool for {} instances could not be reserved (each \
+                     instance takes 2 memory slots of address space and about 2 of the kernel's \
+                     vm.max_map_count mappings): lower `[node] max_instances` or `max_memory_mb`, \
+                     or raise the sysctl (sysctl -w vm.max_map_count=1048576)",
+                        size.instances
+                    ))
+                }
+                _ => EngineError(detail),
+            }
+        })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| EngineError(one_line(&e)))?;

@@ -6,7 +6,13 @@ use arbor::{EventKind, WorkerSpec};
 
 use crate::support::Harness;
 
+// A small pool: the default for an unbounded dynamic supervisor (10,000
+// slots, ~20,000 memory mappings) would crowd the kernel's mapping limit
+// when many tests run at once.
 const TREE: &str = r#"
+[node]
+max_instances = 64
+
 [supervisor]
 name = "root"
 
@@ -51,7 +57,7 @@ async fn unbounded_recursion_is_a_crash_and_the_child_restarts() {
 
 #[tokio::test]
 async fn a_full_instance_pool_refuses_a_child_by_naming_max_instances_and_the_host_keeps_serving() {
-    let h = Harness::start(&format!("[node]\nmax_instances = 3\n{TREE}")).await;
+    let h = Harness::start(&TREE.replace("max_instances = 64", "max_instances = 3")).await;
     let mut started = 0;
     let refusal = loop {
         match h

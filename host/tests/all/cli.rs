@@ -86,6 +86,23 @@ fn check_names_the_file_line_and_field_of_a_bad_tree() {
 }
 
 #[test]
+fn a_pool_larger_than_the_address_space_is_refused_naming_max_instances() {
+    let dir = scratch("check-huge-pool");
+    // 4,000,000 x 2 memory slots of 64 MiB: 512 TiB, past a 47-bit address space.
+    let file = write(
+        &dir,
+        "tree.toml",
+        tree(&format!("[node]\nmax_instances = 4000000\n{SIMPLE}")),
+    );
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert_one_line_error(
+        &out,
+        "the instance pool for 4000000 instances could not be reserved",
+    );
+    assert!(stderr(&out).contains("[node] max_instances"));
+}
+
+#[test]
 fn check_reports_bad_components_on_one_line_each() {
     let dir = scratch("check-bad-components");
     let cases: [(&str, &[u8], &str); 3] = [
