@@ -176,9 +176,56 @@ impl Allocation {
     }
 }
 
-/// Explains a failed instantiation caused by a full pool.
-pub(crate) fn pool_exhausted(detail: &str) -> bool {
-    detail.contains("concurrent") && detail.contains("limit")
+/// Whether an instantiation failed because the pool is full.
+pub(crate) fn pool_exhausted(error: &wasmtime::Error) -> bool {
+    error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+}
+
+/// How full the instance pool is (`arbor ctl instances`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceUsage {
+    /// Live component instances (children running, or starting).
+    pub live: u64,
+    /// The pool's capacity.
+    pub capacity: u32,
+    /// Size of each linear-memory slot.
+    pub memory_slot_bytes: usize,
+    /// Bytes kept resident by slots that stopped children freed.
+    pub freed_resident_bytes: usize,
+}
+
+impl InstanceUsage {
+    /// The usage of `engine`'s pool; `None` with the on-demand allocator.
+    pub(crate) fn of(engine: &wasmtime::Engine, allocation: Allocation) -> Option<InstanceUsage> {
+        let (Allocation::Pooling(size), Some(metrics)) =
+            (allocation, engine.pooling_allocator_metrics())
+        else {
+            return None;
+        };
+        Some(InstanceUsage {
+            live: metrics.component_instances(),
+            capacity: size.instances,
+            memory_slot_bytes: size.memory_bytes,
+            freed_resident_bytes: metrics.unused_memory_bytes_resident(),
+        })
+    }
+}
+
+impl std::fmt::Display for InstanceUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} instances live ({:.0}% of the pool; raise `[node] max_instances` for more), \
+             {} MiB memory slots, {:.1} MiB kept resident by freed slots",
+            self.live,
+            self.capacity,
+            self.live as f64 * 100.0 / f64::from(self.capacity.max(1)),
+            self.memory_slot_bytes >> 20,
+            self.freed_resident_bytes as f64 / f64::from(1 << 20)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn backtrace_line(backtrace: &WasmBacktrace) -> String {
 /// the usual limit past ~10k live children, so it names the sysctl.
 fn instantiate_failure(error: &wasmtime::Error) -> String {
     let detail = describe(error).1;
-    if crate::allocator::pool_exhausted(&detail) {
+    if crate::allocator::pool_exhausted(error) {
         return format!(
             "instantiate: the instance pool is full ({detail}); the host makes room for the children \
              its tree can hold: raise `[node] max_instances` in the tree file"

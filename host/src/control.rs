@@ -72,6 +72,8 @@ pub enum Request {
         /// The supervisor.
         supervisor: String,
     },
+    /// How full the instance pool is.
+    Instances,
     /// Stream events until the connection closes.
     Events,
     /// Stop the tree in order and exit.
@@ -228,6 +230,12 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
         Request::Tree => match node.tree().await {
             Ok(report) => Response::ok(serde_json::to_value(report).expect("reports serialize")),
             Err(e) => Response::err(e),
+        },
+        Request::Instances => match node.instances() {
+            Some(usage) => Response::ok(serde_json::to_value(usage).expect("usage serializes")),
+            None => Response::ok(Value::String(
+                "on-demand allocator: no instance pool, no capacity limit".to_string(),
+            )),
         },
         Request::Call { name, message } => match node.call(&name, message.into_bytes()).await {
             Ok(reply) => Response::ok(Value::String(String::from_utf8_lossy(&reply).into_owned())),

@@ -31,7 +31,7 @@ pub mod scaffold;
 pub mod spec;
 pub mod supervisor;
 
-pub use allocator::{Allocation, PoolSize};
+pub use allocator::{Allocation, InstanceUsage, PoolSize};
 pub use engine::{ArborEngine, LoadError};
 pub use events::{Event, EventKind, EventSink};
 pub use mailbox::CallError;

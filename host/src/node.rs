@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio_util::task::LocalPoolHandle;
 
-use crate::allocator::Allocation;
+use crate::allocator::{Allocation, InstanceUsage};
 use crate::child::{ChildExit, Signal};
 use crate::compile_cache::CompileCache;
 use crate::engine::{ArborEngine, EngineError, LoadError, LoadedComponent};
@@ -340,6 +340,11 @@ impl NodeHandle {
     /// Counts the children of `supervisor`.
     pub async fn count_children(&self, supervisor: &str) -> Result<ChildCounts, CommandError> {
         self.ask(supervisor, SupervisorCommand::CountChildren).await
+    }
+
+    /// How full the instance pool is; `None` with the on-demand allocator.
+    pub fn instances(&self) -> Option<InstanceUsage> {
+        InstanceUsage::of(self.shared.engine.engine(), self.shared.engine.allocation())
     }
 
     /// Runs `task` on the scheduler thread of `supervisor`, the thread its

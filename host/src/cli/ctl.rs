@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use crate::allocator::InstanceUsage;
 use crate::control::{ControlClient, Request};
 use crate::report::{ChildCounts, NodeReport};
 
@@ -50,6 +51,8 @@ enum CtlCommand {
     RestartChild { supervisor: String, name: String },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
+    /// How full the instance pool is: live instances, capacity, memory.
+    Instances,
     /// Stream the event stream (JSON lines) until interrupted.
     Events,
     /// Stop the tree in order.
@@ -95,6 +98,7 @@ pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, false)
             }
+            CtlCommand::Instances => (Request::Instances, false),
             CtlCommand::Events => (Request::Events, false),
             CtlCommand::Shutdown => (Request::Shutdown, false),
         };
@@ -114,6 +118,10 @@ pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 let report: NodeReport =
                     serde_json::from_value(value).context("bad tree report")?;
                 print!("{}", report.render());
+            }
+            Request::Instances if value.is_object() => {
+                let usage: InstanceUsage = serde_json::from_value(value).context("bad usage")?;
+                println!("{usage}");
             }
             Request::CountChildren { .. } => {
                 let counts: ChildCounts = serde_json::from_value(value).context("bad counts")?;

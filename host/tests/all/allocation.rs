@@ -80,8 +80,11 @@ async fn a_full_instance_pool_refuses_a_child_by_naming_max_instances_and_the_ho
     );
     assert_eq!(h.call("d0", "ping").await.unwrap(), "pong");
     assert_eq!(h.call("small", "ping").await.unwrap(), "pong");
+    let usage = h.node.instances().expect("a pool");
+    assert_eq!((usage.live, usage.capacity), (3, 3));
     // A slot freed by a stopped child is used again.
     h.node.terminate_child("pool", "d1").await.unwrap();
+    assert_eq!(h.node.instances().unwrap().live, 2);
     h.node
         .start_child("pool", WorkerSpec::new("again", "probe"))
         .await

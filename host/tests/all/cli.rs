@@ -280,6 +280,9 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
         stdout(&host.ctl(&["count-children", "root"])).trim(),
         "specs=3 active=3 supervisors=1 workers=2"
     );
+    // a, b, s1 live; room for a, b, 10,000 dynamic children and a margin of 64.
+    let usage = stdout(&host.ctl(&["instances"]));
+    assert!(usage.starts_with("3 of 10066 instances live"), "{usage}");
 
     let failed = host.ctl(&["call", "b", "crash"]);
     assert!(!failed.status.success());
