@@ -103,6 +103,8 @@ enum RestartSetup {
     OnDemand,
     /// Events also written as JSON lines, as `arbor run --events FILE` does.
     EventWriter,
+    /// `[node] fast_traps = true`.
+    FastTraps,
 }
 
 async fn restarts(n: usize, setup: RestartSetup) {
@@ -122,12 +124,23 @@ async fn restarts(n: usize, setup: RestartSetup) {
                 None,
             )
         }
+        RestartSetup::FastTraps => ("_fast_traps", " [[node] fast_traps = true]", None),
     };
-    let (node, mut events) =
-        start_with_sink(&format!("{ROOT}{}", workers(1)), allocation, sink).await;
+    let node_table = if setup == RestartSetup::FastTraps {
+        "[node]\nfast_traps = true\n\n"
+    } else {
+        ""
+    };
+    let origin = sink.origin();
+    let (node, mut events) = start_with_sink(
+        &format!("{node_table}{ROOT}{}", workers(1)),
+        allocation,
+        sink,
+    )
+    .await;
     // The loop runs on the supervisor's thread, as an Erlang process on the
     // same scheduler would: the figure is the restart, not thread wake-ups.
-    let (mut host_side, mut end_to_end) = node
+    let (mut host_side, mut end_to_end, mut from_crash) = node
         .spawn_near("root", move |node| async move {
             let mut host_side = Vec::with_capacity(n);
             let mut end_to_end = Vec::with_capacity(n);
@@ -139,7 +152,20 @@ async fn restarts(n: usize, setup: RestartSetup) {
                 end_to_end.push(started.elapsed().as_secs_f64() * 1e6);
                 host_side.push((restarted - terminated) as f64);
             }
-            (host_side, end_to_end)
+            // As the OTP baseline times it: from the moment the child
+            // crashes (here a bare `unreachable`, after a cast that costs
+            // ~1 us) to the fresh instance's `init` done, trap included.
+            // The end is the restart event's stamp, not when this task
+            // sees it: freeing the dead instance is queued before this task.
+            let mut from_crash = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = Instant::now();
+                node.cast("w0", b"trap".to_vec()).expect("cast");
+                let (_, restarted) = wait_events(&mut events, EventKind::ChildRestarted, 1).await;
+                let done = origin + Duration::from_micros(restarted);
+                from_crash.push(done.saturating_duration_since(started).as_secs_f64() * 1e6);
+            }
+            (host_side, end_to_end, from_crash)
         })
         .expect("root runs")
         .await
@@ -155,6 +181,14 @@ async fn restarts(n: usize, setup: RestartSetup) {
         percentile(&mut host_side, 0.99),
         "us",
         &format!("the same, p99{allocator}"),
+    );
+    metric(
+        &format!("restart{suffix}_from_trap_us"),
+        median(&mut from_crash),
+        "us",
+        &format!(
+            "cast `unreachable` from Rust -> fresh instance's init done, incl. the trap (median){allocator}"
+        ),
     );
     metric(
         &format!("restart{suffix}_e2e_us"),
@@ -525,6 +559,7 @@ fn main() {
             restarts(scale(10_000, 50), RestartSetup::Default).await;
             restarts(scale(10_000, 50), RestartSetup::OnDemand).await;
             restarts(scale(10_000, 50), RestartSetup::EventWriter).await;
+            restarts(scale(10_000, 50), RestartSetup::FastTraps).await;
         }
         if wanted("one_for_all") {
             one_for_all(scale(1_000, 10)).await;

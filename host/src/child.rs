@@ -200,23 +200,37 @@ pub(crate) async fn start(
     path: Arc<str>,
     registry: Registry,
 ) -> Result<Instance, Failure> {
-    let mut store = Store::new(engine, ChildState::new(spec, path, registry));
-    store.limiter(|state| &mut state.limits);
-    // Yield to the scheduler at every tick; the host-side timeout is the deadline.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_async_yield_and_update(1);
+    let new_store = || {
+        let mut store = Store::new(
+            engine,
+            ChildState::new(spec, path.clone(), registry.clone()),
+        );
+        store.limiter(|state| &mut state.limits);
+        // Yield to the scheduler at every tick; the host-side timeout is the deadline.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    };
     let init = async {
-        let bindings = component
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| Failure::new(ExitReason::Crash, instantiate_failure(&e)))?;
+        let mut store = new_store();
+        let bindings = loop {
+            match component.pre.instantiate_async(&mut store).await {
+                Ok(bindings) => break bindings,
+                // A full pool may only be waiting for instances this thread
+                // is about to drop (`drop_later`): let them go, then retry.
+                Err(e) if crate::allocator::pool_exhausted(&e) && drops_pending() => {
+                    tokio::task::yield_now().await;
+                    store = new_store();
+                }
+                Err(e) => return Err(Failure::new(ExitReason::Crash, instantiate_failure(&e))),
+            }
+        };
         match bindings
             .arbor_supervised_lifecycle()
             .call_init(&mut store, &spec.args)
             .await
         {
-            Ok(Ok(())) => Ok(bindings),
+            Ok(Ok(())) => Ok((store, bindings)),
             Ok(Err(text)) => Err(Failure::new(
                 ExitReason::Error,
                 format!("init returned an error: {text}"),
@@ -227,13 +241,34 @@ pub(crate) async fn start(
             }
         }
     };
-    let bindings = match timeout(spec.timeout, init).await {
+    let (mut store, bindings) = match timeout(spec.timeout, init).await {
         Ok(result) => result?,
         Err(_) => return Err(Failure::new(ExitReason::Crash, "init: timeout")),
     };
     // A `stop` during init has no callback to finish: ignore it.
     store.data_mut().stop_request = None;
     Ok(Instance { store, bindings })
+}
+
+thread_local! {
+    /// Instances handed to `drop_later` on this thread and not yet dropped.
+    static DROPS_PENDING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn drops_pending() -> bool {
+    DROPS_PENDING.get() > 0
+}
+
+/// Drops a dead instance after the tasks already queued on this thread have
+/// run, so the supervisor's restart does not wait for it: giving a linear
+/// memory back to the pool (finding and resetting its dirty pages) takes a
+/// third of a restart.
+fn drop_later(instance: Instance) {
+    DROPS_PENDING.set(DROPS_PENDING.get() + 1);
+    tokio::task::spawn_local(async move {
+        drop(instance);
+        DROPS_PENDING.set(DROPS_PENDING.get() - 1);
+    });
 }
 
 /// Runs `call` under `deadline` without arming a timer when it finishes at
@@ -273,8 +308,8 @@ pub(crate) fn spawn(
             _ = signalled(&mut kill, |s| *s == Signal::Kill) => (ExitReason::Killed, None),
             outcome = serve(&mut instance, &mut mailbox, &mut signal, deadline) => outcome,
         };
-        drop(instance);
         notifier.send(reason, detail, Some(mailbox));
+        drop_later(instance);
     });
 }
 

@@ -93,6 +93,41 @@ impl std::fmt::Debug for LoadedComponent {
     }
 }
 
+/// How an engine is built, besides its compile cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Where instances get their memory.
+    pub allocation: Allocation,
+    /// Raise traps with a call into the runtime instead of a hardware
+    /// exception (`[node] fast_traps`). A hardware exception is slow on a
+    /// VM: the hypervisor intercepts the invalid-opcode fault of
+    /// `unreachable`, and a crash costs ~12 us more than the restart that
+    /// follows. wasmtime allows this only with Cranelift's Spectre
+    /// mitigation on bounds checks turned off (bounds are still checked,
+    /// but a mispredicted check may read out of bounds speculatively), so
+    /// it is for guests you trust, and off by default.
+    pub fast_traps: bool,
+}
+
+impl From<Allocation> for EngineSettings {
+    fn from(allocation: Allocation) -> Self {
+        EngineSettings {
+            allocation,
+            fast_traps: false,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// The settings `tree` asks for: its pool and `[node] fast_traps`.
+    pub fn for_tree(tree: &TreeSpec) -> EngineSettings {
+        EngineSettings {
+            allocation: Allocation::for_tree(tree),
+            fast_traps: tree.fast_traps,
+        }
+    }
+}
+
 /// The engine of one host, with its linker and epoch ticker.
 #[derive(Clone)]
 pub struct ArborEngine {
@@ -137,16 +172,21 @@ impl ArborEngine {
     /// The engine that runs `tree`: its pool sized from the tree
     /// ([`Allocation::for_tree`]), compile cache from the environment.
     pub fn for_tree(tree: &TreeSpec) -> Result<ArborEngine, EngineError> {
-        ArborEngine::with_options(CompileCache::from_env(), Allocation::for_tree(tree))
+        ArborEngine::with_options(CompileCache::from_env(), EngineSettings::for_tree(tree))
     }
 
     /// Builds the engine and linker and starts the epoch ticker thread;
     /// compiled components are cached in `cache` when given.
     pub fn with_options(
         cache: Option<CompileCache>,
-        allocation: Allocation,
+        settings: impl Into<EngineSettings>,
     ) -> Result<ArborEngine, EngineError> {
+        let settings = settings.into();
+        let allocation = settings.allocation;
         let mut config = Config::new();
+        // Off, wasmtime also turns off the Spectre mitigation of bounds
+        // checks, which signal-based traps need (see `EngineSettings`).
+        config.signals_based_traps(!settings.fast_traps);
         config.epoch_interruption(true);
         // Capturing a backtrace costs more than the rest of a restart, and a
         // trap is an ordinary event here: only when asked for.

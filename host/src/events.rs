@@ -95,6 +95,11 @@ impl EventSink {
         self.lock().push(Output::Lines(lines));
     }
 
+    /// The instant `t_us` counts from.
+    pub fn origin(&self) -> Instant {
+        self.inner.start
+    }
+
     /// Every later event is also sent to the returned receiver.
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
         let (tx, rx) = mpsc::unbounded_channel();

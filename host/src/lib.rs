@@ -32,7 +32,7 @@ pub mod spec;
 pub mod supervisor;
 
 pub use allocator::{Allocation, InstanceUsage, PoolSize};
-pub use engine::{ArborEngine, LoadError};
+pub use engine::{ArborEngine, EngineSettings, LoadError};
 pub use events::{Event, EventKind, EventSink};
 pub use mailbox::CallError;
 pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit};

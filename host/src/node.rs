@@ -22,7 +22,7 @@ use tokio_util::task::LocalPoolHandle;
 use crate::allocator::{Allocation, InstanceUsage};
 use crate::child::{ChildExit, Signal};
 use crate::compile_cache::CompileCache;
-use crate::engine::{ArborEngine, EngineError, LoadError, LoadedComponent};
+use crate::engine::{ArborEngine, EngineError, EngineSettings, LoadError, LoadedComponent};
 use crate::events::EventSink;
 use crate::mailbox::{CallError, Reply};
 use crate::registry::Registry;
@@ -153,7 +153,11 @@ impl Node {
         let allocation = options
             .allocation
             .unwrap_or_else(|| Allocation::for_tree(tree));
-        let engine = ArborEngine::with_options(CompileCache::from_env(), allocation)?;
+        let settings = EngineSettings {
+            allocation,
+            fast_traps: tree.fast_traps,
+        };
+        let engine = ArborEngine::with_options(CompileCache::from_env(), settings)?;
         let components = {
             let engine = engine.clone();
             let tree = tree.clone();

@@ -73,6 +73,10 @@ pub struct TreeSpec {
     /// `[node] max_instances`: live instances the host makes room for
     /// (see [`crate::allocator::PoolSize::for_tree`]); counted from the tree when absent.
     pub max_instances: Option<u32>,
+    /// `[node] fast_traps`: traps raised by a call instead of a hardware
+    /// exception, at the price of Cranelift's Spectre mitigation on bounds
+    /// checks (see [`crate::engine::EngineSettings`]).
+    pub fast_traps: bool,
 }
 
 /// Where a component named in `[components]` lives.
@@ -199,6 +203,7 @@ struct RawTree {
 #[serde(deny_unknown_fields)]
 struct RawHost {
     max_instances: Option<Spanned<i64>>,
+    fast_traps: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +302,11 @@ impl TreeSpec {
             &components,
             &mut names,
         )?;
+        let fast_traps = raw
+            .node
+            .as_ref()
+            .and_then(|n| n.fast_traps)
+            .unwrap_or(false);
         let max_instances = match raw.node.and_then(|n| n.max_instances) {
             None => None,
             Some(value) => match u32::try_from(*value.get_ref()) {
@@ -319,6 +329,7 @@ impl TreeSpec {
             components,
             root,
             max_instances,
+            fast_traps,
         })
     }
 }
@@ -803,5 +814,17 @@ dynamic = { max_children = 3 }
         let err = parse(&format!("[node]\nmax_instances = 0\n{GOOD}")).unwrap_err();
         assert_eq!((err.line, err.field.as_str()), (2, "node.max_instances"));
         assert!(err.message.contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn node_fast_traps_is_off_unless_asked_and_must_be_a_boolean() {
+        assert!(!parse(GOOD).unwrap().fast_traps);
+        assert!(
+            parse(&format!("[node]\nfast_traps = true\n{GOOD}"))
+                .unwrap()
+                .fast_traps
+        );
+        let err = parse(&format!("[node]\nfast_traps = \"yes\"\n{GOOD}")).unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
     }
 }

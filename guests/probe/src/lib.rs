@@ -8,6 +8,7 @@
 //! | `ping` | replies `pong` |
 //! | `count` | replies how many `count` messages this instance has seen (fresh state shows a restart) |
 //! | `crash` | traps (a Rust panic) |
+//! | `trap` | executes `unreachable` at once (a trap without the panic machinery) |
 //! | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
 //! | `exit normal` / `exit error TEXT` | replies `bye`, then stops with that reason |
 //! | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
@@ -126,6 +127,7 @@ impl Guest for Probe {
                 state.counted.to_string()
             }),
             "crash" => panic!("crash requested"),
+            "trap" => core::arch::wasm32::unreachable(),
             "fail" => return Err(rest.to_string()),
             "exit" => {
                 let reason = match rest.split_once(' ').unwrap_or((rest, "")) {

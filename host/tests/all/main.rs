@@ -8,6 +8,7 @@ mod calls;
 mod cli;
 mod conformance;
 mod dynamic;
+mod fast_traps;
 mod intensity;
 mod lifecycle;
 mod mailbox;

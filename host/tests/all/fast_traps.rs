@@ -1,0 +1,52 @@
+//! `[node] fast_traps = true`: traps raised by a call instead of a hardware
+//! exception still end the instance with the same details, and the child
+//! restarts fresh.
+
+use arbor::EventKind;
+
+use crate::support::Harness;
+
+const TREE: &str = r#"
+[node]
+max_instances = 16
+fast_traps = true
+
+[supervisor]
+name = "root"
+max_restarts = 100
+max_seconds = 10
+
+[[supervisor.children]]
+name = "w"
+component = "probe"
+max_memory_mb = 4
+timeout_ms = 300
+"#;
+
+#[tokio::test]
+async fn with_fast_traps_every_kind_of_trap_is_a_crash_with_its_detail_and_a_fresh_restart() {
+    let mut h = Harness::start(TREE).await;
+    let cases = [
+        ("trap", "unreachable"),
+        ("crash", "unreachable"),
+        ("grow 8", "unreachable"), // Rust aborts when allocation fails
+        ("overflow", "wasm trap"),
+        ("loop", "timeout"),
+    ];
+    for (generation, (message, detail)) in (2..).zip(cases) {
+        assert_eq!(
+            h.call("w", "count").await.unwrap(),
+            "1",
+            "fresh before {message}"
+        );
+        let err = h.call("w", message).await.unwrap_err().to_string();
+        assert!(err.contains("crashed"), "{message}: {err}");
+        assert!(err.contains(detail), "{message}: {err}");
+        let restarted = h
+            .wait_event(EventKind::ChildRestarted, "root/w", None)
+            .await;
+        assert_eq!(restarted.generation, Some(generation), "{message}");
+    }
+    assert_eq!(h.call("w", "count").await.unwrap(), "1");
+    h.node.shutdown().await;
+}
