@@ -99,10 +99,9 @@ pub struct EngineSettings {
     /// Where instances get their memory.
     pub allocation: Allocation,
     /// Raise traps with a call into the runtime instead of a hardware
-    /// exception (`[node] fast_traps`). A hardware exception is slow on a
-    /// VM: the hypervisor intercepts the invalid-opcode fault of
-    /// `unreachable`, and a crash costs ~12 us more than the restart that
-    /// follows. wasmtime allows this only with Cranelift's Spectre
+    /// exception (`[node] fast_traps`). The invalid-opcode fault of
+    /// `unreachable` costs ~12 us on this project's VM (likely intercepted
+    /// by the hypervisor), more than the restart that follows. wasmtime allows this only with Cranelift's Spectre
     /// mitigation on bounds checks turned off (bounds are still checked,
     /// but a mispredicted check may read out of bounds speculatively), so
     /// it is for guests you trust, and off by default.
