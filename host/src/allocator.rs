@@ -14,12 +14,13 @@
 //! The price of a pool is a capacity fixed when the engine is built, like
 //! the BEAM's `+P` process limit: [`PoolSize::for_tree`] counts the static
 //! workers, each dynamic supervisor's `max_children` (or
-//! [`DEFAULT_DYNAMIC_CAPACITY`] when unbounded), the standby instances and
-//! a margin; `[node] max_instances` in the tree file overrides the count.
+//! [`DEFAULT_DYNAMIC_CAPACITY`] when unbounded) and a margin; `[node]
+//! max_instances` in the tree file overrides the count.
 //! Each slot reserves address space, not memory: a linear memory slot is as
-//! large as the biggest `max_memory_mb` in the tree, so 100,000 slots of
-//! 64 MiB fit easily in the 128 TiB of a 47-bit address space (on-demand
-//! reserves 4 GiB + 2 GiB of guard per memory, which runs out near 20,000).
+//! large as the biggest `max_memory_mb` in the tree, so 100,000 instances
+//! with two 64 MiB slots each (12.5 TiB) fit in the 128 TiB of a 47-bit
+//! address space (on-demand reserves 4 GiB + 2 GiB of guard per memory,
+//! which runs out near 20,000).
 
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -28,8 +29,8 @@ use crate::spec::{ChildSpec, DEFAULT_MAX_MEMORY_BYTES, SupervisorSpec, TreeSpec}
 /// Slots counted for a dynamic supervisor without `max_children`.
 pub const DEFAULT_DYNAMIC_CAPACITY: u32 = 10_000;
 
-/// Slots added to the count, for standby instances and restarts that
-/// overlap (a one_for_all restart briefly holds old and new instances).
+/// Slots added to the count: a crashed instance is freed just after its
+/// replacement starts, so restarts briefly hold both.
 const MARGIN: u32 = 64;
 
 /// Core instances, memories and tables a component may have, per component
@@ -71,7 +72,7 @@ pub enum Allocation {
 /// The capacity of a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSize {
-    /// Live instances at once, standbys included.
+    /// Live instances at once.
     pub instances: u32,
     /// Size of each linear-memory slot: the largest `max_memory_mb`.
     pub memory_bytes: usize,
