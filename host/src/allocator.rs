@@ -177,6 +177,20 @@ impl Allocation {
     }
 }
 
+/// The command that lifts the kernel's limit on memory mappings.
+pub(crate) const RAISE_MAP_COUNT: &str = "sysctl -w vm.max_map_count=1048576";
+
+/// Explains why the pool of `size` could not be reserved when the engine
+/// was built (`detail` is wasmtime's error).
+pub(crate) fn reservation_failure(size: PoolSize, detail: &str) -> String {
+    format!(
+        "{detail}: the instance pool for {} instances could not be reserved (each instance takes \
+         2 memory slots of address space and about 2 of the kernel's vm.max_map_count mappings): \
+         lower `[node] max_instances` or `max_memory_mb`, or raise the sysctl ({RAISE_MAP_COUNT})",
+        size.instances
+    )
+}
+
 /// Whether an instantiation failed because the pool is full.
 pub(crate) fn pool_exhausted(error: &wasmtime::Error) -> bool {
     error

@@ -188,7 +188,8 @@ fn instantiate_failure(error: &wasmtime::Error) -> String {
         .unwrap_or_else(|_| "unknown".to_string());
     format!(
         "instantiate: out of memory mappings ({detail}); each live child uses several, and the kernel allows \
-         vm.max_map_count = {limit} per process: raise it (sysctl -w vm.max_map_count=1048576) for large trees"
+         vm.max_map_count = {limit} per process: raise it ({}) for large trees",
+        crate::allocator::RAISE_MAP_COUNT
     )
 }
 

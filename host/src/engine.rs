@@ -101,10 +101,11 @@ pub struct EngineSettings {
     /// Raise traps with a call into the runtime instead of a hardware
     /// exception (`[node] fast_traps`). The invalid-opcode fault of
     /// `unreachable` costs ~12 us on this project's VM (likely intercepted
-    /// by the hypervisor), more than the restart that follows. wasmtime allows this only with Cranelift's Spectre
-    /// mitigation on bounds checks turned off (bounds are still checked,
-    /// but a mispredicted check may read out of bounds speculatively), so
-    /// it is for guests you trust, and off by default.
+    /// by the hypervisor), more than the restart that follows. wasmtime
+    /// allows this only with Cranelift's Spectre mitigation on bounds
+    /// checks turned off (bounds are still checked, but a mispredicted check
+    /// may read out of bounds speculatively), so it is for guests you
+    /// trust, and off by default.
     pub fast_traps: bool,
 }
 
@@ -195,13 +196,7 @@ impl ArborEngine {
             let detail = one_line(&e);
             match allocation {
                 Allocation::Pooling(size) if detail.contains("os error 12") => {
-                    EngineError(format!(
-                        "{detail}: the instance pool for {} instances could not be reserved (each \
-                     instance takes 2 memory slots of address space and about 2 of the kernel's \
-                     vm.max_map_count mappings): lower `[node] max_instances` or `max_memory_mb`, \
-                     or raise the sysctl (sysctl -w vm.max_map_count=1048576)",
-                        size.instances
-                    ))
+                    EngineError(crate::allocator::reservation_failure(size, &detail))
                 }
                 _ => EngineError(detail),
             }

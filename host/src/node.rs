@@ -150,13 +150,10 @@ impl Node {
     /// Loads the tree's components and starts its root supervisor; returns
     /// once every child's `init` has finished.
     pub async fn start(tree: &TreeSpec, options: NodeOptions) -> Result<Node, NodeError> {
-        let allocation = options
-            .allocation
-            .unwrap_or_else(|| Allocation::for_tree(tree));
-        let settings = EngineSettings {
-            allocation,
-            fast_traps: tree.fast_traps,
-        };
+        let mut settings = EngineSettings::for_tree(tree);
+        if let Some(allocation) = options.allocation {
+            settings.allocation = allocation;
+        }
         let engine = ArborEngine::with_options(CompileCache::from_env(), settings)?;
         let components = {
             let engine = engine.clone();
