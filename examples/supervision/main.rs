@@ -17,8 +17,8 @@ fn main() -> ExitCode {
         "the probe guest was not built: {}",
         probe.display()
     );
-    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/supervision/tree.toml");
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/supervision/tree.toml");
     let mut args: Vec<OsString> = vec!["arbor".into(), "run".into(), tree.into()];
     args.extend(std::env::args_os().skip(1));
-    arbor::cli::main(args)
+    arbor_cli::main(args)
 }

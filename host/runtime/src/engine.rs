@@ -107,6 +107,9 @@ pub struct EngineSettings {
     /// may read out of bounds speculatively), so it is for guests you
     /// trust, and off by default.
     pub fast_traps: bool,
+    /// Capture the guest's stack (up to 32 frames) into each crash's
+    /// detail. Off by default: capturing it costs more than the restart.
+    pub wasm_backtrace: bool,
 }
 
 impl From<Allocation> for EngineSettings {
@@ -114,6 +117,7 @@ impl From<Allocation> for EngineSettings {
         EngineSettings {
             allocation,
             fast_traps: false,
+            wasm_backtrace: false,
         }
     }
 }
@@ -124,6 +128,7 @@ impl EngineSettings {
         EngineSettings {
             allocation: Allocation::for_tree(tree),
             fast_traps: tree.fast_traps,
+            wasm_backtrace: false,
         }
     }
 }
@@ -162,17 +167,10 @@ pub(crate) fn one_line(error: &wasmtime::Error) -> String {
 }
 
 impl ArborEngine {
-    /// An engine with on-demand allocation and the compile cache from the
-    /// environment ([`CompileCache::from_env`]): for loading and checking
-    /// components outside a tree.
+    /// An engine with on-demand allocation and no compile cache: for
+    /// loading and checking components outside a tree.
     pub fn new() -> Result<ArborEngine, EngineError> {
-        ArborEngine::with_options(CompileCache::from_env(), Allocation::OnDemand)
-    }
-
-    /// The engine that runs `tree`: its pool sized from the tree
-    /// ([`Allocation::for_tree`]), compile cache from the environment.
-    pub fn for_tree(tree: &TreeSpec) -> Result<ArborEngine, EngineError> {
-        ArborEngine::with_options(CompileCache::from_env(), EngineSettings::for_tree(tree))
+        ArborEngine::with_options(None, Allocation::OnDemand)
     }
 
     /// Builds the engine and linker and starts the epoch ticker thread;
@@ -190,7 +188,9 @@ impl ArborEngine {
         config.epoch_interruption(true);
         // Capturing a backtrace costs more than the rest of a restart, and a
         // trap is an ordinary event here: only when asked for.
-        config.wasm_backtrace_max_frames(wasm_backtrace_frames());
+        config.wasm_backtrace_max_frames(
+            std::num::NonZeroUsize::new(32).filter(|_| settings.wasm_backtrace),
+        );
         allocation.configure(&mut config);
         let engine = Engine::new(&config).map_err(|e| {
             let detail = one_line(&e);
@@ -274,15 +274,6 @@ impl ArborEngine {
             path: path_buf,
             pre,
         })
-    }
-}
-
-/// `ARBOR_WASM_BACKTRACE=1` adds the guest's stack (up to 32 frames) to
-/// each crash's detail.
-fn wasm_backtrace_frames() -> Option<std::num::NonZeroUsize> {
-    match std::env::var("ARBOR_WASM_BACKTRACE").as_deref() {
-        Ok("1") | Ok("true") => std::num::NonZeroUsize::new(32),
-        _ => None,
     }
 }
 

@@ -43,6 +43,11 @@ pub struct NodeOptions {
     /// How instances are allocated; `None` (the default) sizes a pool from
     /// the tree ([`Allocation::for_tree`]).
     pub allocation: Option<Allocation>,
+    /// Where compiled components are cached; `None` (the default) compiles
+    /// every time. The `arbor` command uses [`CompileCache::user_default`].
+    pub cache: Option<CompileCache>,
+    /// Add the guest's stack to each crash's detail (costly; off by default).
+    pub wasm_backtrace: bool,
 }
 
 impl Default for NodeOptions {
@@ -53,6 +58,8 @@ impl Default for NodeOptions {
                 .map(|n| n.get())
                 .unwrap_or(1),
             allocation: None,
+            cache: None,
+            wasm_backtrace: false,
         }
     }
 }
@@ -154,7 +161,8 @@ impl Node {
         if let Some(allocation) = options.allocation {
             settings.allocation = allocation;
         }
-        let engine = ArborEngine::with_options(CompileCache::from_env(), settings)?;
+        settings.wasm_backtrace = options.wasm_backtrace;
+        let engine = ArborEngine::with_options(options.cache, settings)?;
         let components = {
             let engine = engine.clone();
             let tree = tree.clone();

@@ -10,8 +10,8 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::control::ControlServer;
-use crate::{EventSink, Node, NodeOptions, TreeSpec};
+use arbor::control::ControlServer;
+use arbor::{EventSink, Node, NodeOptions, TreeSpec};
 
 /// Arguments of `arbor run`.
 #[derive(clap::Args)]
@@ -46,7 +46,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let mut options = NodeOptions {
         events,
-        ..NodeOptions::default()
+        ..crate::config::EnvConfig::from_env().node_options()
     };
     if let Some(threads) = args.threads {
         options.threads = threads.max(1);

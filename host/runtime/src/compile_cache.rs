@@ -10,6 +10,7 @@
 //! The cache directory is created owner-only: loading an artifact runs its
 //! code, so only artifacts this host wrote may be there.
 
+use std::ffi::OsString;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
@@ -53,15 +54,18 @@ impl CompileCache {
         CompileCache { dir: dir.into() }
     }
 
-    /// `$ARBOR_CACHE_DIR`, else `$XDG_CACHE_HOME/arbor`, else `~/.cache/arbor`;
-    /// `None` when `ARBOR_CACHE_DIR` is `off` or no home is known.
-    pub fn from_env() -> Option<CompileCache> {
-        if let Some(dir) = std::env::var_os("ARBOR_CACHE_DIR") {
+    /// The usual place, given a way to read the variables `ARBOR_CACHE_DIR`,
+    /// `XDG_CACHE_HOME` and `HOME` (the caller passes `std::env::var_os`;
+    /// this library reads no environment itself): the first, else
+    /// `$XDG_CACHE_HOME/arbor`, else `~/.cache/arbor`; `None` when
+    /// `ARBOR_CACHE_DIR` is `off` or no home is known.
+    pub fn user_default(var: impl Fn(&str) -> Option<OsString>) -> Option<CompileCache> {
+        if let Some(dir) = var("ARBOR_CACHE_DIR") {
             return (dir != "off").then(|| CompileCache::new(dir));
         }
-        let base = std::env::var_os("XDG_CACHE_HOME")
+        let base = var("XDG_CACHE_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
         Some(CompileCache::new(base.join("arbor")))
     }
 

@@ -128,13 +128,9 @@ fn round_to_wasm_page(bytes: usize) -> usize {
 }
 
 impl Allocation {
-    /// The pool for `tree`, unless `ARBOR_ALLOCATOR=on-demand` is set (a
-    /// way to compare the two without rebuilding).
+    /// The pool sized for `tree` ([`PoolSize::for_tree`]).
     pub fn for_tree(tree: &TreeSpec) -> Allocation {
-        match std::env::var("ARBOR_ALLOCATOR").as_deref() {
-            Ok("on-demand") => Allocation::OnDemand,
-            _ => Allocation::Pooling(PoolSize::for_tree(tree)),
-        }
+        Allocation::Pooling(PoolSize::for_tree(tree))
     }
 
     /// The largest linear memory a child may have under this allocation.

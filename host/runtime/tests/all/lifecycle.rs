@@ -75,6 +75,7 @@ component = "probe"
         NodeOptions {
             events: sink,
             threads: 2,
+            cache: crate::support::user_cache(),
             ..NodeOptions::default()
         },
     )

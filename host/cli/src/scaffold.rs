@@ -57,7 +57,7 @@ pub enum ScaffoldError {
     },
 }
 
-const WIT: &str = include_str!("../../wit/arbor.wit");
+const WIT: &str = include_str!("../../../wit/arbor.wit");
 
 fn templates(language: Language, name: &str) -> Vec<(String, &'static str)> {
     match language {

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
-use crate::allocator::InstanceUsage;
-use crate::control::{ControlClient, Request};
-use crate::report::{ChildCounts, NodeReport};
+use arbor::allocator::InstanceUsage;
+use arbor::control::{ControlClient, Request};
+use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
 #[derive(clap::Args)]

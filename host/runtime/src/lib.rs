@@ -17,7 +17,6 @@ pub mod allocator;
 pub mod batch_writer;
 mod bindings;
 mod child;
-pub mod cli;
 pub mod compile_cache;
 pub mod control;
 pub mod engine;
@@ -27,7 +26,6 @@ pub mod mailbox;
 pub mod node;
 pub mod registry;
 pub mod report;
-pub mod scaffold;
 pub mod spec;
 pub mod supervisor;
 

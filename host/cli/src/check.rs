@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::TreeSpec;
-use crate::engine::ArborEngine;
-use crate::node::load_components;
+use arbor::TreeSpec;
+use arbor::engine::ArborEngine;
+use arbor::node::load_components;
 
 /// Arguments of `arbor check`.
 #[derive(clap::Args)]
@@ -20,8 +20,9 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Compiling a large component takes seconds: the engine says so in the log.
     super::init_logging();
     let tree = TreeSpec::load(&args.tree)?;
-    // The same engine settings as `arbor run`, so the compile cache it fills is the one a run uses.
-    let engine = ArborEngine::for_tree(&tree).context("starting the engine")?;
+    let config = crate::config::EnvConfig::from_env();
+    let settings = config.engine_settings(&tree);
+    let engine = ArborEngine::with_options(config.cache, settings).context("starting the engine")?;
     let components = load_components(&engine, &tree)?;
     println!(
         "{}: ok ({} component{}, root supervisor {:?})",

@@ -4,7 +4,7 @@
 //! sleep, a `call` to another child) never blocks its scheduler thread.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "supervised",
     imports: { default: async },
     exports: { default: async },

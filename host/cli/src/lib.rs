@@ -11,12 +11,14 @@ use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 
-use crate::batch_writer::BatchWriter;
+use arbor::batch_writer::BatchWriter;
 
 mod check;
+mod config;
 mod ctl;
 mod new;
 mod run;
+mod scaffold;
 
 /// The log's writer thread, so stderr output can wait for it.
 static LOG: OnceLock<BatchWriter> = OnceLock::new();

@@ -31,6 +31,12 @@ pub struct Harness {
 /// How long any single wait may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// The compile cache the `arbor` command would use, so tests compile each
+/// component once per machine rather than once per test.
+pub fn user_cache() -> Option<arbor::compile_cache::CompileCache> {
+    arbor::compile_cache::CompileCache::user_default(|name| std::env::var_os(name))
+}
+
 /// Compiles each component once per test run (into the compile cache), so
 /// tests running in parallel do not all compile an 18 MB guest at once.
 pub fn warm(path: &str) {
@@ -42,9 +48,7 @@ pub fn warm(path: &str) {
             instances: 1,
             memory_bytes: arbor::spec::DEFAULT_MAX_MEMORY_BYTES,
         });
-        let engine =
-            arbor::ArborEngine::with_options(arbor::compile_cache::CompileCache::from_env(), pool)
-                .expect("engine");
+        let engine = arbor::ArborEngine::with_options(user_cache(), pool).expect("engine");
         engine
             .load("warm", Path::new(path))
             .expect("the component loads");
@@ -77,6 +81,7 @@ impl Harness {
             NodeOptions {
                 events: sink,
                 threads: 2,
+                cache: user_cache(),
                 ..NodeOptions::default()
             },
         )

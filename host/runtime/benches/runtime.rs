@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use arbor::compile_cache::CompileCache;
 use arbor::{
     Allocation, EventKind, EventSink, Node, NodeHandle, NodeOptions, TreeSpec, WorkerSpec,
 };
@@ -59,6 +60,8 @@ async fn start_with_sink(
             events: sink,
             threads: 2,
             allocation,
+            cache: CompileCache::user_default(|name| std::env::var_os(name)),
+            ..NodeOptions::default()
         },
     )
     .await

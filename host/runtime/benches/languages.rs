@@ -70,6 +70,7 @@ async fn runtime_figures(path: &str, restarts: usize, calls: usize) -> (Duration
         NodeOptions {
             events: sink,
             threads: 1,
+            cache: CompileCache::user_default(|name| std::env::var_os(name)),
             ..NodeOptions::default()
         },
     )

@@ -5,7 +5,6 @@ mod support;
 
 mod allocation;
 mod calls;
-mod cli;
 mod conformance;
 mod dynamic;
 mod fast_traps;
@@ -13,6 +12,5 @@ mod intensity;
 mod lifecycle;
 mod mailbox;
 mod restart_types;
-mod scaffold;
 mod shutdown;
 mod strategies;

@@ -1,0 +1,7 @@
+//! The `arbor` binary end to end: `check`, `run`, `ctl`, signals, exit
+//! codes, and the `arbor new` scaffolds.
+
+mod support;
+
+mod commands;
+mod scaffold;
