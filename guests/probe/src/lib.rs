@@ -22,10 +22,12 @@
 //! | `overflow` | recurses without end (a trap when the stack runs out) |
 //!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
+//! `init_sleep_ms` (sleep in `init`, e.g. past its deadline),
 //! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
 //! `terminate`), `report_to` (cast `note terminated:NAME:REASON` to that child
 //! from `terminate`), `init_gate` (fail `init` while that child holds the note
-//! `fail-init`: lets a test make restarts fail).
+//! `fail-init`, or hang in `init` until the host's deadline while it holds
+//! `hang-init`: lets a test make restarts fail, or fail slowly).
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -48,6 +50,7 @@ struct Args {
     trap_terminate: bool,
     report_to: Option<String>,
     init_gate: Option<String>,
+    init_sleep_ms: u64,
 }
 
 #[derive(Default)]
@@ -101,6 +104,9 @@ impl Guest for Probe {
         } else {
             serde_json::from_slice(&args).map_err(|e| format!("bad probe args: {e}"))?
         };
+        if args.init_sleep_ms > 0 {
+            std::thread::sleep(Duration::from_millis(args.init_sleep_ms));
+        }
         if args.trap_init {
             panic!("trap_init was set");
         }
@@ -109,8 +115,12 @@ impl Guest for Probe {
         }
         if let Some(gate) = &args.init_gate {
             let notes = host::call(gate, b"notes").map_err(|e| describe(&e))?;
-            if String::from_utf8_lossy(&notes).split(',').any(|n| n == "fail-init") {
+            let notes = String::from_utf8_lossy(&notes).into_owned();
+            if notes.split(',').any(|n| n == "fail-init") {
                 return Err(format!("{gate} holds the note fail-init"));
+            }
+            if notes.split(',').any(|n| n == "hang-init") {
+                std::thread::sleep(Duration::from_secs(3600));
             }
         }
         STATE.with_borrow_mut(|state| state.args = args);

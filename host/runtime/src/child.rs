@@ -1,5 +1,7 @@
-//! One worker: a fresh `Store` per start, `init`, then a task that serves the
-//! mailbox one message at a time until the child exits.
+//! Runs one worker: a fresh `Store` per start, `init`, then a task that
+//! serves the mailbox one message at a time until the child exits. It knows
+//! nothing of supervisors beyond the signal it obeys and the exit it sends
+//! ([`crate::supervisor::protocol`]).
 //!
 //! Three outcomes of a callback are kept apart: a reply (`ok`), a business
 //! error (`err`, answered to the caller, the child keeps running) and a trap
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
@@ -24,111 +26,8 @@ use crate::host_api::ChildState;
 use crate::mailbox::{CallError, Envelope, MailboxReceiver};
 use crate::registry::Registry;
 use crate::spec::WorkerSpec;
-use crate::supervisor::state::{ChildId, ExitReason};
-
-/// What a supervisor tells a running child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Signal {
-    /// Keep going.
-    Run,
-    /// Stop in order: finish the current callback, run `terminate`, exit.
-    Shutdown,
-    /// Drop everything now.
-    Kill,
-}
-
-/// Waits until the signal satisfies `pred` (or its sender is gone).
-///
-/// Never hold the `watch::Ref` that `wait_for` returns across an await: it is
-/// a read lock, and the supervisor's next `send` on this thread would block on
-/// it forever. This returns only once the guard is dropped.
-pub(crate) async fn signalled(
-    signal: &mut watch::Receiver<Signal>,
-    pred: impl FnMut(&Signal) -> bool,
-) {
-    let _ = signal.wait_for(pred).await.map(|_| ());
-}
-
-/// A child's exit, sent to its supervisor.
-pub(crate) struct ChildExit {
-    pub id: ChildId,
-    pub generation: u64,
-    pub reason: ExitReason,
-    pub detail: Option<String>,
-    /// The mailbox, handed back so the next instance gets the queued messages.
-    pub mailbox: Option<MailboxReceiver>,
-}
-
-/// Why a start failed.
-#[derive(Debug, Clone)]
-pub(crate) struct Failure {
-    pub reason: ExitReason,
-    pub detail: String,
-}
-
-impl Failure {
-    pub fn new(reason: ExitReason, detail: impl Into<String>) -> Self {
-        Failure {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-/// Sends the child's exit to its supervisor exactly once, even if the task
-/// panics or is dropped, so a supervisor never waits for an exit that
-/// cannot come.
-pub(crate) struct ExitNotifier {
-    tx: Option<mpsc::UnboundedSender<ChildExit>>,
-    id: ChildId,
-    generation: u64,
-}
-
-impl ExitNotifier {
-    pub fn new(tx: mpsc::UnboundedSender<ChildExit>, id: ChildId, generation: u64) -> Self {
-        ExitNotifier {
-            tx: Some(tx),
-            id,
-            generation,
-        }
-    }
-
-    pub fn send(
-        mut self,
-        reason: ExitReason,
-        detail: Option<String>,
-        mailbox: Option<MailboxReceiver>,
-    ) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(ChildExit {
-                id: self.id,
-                generation: self.generation,
-                reason,
-                detail,
-                mailbox,
-            });
-        }
-    }
-
-    /// The exit is reported another way (a start that failed).
-    pub fn disarm(mut self) {
-        self.tx = None;
-    }
-}
-
-impl Drop for ExitNotifier {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(ChildExit {
-                id: self.id,
-                generation: self.generation,
-                reason: ExitReason::Killed,
-                detail: Some("the child's task ended without reporting (host bug)".to_string()),
-                mailbox: None,
-            });
-        }
-    }
-}
+use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
+use crate::vocab::ExitReason;
 
 /// A live instance and the `Store` it lives in.
 pub(crate) struct Instance {
@@ -309,7 +208,7 @@ pub(crate) fn spawn(
             _ = signalled(&mut kill, |s| *s == Signal::Kill) => (ExitReason::Killed, None),
             outcome = serve(&mut instance, &mut mailbox, &mut signal, deadline) => outcome,
         };
-        notifier.send(reason, detail, Some(mailbox));
+        notifier.send(reason, detail, None, Some(mailbox));
         drop_later(instance);
     });
 }

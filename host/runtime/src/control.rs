@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::node::Node;
 use crate::spec::{WorkerSpec, check_name};
-use crate::supervisor::state::RestartType;
+use crate::vocab::RestartType;
 
 /// A control request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

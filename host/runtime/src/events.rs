@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::batch_writer::BatchWriter;
-use crate::supervisor::state::ExitReason;
+use crate::vocab::ExitReason;
 
 /// The kinds of event, spelled as in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub struct Event {
     pub generation: Option<u64>,
     /// Why it stopped (terminate events): normal, shutdown, crash, error, killed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
+    pub reason: Option<ExitReason>,
     /// Free text (the trap, the error, `max_restarts`, ...).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub detail: Option<String>,
@@ -118,7 +118,7 @@ impl EventSink {
         event: EventKind,
         path: &str,
         generation: Option<u64>,
-        reason: Option<&ExitReason>,
+        reason: Option<ExitReason>,
         detail: Option<&str>,
     ) {
         let mut outputs = self.lock();
@@ -127,7 +127,7 @@ impl EventSink {
             event,
             path: path.to_string(),
             generation,
-            reason: reason.map(|r| r.as_str().to_string()),
+            reason,
             detail: detail.map(str::to_string),
         };
         let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
@@ -173,7 +173,7 @@ mod tests {
             EventKind::ChildTerminated,
             "root/b",
             None,
-            Some(&ExitReason::Crash),
+            Some(ExitReason::Crash),
             Some("wasm trap"),
         );
         sink.emit(EventKind::ChildRestarted, "root/b", Some(2), None, None);

@@ -20,18 +20,19 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio_util::task::LocalPoolHandle;
 
 use crate::allocator::{Allocation, InstanceUsage};
-use crate::child::{ChildExit, Signal};
 use crate::compile_cache::CompileCache;
 use crate::engine::{ArborEngine, EngineError, EngineSettings, LoadError, LoadedComponent};
 use crate::events::EventSink;
 use crate::mailbox::{CallError, Reply};
-use crate::registry::Registry;
+use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
-use crate::spec::{DEFAULT_CALL_TIMEOUT, TreeSpec, WorkerSpec};
-use crate::supervisor::driver::{
-    self, ChildCommandError, Launch, Shared, SupervisorCommand, SupervisorRef,
+use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, TreeSpec};
+use crate::supervisor::Shared;
+use crate::supervisor::driver::{self, Launch};
+use crate::supervisor::protocol::{
+    ChildCommandError, ChildExit, Signal, SupervisorCommand, SupervisorRef,
 };
-use crate::supervisor::state::{ChildId, ExitReason};
+use crate::vocab::{ChildId, ExitReason, SupervisorStop};
 
 /// How a host is set up.
 #[derive(Clone)]
@@ -102,14 +103,18 @@ pub enum CommandError {
 pub struct RootExit {
     /// `shutdown` for an orderly stop or after giving up.
     pub reason: ExitReason,
-    /// `max_restarts` when the root gave up.
+    /// What went wrong, in words (the event's detail).
     pub detail: Option<String>,
+    /// Set when the root stopped by its own decision (restart intensity
+    /// reached, or `auto_shutdown`).
+    pub stop: Option<SupervisorStop>,
 }
 
 impl RootExit {
-    /// Whether the root gave up (restart intensity exceeded) rather than being stopped.
+    /// Whether the root gave up (restart intensity exceeded, or ended
+    /// abnormally) rather than being stopped or shutting itself down.
     pub fn gave_up(&self) -> bool {
-        self.detail.as_deref() == Some("max_restarts") || self.reason.is_abnormal()
+        self.stop == Some(SupervisorStop::MaxRestarts) || self.reason.is_abnormal()
     }
 }
 
@@ -183,6 +188,12 @@ impl Node {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (signal_tx, signal_rx) = watch::channel(Signal::Run);
         let (started_tx, started_rx) = oneshot::channel();
+        // The root's name belongs to the node, as a child's belongs to its place.
+        let root_name = tree.root.name.as_str();
+        shared
+            .registry
+            .register(root_name, Entry::Supervisor(None))
+            .expect("an empty registry has room for the root");
         driver::launch(Launch {
             shared: shared.clone(),
             spec: tree.root.clone(),
@@ -236,10 +247,12 @@ impl Node {
             Some(exit) => RootExit {
                 reason: exit.reason,
                 detail: exit.detail,
+                stop: exit.stop,
             },
             None => RootExit {
                 reason: ExitReason::Killed,
                 detail: Some("the root supervisor's task vanished".to_string()),
+                stop: None,
             },
         };
         watch.exit = Some(exit.clone());
@@ -314,23 +327,28 @@ impl NodeHandle {
             .map_err(|_| CommandError::SupervisorGone(supervisor.to_string()))
     }
 
-    /// The live tree.
+    /// The live tree, assembled from what each supervisor publishes: it
+    /// never waits for a supervisor, however busy.
     pub async fn tree(&self) -> Result<NodeReport, CommandError> {
-        self.ask(&self.root_name, SupervisorCommand::Inspect).await
+        let root = self.supervisor(&self.root_name)?;
+        Ok(root.published.report(&self.shared.registry))
     }
 
-    /// Adds a worker under `supervisor` and starts it.
+    /// Adds a child (a worker, or a whole supervisor with its subtree) at
+    /// the end of `supervisor`'s children and starts it.
     pub async fn start_child(
         &self,
         supervisor: &str,
-        spec: WorkerSpec,
+        spec: impl Into<ChildSpec>,
     ) -> Result<(), CommandError> {
+        let spec = spec.into();
         Ok(self
             .ask(supervisor, |tx| SupervisorCommand::StartChild(spec, tx))
             .await??)
     }
 
-    /// Stops the child `name` of `supervisor`.
+    /// Stops the child `name` of `supervisor` (a dynamic supervisor, or a
+    /// temporary child, forgets it; otherwise it keeps its place).
     pub async fn terminate_child(&self, supervisor: &str, name: &str) -> Result<(), CommandError> {
         let name = name.to_string();
         Ok(self
@@ -346,9 +364,17 @@ impl NodeHandle {
             .await??)
     }
 
-    /// Counts the children of `supervisor`.
+    /// Forgets the stopped child `name` of the static supervisor `supervisor`.
+    pub async fn delete_child(&self, supervisor: &str, name: &str) -> Result<(), CommandError> {
+        let name = name.to_string();
+        Ok(self
+            .ask(supervisor, |tx| SupervisorCommand::DeleteChild(name, tx))
+            .await??)
+    }
+
+    /// Counts the children of `supervisor` (from what it publishes).
     pub async fn count_children(&self, supervisor: &str) -> Result<ChildCounts, CommandError> {
-        self.ask(supervisor, SupervisorCommand::CountChildren).await
+        Ok(self.supervisor(supervisor)?.published.counts())
     }
 
     /// How full the instance pool is; `None` with the on-demand allocator.

@@ -1,9 +1,15 @@
-//! The registry: names to mailboxes (workers) and command channels (supervisors).
+//! The registry: the one table of names in a host, for workers and
+//! supervisors alike.
 //!
-//! Names are unique in the host. A worker's entry points at its mailbox, which
-//! outlives its instances, so a name stays valid across restarts; the entry is
-//! removed when the child leaves the tree. `call` and `cast` by name, from
-//! guests and from Rust, go through here.
+//! Names are unique in the host. A name belongs to a child's place in the
+//! tree, not to an instance: the supervisor that owns the place registers
+//! the name when the place is created and removes it when the place is
+//! forgotten, so a name stays taken across restarts, also while the child
+//! is down. A worker's entry points at its mailbox, which outlives its
+//! instances; a supervisor's entry points at the running supervisor, or at
+//! nothing while it restarts. `call` and `cast` by name, from guests and
+//! from Rust, go through here: a name resolves to a mailbox, which keeps the
+//! call path the same shape if that mailbox is one day on another machine.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,15 +18,16 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::mailbox::{CallError, Envelope, MailboxSender, Reply, check_size};
-use crate::supervisor::driver::SupervisorRef;
+use crate::supervisor::protocol::SupervisorRef;
 
 /// What a name points at.
 #[derive(Clone)]
 pub enum Entry {
     /// A worker's mailbox.
     Worker(MailboxSender),
-    /// A supervisor's command channel.
-    Supervisor(SupervisorRef),
+    /// A supervisor: how to reach it while it runs, `None` while it is
+    /// down (the name stays reserved).
+    Supervisor(Option<SupervisorRef>),
 }
 
 /// The name table shared by every supervisor and child of a host.
@@ -58,12 +65,23 @@ impl Registry {
         Ok(())
     }
 
-    /// Points an existing (or new) name at `entry`.
-    pub fn replace(&self, name: &str, entry: Entry) {
-        self.write().insert(name.to_string(), entry);
+    /// Points the worker name `name` (registered by its place) at a fresh
+    /// mailbox, after its old one was closed.
+    pub fn set_worker(&self, name: &str, mailbox: MailboxSender) {
+        if let Some(entry @ Entry::Worker(_)) = self.write().get_mut(name) {
+            *entry = Entry::Worker(mailbox);
+        }
     }
 
-    /// Removes `name`.
+    /// Points the supervisor name `name` (registered by its place) at the
+    /// running supervisor, or at nothing while it is down.
+    pub fn set_supervisor(&self, name: &str, running: Option<SupervisorRef>) {
+        if let Some(Entry::Supervisor(slot)) = self.write().get_mut(name) {
+            *slot = running;
+        }
+    }
+
+    /// Removes `name` (its place was forgotten).
     pub fn unregister(&self, name: &str) {
         self.write().remove(name);
     }
@@ -78,10 +96,10 @@ impl Registry {
         self.read().contains_key(name)
     }
 
-    /// The supervisor registered as `name`.
+    /// The running supervisor registered as `name`.
     pub fn supervisor(&self, name: &str) -> Option<SupervisorRef> {
         match self.lookup(name) {
-            Some(Entry::Supervisor(s)) => Some(s),
+            Some(Entry::Supervisor(s)) => s,
             _ => None,
         }
     }

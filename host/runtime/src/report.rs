@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{ChildStatus, RestartType};
+
 /// One node of the live tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeReport {
@@ -16,9 +18,9 @@ pub struct NodeReport {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub strategy: Option<String>,
     /// permanent, transient or temporary.
-    pub restart: String,
-    /// `running` or `stopped`.
-    pub state: String,
+    pub restart: RestartType,
+    /// `running`, `stopped` or `restarting`.
+    pub state: ChildStatus,
     /// How many times this place has started.
     pub generation: u64,
     /// How many of those starts were restarts.

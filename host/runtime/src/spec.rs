@@ -7,7 +7,6 @@
 //! error carries the file, line and field it is about.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +14,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::supervisor::state::{RestartIntensity, RestartType, Strategy};
+pub use crate::vocab::Shutdown;
+use crate::vocab::{AutoShutdown, RestartIntensity, RestartType, Strategy};
 
 /// Default deadline for a worker's `init` and each `handle`.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,27 +38,6 @@ pub struct SpecError {
     pub field: String,
     /// What is wrong.
     pub message: String,
-}
-
-/// How long a child gets to run `terminate` when it is stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shutdown {
-    /// Dropped at once, `terminate` not called (reason `killed`).
-    BrutalKill,
-    /// `terminate` gets this long, then the instance is dropped.
-    Timeout(Duration),
-    /// Waits as long as it takes (the default for supervisors).
-    Infinity,
-}
-
-impl fmt::Display for Shutdown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Shutdown::BrutalKill => f.write_str("brutal_kill"),
-            Shutdown::Timeout(d) => write!(f, "{}ms", d.as_millis()),
-            Shutdown::Infinity => f.write_str("infinity"),
-        }
-    }
 }
 
 /// A validated tree file.
@@ -121,6 +100,26 @@ impl ChildSpec {
             ChildSpec::Supervisor(s) => s.shutdown,
         }
     }
+
+    /// Whether the child is significant for its supervisor's `auto_shutdown`.
+    pub fn significant(&self) -> bool {
+        match self {
+            ChildSpec::Worker(w) => w.significant,
+            ChildSpec::Supervisor(s) => s.significant,
+        }
+    }
+}
+
+impl From<WorkerSpec> for ChildSpec {
+    fn from(worker: WorkerSpec) -> Self {
+        ChildSpec::Worker(worker)
+    }
+}
+
+impl From<SupervisorSpec> for ChildSpec {
+    fn from(supervisor: SupervisorSpec) -> Self {
+        ChildSpec::Supervisor(supervisor)
+    }
 }
 
 /// A supervisor and its children.
@@ -140,6 +139,48 @@ pub struct SupervisorSpec {
     pub restart: RestartType,
     /// Shutdown budget as a child of its parent (default infinity).
     pub shutdown: Shutdown,
+    /// Significant for its parent's `auto_shutdown`.
+    pub significant: bool,
+    /// Whether significant children's exits stop this supervisor.
+    pub auto_shutdown: AutoShutdown,
+}
+
+impl SupervisorSpec {
+    /// A one_for_one supervisor with the default intensity and no children.
+    pub fn new(name: impl Into<String>) -> Self {
+        SupervisorSpec {
+            name: name.into(),
+            strategy: Strategy::OneForOne,
+            intensity: RestartIntensity::default(),
+            dynamic: None,
+            children: Vec::new(),
+            restart: RestartType::Permanent,
+            shutdown: Shutdown::Infinity,
+            significant: false,
+            auto_shutdown: AutoShutdown::Never,
+        }
+    }
+
+    /// `dynamic`, or the strategy's name: how inspection labels it.
+    pub fn strategy_label(&self) -> &'static str {
+        if self.dynamic.is_some() {
+            "dynamic"
+        } else {
+            self.strategy.as_str()
+        }
+    }
+
+    /// Every name this supervisor and its subtree use.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names = vec![self.name.as_str()];
+        for child in &self.children {
+            match child {
+                ChildSpec::Worker(w) => names.push(&w.name),
+                ChildSpec::Supervisor(s) => names.extend(s.names()),
+            }
+        }
+        names
+    }
 }
 
 /// Settings of a dynamic supervisor.
@@ -170,6 +211,8 @@ pub struct WorkerSpec {
     pub max_memory_bytes: usize,
     /// The names this worker may call or cast to; `None` allows all.
     pub may_call: Option<Vec<String>>,
+    /// Significant for its supervisor's `auto_shutdown`.
+    pub significant: bool,
 }
 
 impl WorkerSpec {
@@ -185,6 +228,7 @@ impl WorkerSpec {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             may_call: None,
+            significant: false,
         }
     }
 }
@@ -222,6 +266,8 @@ struct RawNode {
     call_timeout_ms: Option<Spanned<i64>>,
     max_memory_mb: Option<Spanned<i64>>,
     may_call: Option<Spanned<Vec<String>>>,
+    significant: Option<Spanned<bool>>,
+    auto_shutdown: Option<Spanned<String>>,
     children: Option<Vec<Spanned<RawNode>>>,
 }
 
@@ -416,18 +462,8 @@ fn validate_supervisor(
     }
     let strategy = match &raw.strategy {
         None => Strategy::OneForOne,
-        Some(s) => match s.get_ref().as_str() {
-            "one_for_one" => Strategy::OneForOne,
-            "one_for_all" => Strategy::OneForAll,
-            "rest_for_one" => Strategy::RestForOne,
-            other => {
-                return Err(loc.error(
-                    s.span(),
-                    &format!("{at}.strategy"),
-                    format!("unknown strategy {other:?} (expected one_for_one, one_for_all or rest_for_one)"),
-                ));
-            }
-        },
+        Some(s) => Strategy::parse(s.get_ref())
+            .map_err(|why| loc.error(s.span(), &format!("{at}.strategy"), why))?,
     };
     let mut intensity = RestartIntensity::default();
     if let Some(m) = &raw.max_restarts {
@@ -496,6 +532,12 @@ fn validate_supervisor(
         None => Shutdown::Infinity,
         Some(s) => parse_shutdown(loc, &format!("{at}.shutdown_ms"), s)?,
     };
+    let significant = parse_significant(loc, at, raw.significant.as_ref(), restart)?;
+    let auto_shutdown = match &raw.auto_shutdown {
+        None => AutoShutdown::Never,
+        Some(a) => AutoShutdown::parse(a.get_ref())
+            .map_err(|why| loc.error(a.span(), &format!("{at}.auto_shutdown"), why))?,
+    };
     let mut children = Vec::new();
     for (i, child) in raw.children.into_iter().flatten().enumerate() {
         let child_at = format!("{at}.children[{i}]");
@@ -505,6 +547,16 @@ fn validate_supervisor(
                 child_span,
                 &child_at,
                 "a dynamic supervisor starts empty: add its children at run time (`arbor ctl start-child`)",
+            ));
+        }
+        if let Some(flag) = &child.get_ref().significant
+            && *flag.get_ref()
+            && auto_shutdown == AutoShutdown::Never
+        {
+            return Err(loc.error(
+                flag.span(),
+                &format!("{child_at}.significant"),
+                "a significant child needs its supervisor to set auto_shutdown = \"any_significant\" or \"all_significant\"",
             ));
         }
         let child = child.into_inner();
@@ -528,6 +580,8 @@ fn validate_supervisor(
         children,
         restart,
         shutdown,
+        significant,
+        auto_shutdown,
     })
 }
 
@@ -581,6 +635,10 @@ fn validate_worker(
     for (present, field) in [
         (raw.max_restarts.as_ref().map(|v| v.span()), "max_restarts"),
         (raw.max_seconds.as_ref().map(|v| v.span()), "max_seconds"),
+        (
+            raw.auto_shutdown.as_ref().map(|v| v.span()),
+            "auto_shutdown",
+        ),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -656,7 +714,29 @@ fn validate_worker(
     if let Some(m) = &raw.may_call {
         worker.may_call = Some(m.get_ref().clone());
     }
+    worker.significant = parse_significant(loc, at, raw.significant.as_ref(), worker.restart)?;
     Ok(worker)
+}
+
+/// `significant = true` is for children that may end by themselves: OTP
+/// refuses it on a permanent child, which never ends for good.
+fn parse_significant(
+    loc: &Locator<'_>,
+    at: &str,
+    value: Option<&Spanned<bool>>,
+    restart: RestartType,
+) -> Result<bool, SpecError> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    if *value.get_ref() && restart == RestartType::Permanent {
+        return Err(loc.error(
+            value.span(),
+            &format!("{at}.significant"),
+            "a significant child must be transient or temporary (a permanent child never ends for good)",
+        ));
+    }
+    Ok(*value.get_ref())
 }
 
 #[cfg(test)]

@@ -1,106 +1,38 @@
-//! The async supervisor: starts children, watches their exits, carries out
-//! the decisions of [`super::state`], stops children in order, and answers
-//! commands (inspection, start/terminate/restart child, count).
+//! The async supervisor: starts its children, watches their exits, carries
+//! out the decisions of [`super::state`] and answers commands.
 //!
 //! A supervisor is one task on one scheduler thread, and its workers run as
 //! tasks on the same thread, so messages between neighbours never cross
 //! threads; nested supervisors are placed round-robin over the threads.
-//! A supervisor talks to its children through a `watch` signal (run,
-//! shutdown, kill) and hears from them through one exit channel; while it
-//! waits for one child to stop, other exits are kept and handled afterwards.
+//! It talks to its children through a `watch` signal (run, shutdown, kill)
+//! and hears from them through one exit channel ([`super::protocol`]).
+//!
+//! Its loop handles one thing at a time, in this order of priority: its own
+//! stop signal, children's exits, commands, and queued restart retries. A
+//! restart that fails is not retried on the spot but queued behind whatever
+//! else has arrived (OTP's `try_again_restart`), so a shutdown or a command
+//! always gets in between two attempts. Stopping children lives in
+//! [`super::stopping`], the table of places in [`super::places`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::task::LocalPoolHandle;
 
-use crate::child::{self, ChildExit, ExitNotifier, Failure, Signal, signalled};
-use crate::engine::{ArborEngine, LoadedComponent};
-use crate::events::{EventKind, EventSink};
-use crate::mailbox::{self, MailboxReceiver, MailboxSender, close_mailbox};
-use crate::registry::{Entry, Registry};
-use crate::report::{ChildCounts, NodeReport};
-use crate::spec::{ChildSpec, Shutdown, SupervisorSpec, WorkerSpec, check_name};
-use crate::supervisor::state::{ChildId, Decision, ExitReason, SupervisorState};
-
-/// How to reach a running supervisor.
-#[derive(Clone)]
-pub struct SupervisorRef {
-    /// Its command channel.
-    pub commands: mpsc::UnboundedSender<SupervisorCommand>,
-    /// The scheduler thread its task and its workers run on.
-    pub thread: usize,
-}
-
-/// Requests a running supervisor answers.
-pub enum SupervisorCommand {
-    /// Report this supervisor's subtree.
-    Inspect(oneshot::Sender<NodeReport>),
-    /// Add a worker and start it.
-    StartChild(WorkerSpec, oneshot::Sender<Result<(), ChildCommandError>>),
-    /// Stop a child (kept in the spec list unless temporary or dynamic).
-    TerminateChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
-    /// Start a stopped child again.
-    RestartChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
-    /// Count the children.
-    CountChildren(oneshot::Sender<ChildCounts>),
-}
-
-/// Why a child command failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChildCommandError {
-    /// The name is not valid.
-    #[error("invalid child name: {0}")]
-    InvalidName(String),
-    /// The name is taken somewhere in the host.
-    #[error("the name {0:?} is already in use")]
-    NameTaken(String),
-    /// No such component in `[components]`.
-    #[error("unknown component {0:?}")]
-    UnknownComponent(String),
-    /// The dynamic supervisor is full.
-    #[error("the supervisor already has its maximum of {0} children")]
-    MaxChildren(usize),
-    /// The child asks for more linear memory than the host's memory slots hold.
-    #[error(
-        "max_memory_mb {asked} is above the {slot} MiB memory slots this host was sized with \
-         (the largest max_memory_mb in the tree file; raise one there)"
-    )]
-    MemoryAboveSlot {
-        /// The child's limit, MiB.
-        asked: usize,
-        /// The slot size, MiB.
-        slot: usize,
-    },
-    /// The child's `init` failed or trapped.
-    #[error("the child failed to start ({reason}): {detail}")]
-    StartFailed {
-        /// crash or error.
-        reason: String,
-        /// What went wrong.
-        detail: String,
-    },
-    /// No child of that name under this supervisor.
-    #[error("no child named {0:?} under this supervisor")]
-    NoSuchChild(String),
-    /// The child is already running.
-    #[error("the child {0:?} is already running")]
-    AlreadyRunning(String),
-}
-
-/// What every supervisor of one host shares.
-pub(crate) struct Shared {
-    pub engine: ArborEngine,
-    pub registry: Registry,
-    pub events: EventSink,
-    pub components: BTreeMap<String, Arc<LoadedComponent>>,
-    pub pool: LocalPoolHandle,
-    pub next_thread: AtomicUsize,
-    pub origin: Instant,
-}
+use crate::child;
+use crate::events::EventKind;
+use crate::spec::{ChildSpec, SupervisorSpec, check_name};
+use crate::supervisor::Shared;
+use crate::supervisor::inspect::Published;
+use crate::supervisor::places::{Live, Places};
+use crate::supervisor::protocol::{
+    ChildCommandError, ChildExit, ExitNotifier, Failure, Signal, SupervisorCommand, SupervisorRef,
+    signalled,
+};
+use crate::supervisor::state::{Decision, Rules, SupervisorState};
+use crate::vocab::{ChildId, ExitReason, RestartType, SupervisorStop};
 
 /// Everything a supervisor task needs to start.
 pub(crate) struct Launch {
@@ -114,7 +46,8 @@ pub(crate) struct Launch {
     pub started: oneshot::Sender<Result<SupervisorRef, Failure>>,
 }
 
-/// Starts a supervisor task on the next scheduler thread.
+/// Starts a supervisor task on the next scheduler thread. The task always
+/// reports exactly one exit to `parent_exits`, also when its start fails.
 pub(crate) fn launch(launch: Launch) {
     let shared = launch.shared.clone();
     let threads = shared.pool.num_threads();
@@ -128,31 +61,51 @@ pub(crate) fn launch(launch: Launch) {
     );
 }
 
-struct Running {
-    generation: u64,
-    signal: watch::Sender<Signal>,
-    supervisor: Option<SupervisorRef>,
-}
-
-struct Place {
-    spec: ChildSpec,
+/// A child's exit, recorded and about to be reported.
+pub(crate) struct ExitReport {
     path: String,
-    generation: u64,
-    running: Option<Running>,
-    /// A worker's queue while no instance holds it; `None` once closed.
-    mailbox: Option<MailboxReceiver>,
+    worker: bool,
+    reason: ExitReason,
+    detail: Option<String>,
 }
 
-struct Supervisor {
-    shared: Arc<Shared>,
+/// How a supervisor's loop ended.
+pub(crate) struct Outcome {
+    pub reason: ExitReason,
+    pub detail: Option<String>,
+    pub stop: Option<SupervisorStop>,
+}
+
+impl Outcome {
+    fn asked(reason: ExitReason) -> Outcome {
+        Outcome {
+            reason,
+            detail: None,
+            stop: None,
+        }
+    }
+
+    fn decided(stop: SupervisorStop) -> Outcome {
+        Outcome {
+            reason: ExitReason::Shutdown,
+            detail: Some(stop.as_str().to_string()),
+            stop: Some(stop),
+        }
+    }
+}
+
+pub(crate) struct Supervisor {
+    pub(crate) shared: Arc<Shared>,
     spec: SupervisorSpec,
-    path: String,
+    pub(crate) path: String,
     state: SupervisorState,
-    places: BTreeMap<ChildId, Place>,
-    next_id: u64,
+    pub(crate) places: Places,
     exits_tx: mpsc::UnboundedSender<ChildExit>,
-    exits_rx: mpsc::UnboundedReceiver<ChildExit>,
-    stash: VecDeque<ChildExit>,
+    pub(crate) exits_rx: mpsc::UnboundedReceiver<ChildExit>,
+    /// Exits that arrived while waiting for another; handled next.
+    pub(crate) stash: VecDeque<ChildExit>,
+    /// Children whose restart failed, to try again.
+    retries: VecDeque<ChildId>,
 }
 
 async fn run(launch: Launch, thread: usize) {
@@ -167,33 +120,29 @@ async fn run(launch: Launch, thread: usize) {
         started,
     } = launch;
     let notifier = ExitNotifier::new(parent_exits, id, generation);
-    let (exits_tx, exits_rx) = mpsc::unbounded_channel();
-    let name = spec.name.clone();
-    let mut sup = Supervisor {
-        state: SupervisorState::new(spec.strategy, spec.intensity),
-        shared: shared.clone(),
-        spec,
-        path,
-        places: BTreeMap::new(),
-        next_id: 0,
-        exits_tx,
-        exits_rx,
-        stash: VecDeque::new(),
-    };
+    let published = Arc::new(Published::new(
+        path.clone(),
+        spec.strategy_label().to_string(),
+        spec.restart,
+    ));
+    let mut sup = Supervisor::new(shared.clone(), spec, path, published.clone());
     if let Err(failure) = sup.start_all().await {
         tracing::error!(supervisor = sup.path, "start failed: {}", failure.detail);
-        notifier.disarm();
-        let _ = started.send(Err(failure));
+        let _ = started.send(Err(failure.clone()));
+        notifier.send(failure.reason, Some(failure.detail), None, None);
         return;
     }
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     let reference = SupervisorRef {
         commands: commands_tx,
         thread,
+        published,
     };
+    // Its place (or the node, for the root) holds the name; point it here
+    // before anyone can see the start event.
     shared
         .registry
-        .replace(&name, Entry::Supervisor(reference.clone()));
+        .set_supervisor(&sup.spec.name, Some(reference.clone()));
     shared
         .events
         .emit(EventKind::SupervisorStarted, &sup.path, None, None, None);
@@ -201,8 +150,8 @@ async fn run(launch: Launch, thread: usize) {
     if started.send(Ok(reference)).is_err() {
         // Whoever started us is gone: stop in order.
         sup.shutdown_all().await;
-        sup.close_all("its supervisor stopped");
-        notifier.disarm();
+        sup.places.remove_all("its supervisor stopped");
+        notifier.send(ExitReason::Shutdown, None, None, None);
         return;
     }
     let mut kill = signal.clone();
@@ -212,96 +161,88 @@ async fn run(launch: Launch, thread: usize) {
         _ = signalled(&mut kill, |s| *s == Signal::Kill) => None,
         outcome = sup.serve(&mut signal, &mut commands) => Some(outcome),
     };
-    let (reason, detail) = match outcome {
+    let outcome = match outcome {
         Some(outcome) => outcome,
         None => {
+            // The loop may have been stopping a child: every child still
+            // live is killed and its exit received, so each gets its event.
             sup.kill_all().await;
-            (ExitReason::Killed, None)
+            Outcome::asked(ExitReason::Killed)
         }
     };
-    sup.close_all(&format!("supervisor {} stopped", sup.path));
-    shared.registry.unregister(&name);
+    let why = format!("supervisor {} stopped", sup.path);
+    sup.places.remove_all(&why);
     shared.events.emit(
         EventKind::SupervisorTerminated,
         &sup.path,
         None,
-        Some(&reason),
-        detail.as_deref(),
+        Some(outcome.reason),
+        outcome.detail.as_deref(),
     );
-    if detail.as_deref() == Some("max_restarts") {
-        tracing::error!(
+    match outcome.stop {
+        Some(SupervisorStop::MaxRestarts) => tracing::error!(
             supervisor = sup.path,
-            "reached its restart intensity; shut down"
-        );
+            "reached its restart intensity ({} restarts in {:?}); shut down",
+            sup.spec.intensity.max_restarts,
+            sup.spec.intensity.max_seconds
+        ),
+        Some(SupervisorStop::AutoShutdown) => tracing::info!(
+            supervisor = sup.path,
+            "a significant child ended (auto_shutdown); shut down"
+        ),
+        None => {}
     }
-    notifier.send(reason, detail, None);
+    notifier.send(outcome.reason, outcome.detail, outcome.stop, None);
 }
 
 impl Supervisor {
+    fn new(
+        shared: Arc<Shared>,
+        spec: SupervisorSpec,
+        path: String,
+        published: Arc<Published>,
+    ) -> Supervisor {
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let rules = Rules {
+            strategy: spec.strategy,
+            intensity: spec.intensity,
+            auto_shutdown: spec.auto_shutdown,
+            dynamic: spec.dynamic.is_some(),
+        };
+        Supervisor {
+            places: Places::new(shared.registry.clone(), path.clone(), published),
+            state: SupervisorState::new(rules),
+            shared,
+            spec,
+            path,
+            exits_tx,
+            exits_rx,
+            stash: VecDeque::new(),
+            retries: VecDeque::new(),
+        }
+    }
+
     fn now(&self) -> Duration {
         self.shared.origin.elapsed()
     }
 
-    /// Creates a place for `spec` at the end of the start order.
+    pub(crate) fn is_dynamic(&self) -> bool {
+        self.spec.dynamic.is_some()
+    }
+
+    /// Creates a place (and takes its name) and tells the rules about it.
     fn add_place(&mut self, spec: ChildSpec) -> Result<ChildId, ChildCommandError> {
-        let name = spec.name().to_string();
-        let mailbox = match &spec {
-            ChildSpec::Worker(_) => {
-                let (tx, rx) = mailbox::mailbox();
-                self.shared
-                    .registry
-                    .register(&name, Entry::Worker(tx))
-                    .map_err(|_| ChildCommandError::NameTaken(name.clone()))?;
-                Some(rx)
-            }
-            ChildSpec::Supervisor(_) => {
-                if self.shared.registry.contains(&name) {
-                    return Err(ChildCommandError::NameTaken(name));
-                }
-                None
-            }
-        };
-        let id = ChildId(self.next_id);
-        self.next_id += 1;
-        self.state.add_child(id, spec.restart());
-        self.places.insert(
-            id,
-            Place {
-                path: format!("{}/{}", self.path, name),
-                spec,
-                generation: 0,
-                running: None,
-                mailbox,
-            },
-        );
+        let restart = spec.restart();
+        let significant = spec.significant();
+        let id = self.places.add(spec)?;
+        self.state.add_child(id, restart, significant);
         Ok(id)
     }
 
-    /// Forgets a place: its callers get errors and its name is freed.
+    /// Forgets a place and its name.
     fn remove_place(&mut self, id: ChildId, why: &str) {
-        if let Some(mut place) = self.places.remove(&id) {
-            if let Some(rx) = place.mailbox.take() {
-                close_mailbox(rx, why);
-            }
-            if matches!(place.spec, ChildSpec::Worker(_)) {
-                self.shared.registry.unregister(place.spec.name());
-            }
-        }
+        self.places.remove(id, why);
         self.state.remove_child(id);
-    }
-
-    /// A stopped child that is not coming back (for now): callers get errors at once.
-    fn close_place(&mut self, id: ChildId, why: &str) {
-        if let Some(rx) = self.places.get_mut(&id).and_then(|p| p.mailbox.take()) {
-            close_mailbox(rx, why);
-        }
-    }
-
-    fn close_all(&mut self, why: &str) {
-        let ids: Vec<ChildId> = self.places.keys().copied().collect();
-        for id in ids {
-            self.remove_place(id, why);
-        }
     }
 
     /// First start: each child's `init` finishes before the next starts; a
@@ -310,17 +251,13 @@ impl Supervisor {
         let specs = self.spec.children.clone();
         for spec in specs {
             let name = spec.name().to_string();
-            let id = match self.add_place(spec) {
-                Ok(id) => id,
-                Err(e) => {
-                    self.shutdown_all().await;
-                    self.close_all("its supervisor failed to start");
-                    return Err(Failure::new(ExitReason::Error, format!("{name}: {e}")));
-                }
+            let started = match self.add_place(spec) {
+                Ok(id) => self.start_place(id).await,
+                Err(e) => Err(Failure::new(ExitReason::Error, e.to_string())),
             };
-            if let Err(failure) = self.start_place(id).await {
+            if let Err(failure) = started {
                 self.shutdown_all().await;
-                self.close_all("its supervisor failed to start");
+                self.places.remove_all("its supervisor failed to start");
                 return Err(Failure::new(
                     failure.reason,
                     format!("{name}: {}", failure.detail),
@@ -330,18 +267,39 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Starts (or restarts) the child at `id`.
+    /// Starts (or restarts) the child at `id`; a failure is reported as the
+    /// child's exit.
     async fn start_place(&mut self, id: ChildId) -> Result<(), Failure> {
         let result = self.try_start_place(id).await;
+        if let Some(place) = self.places.get_mut(id) {
+            if result.is_ok() {
+                place.restarting = false;
+            }
+            place.publish();
+            if result.is_ok() && place.is_worker() {
+                let generation = place.generation;
+                let kind = if generation == 1 {
+                    EventKind::ChildStarted
+                } else {
+                    EventKind::ChildRestarted
+                };
+                self.shared
+                    .events
+                    .emit(kind, &place.path, Some(generation), None, None);
+                if generation > 1 {
+                    tracing::info!(child = place.path, "restarted (generation {generation})");
+                }
+            }
+        }
         if let Err(failure) = &result
-            && let Some(place) = self.places.get(&id)
+            && let Some(place) = self.places.get(id)
         {
-            if matches!(place.spec, ChildSpec::Worker(_)) {
+            if place.is_worker() {
                 self.shared.events.emit(
                     EventKind::ChildTerminated,
                     &place.path,
                     None,
-                    Some(&failure.reason),
+                    Some(failure.reason),
                     Some(&failure.detail),
                 );
             }
@@ -358,10 +316,11 @@ impl Supervisor {
     async fn try_start_place(&mut self, id: ChildId) -> Result<(), Failure> {
         let shared = self.shared.clone();
         let exits = self.exits_tx.clone();
-        let place = self.places.get_mut(&id).expect("a known child");
+        let place = self.places.get(id).expect("a known child");
         let generation = place.generation + 1;
+        let path = place.path.clone();
         let (signal_tx, signal_rx) = watch::channel(Signal::Run);
-        let supervisor = match &place.spec {
+        match place.spec.clone() {
             ChildSpec::Worker(worker) => {
                 let component = shared.components.get(&worker.component).ok_or_else(|| {
                     Failure::new(
@@ -372,21 +331,12 @@ impl Supervisor {
                 let instance = child::start(
                     shared.engine.engine(),
                     component,
-                    worker,
-                    Arc::from(place.path.as_str()),
+                    &worker,
+                    Arc::from(path.as_str()),
                     shared.registry.clone(),
                 )
                 .await?;
-                let mailbox = match place.mailbox.take() {
-                    Some(rx) => rx,
-                    None => {
-                        // Closed when the child stopped for good, or lost with a
-                        // panicked task: a fresh queue under the same name.
-                        let (tx, rx): (MailboxSender, MailboxReceiver) = mailbox::mailbox();
-                        shared.registry.replace(&worker.name, Entry::Worker(tx));
-                        rx
-                    }
-                };
+                let mailbox = self.places.take_mailbox(id).expect("a worker's place");
                 child::spawn(
                     instance,
                     mailbox,
@@ -394,35 +344,50 @@ impl Supervisor {
                     signal_rx,
                     ExitNotifier::new(exits, id, generation),
                 );
-                let kind = if generation == 1 {
-                    EventKind::ChildStarted
-                } else {
-                    EventKind::ChildRestarted
-                };
-                shared
-                    .events
-                    .emit(kind, &place.path, Some(generation), None, None);
-                if generation > 1 {
-                    tracing::info!(child = place.path, "restarted (generation {generation})");
-                }
-                None
+                let place = self.places.get_mut(id).expect("a known child");
+                place.generation = generation;
+                place.live = Some(Live {
+                    generation,
+                    signal: signal_tx,
+                    supervisor: None,
+                });
             }
             ChildSpec::Supervisor(spec) => {
                 let (started_tx, started_rx) = oneshot::channel();
                 launch(Launch {
                     shared: shared.clone(),
-                    spec: spec.clone(),
-                    path: place.path.clone(),
+                    spec,
+                    path,
                     id,
                     generation,
                     signal: signal_rx,
                     parent_exits: exits,
                     started: started_tx,
                 });
-                match started_rx.await {
-                    Ok(Ok(commands)) => Some(commands),
-                    Ok(Err(failure)) => return Err(failure),
+                // Live from now on: a kill while it starts must reach it.
+                let place = self.places.get_mut(id).expect("a known child");
+                place.generation = generation;
+                place.live = Some(Live {
+                    generation,
+                    signal: signal_tx,
+                    supervisor: None,
+                });
+                let started = started_rx.await;
+                let place = self.places.get_mut(id).expect("a known child");
+                match started {
+                    // It registered itself before saying it started.
+                    Ok(Ok(reference)) => {
+                        if let Some(live) = place.live.as_mut() {
+                            live.supervisor = Some(reference);
+                        }
+                    }
+                    // Its exit, sent too, will find the place no longer live.
+                    Ok(Err(failure)) => {
+                        place.live = None;
+                        return Err(failure);
+                    }
                     Err(_) => {
+                        place.live = None;
                         return Err(Failure::new(
                             ExitReason::Crash,
                             "the supervisor task ended while starting",
@@ -430,97 +395,57 @@ impl Supervisor {
                     }
                 }
             }
-        };
-        place.generation = generation;
-        place.running = Some(Running {
-            generation,
-            signal: signal_tx,
-            supervisor,
-        });
-        self.state.mark_running(id);
+        }
         Ok(())
     }
 
-    /// Waits for the exit of `id` at `generation`, keeping other exits for later.
-    async fn wait_exit(&mut self, id: ChildId, generation: u64) -> ChildExit {
-        if let Some(pos) = self
-            .stash
-            .iter()
-            .position(|e| e.id == id && e.generation == generation)
-        {
-            return self.stash.remove(pos).expect("position is valid");
-        }
-        loop {
-            let exit = self
-                .exits_rx
-                .recv()
-                .await
-                .expect("the supervisor holds a sender");
-            if exit.id == id && exit.generation == generation {
-                return exit;
-            }
-            self.stash.push_back(exit);
+    /// Records a child's exit (hands the mailbox back) and reports it.
+    pub(crate) fn finish_exit(&mut self, exit: ChildExit) {
+        if let Some(report) = self.record_exit(exit) {
+            self.report_exit(report);
         }
     }
 
-    /// Stops a running child within its shutdown budget.
-    async fn stop_place(&mut self, id: ChildId) {
-        let Some(place) = self.places.get_mut(&id) else {
-            return;
-        };
-        let Some(running) = place.running.take() else {
-            return;
-        };
-        let budget = place.spec.shutdown();
-        let first = if budget == Shutdown::BrutalKill {
-            Signal::Kill
-        } else {
-            Signal::Shutdown
-        };
-        // A child that already exited has dropped its receiver; its exit is waiting.
-        let _ = running.signal.send(first);
-        let exit = match budget {
-            Shutdown::Timeout(limit) => {
-                match tokio::time::timeout(limit, self.wait_exit(id, running.generation)).await {
-                    Ok(exit) => exit,
-                    Err(_) => {
-                        let _ = running.signal.send(Signal::Kill);
-                        self.wait_exit(id, running.generation).await
-                    }
-                }
-            }
-            Shutdown::BrutalKill | Shutdown::Infinity => {
-                self.wait_exit(id, running.generation).await
-            }
-        };
-        self.finish_exit(id, exit);
-    }
-
-    /// Records a child's exit: hands the mailbox back and reports it.
-    fn finish_exit(&mut self, id: ChildId, exit: ChildExit) {
-        self.state.mark_stopped(id);
-        let Some(place) = self.places.get_mut(&id) else {
-            return;
-        };
-        place.running = None;
+    /// Records a child's exit without reporting it yet, so the caller can
+    /// first bring the table up to date: whoever sees the event then sees
+    /// the tree as it is after the exit.
+    fn record_exit(&mut self, exit: ChildExit) -> Option<ExitReport> {
+        let id = exit.id;
+        let place = self.places.get_mut(id)?;
+        place.live = None;
         if exit.mailbox.is_some() {
             place.mailbox = exit.mailbox;
         }
-        if matches!(place.spec, ChildSpec::Worker(_)) {
+        place.publish();
+        let report = ExitReport {
+            path: place.path.clone(),
+            worker: place.is_worker(),
+            reason: exit.reason,
+            detail: exit.detail,
+        };
+        if !report.worker {
+            self.places.set_supervisor(id, None);
+        }
+        Some(report)
+    }
+
+    fn report_exit(&self, report: ExitReport) {
+        if report.worker {
             self.shared.events.emit(
                 EventKind::ChildTerminated,
-                &place.path,
+                &report.path,
                 None,
-                Some(&exit.reason),
-                exit.detail.as_deref(),
+                Some(report.reason),
+                report.detail.as_deref(),
             );
         }
-        if exit.reason.is_abnormal() {
+        if report.reason.is_abnormal() {
             tracing::warn!(
-                child = place.path,
+                child = report.path,
                 "terminated: {}{}",
-                exit.reason,
-                exit.detail
+                report.reason,
+                report
+                    .detail
                     .as_deref()
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default()
@@ -528,43 +453,11 @@ impl Supervisor {
         }
     }
 
-    /// Stops every running child in reverse start order.
-    async fn shutdown_all(&mut self) {
-        for id in self.state.shutdown_order() {
-            self.stop_place(id).await;
-        }
-    }
-
-    /// Kills every running child at once (this supervisor was killed).
-    async fn kill_all(&mut self) {
-        let order = self.state.shutdown_order();
-        for id in &order {
-            if let Some(running) = self.places.get(id).and_then(|p| p.running.as_ref()) {
-                let _ = running.signal.send(Signal::Kill);
-            }
-        }
-        for id in order {
-            let Some(generation) = self
-                .places
-                .get(&id)
-                .and_then(|p| p.running.as_ref())
-                .map(|r| r.generation)
-            else {
-                continue;
-            };
-            let exit = self.wait_exit(id, generation).await;
-            if let Some(place) = self.places.get_mut(&id) {
-                place.running = None;
-            }
-            self.finish_exit(id, exit);
-        }
-    }
-
     async fn serve(
         &mut self,
         signal: &mut watch::Receiver<Signal>,
         commands: &mut mpsc::UnboundedReceiver<SupervisorCommand>,
-    ) -> (ExitReason, Option<String>) {
+    ) -> Outcome {
         loop {
             if let Some(exit) = self.stash.pop_front() {
                 if let Some(outcome) = self.on_exit(exit).await {
@@ -572,11 +465,12 @@ impl Supervisor {
                 }
                 continue;
             }
+            let retry_queued = !self.retries.is_empty();
             tokio::select! {
                 biased;
                 _ = signalled(signal, |s| *s != Signal::Run) => {
                     self.shutdown_all().await;
-                    return (ExitReason::Shutdown, None);
+                    return Outcome::asked(ExitReason::Shutdown);
                 }
                 Some(exit) = self.exits_rx.recv() => {
                     if let Some(outcome) = self.on_exit(exit).await {
@@ -584,255 +478,225 @@ impl Supervisor {
                     }
                 }
                 Some(command) = commands.recv() => self.on_command(command).await,
+                () = std::future::ready(()), if retry_queued => {
+                    let id = self.retries.pop_front().expect("a queued retry");
+                    if let Some(outcome) = self.on_retry(id).await {
+                        return outcome;
+                    }
+                }
             }
         }
     }
 
     /// A child exited by itself. `Some` means this supervisor exits too.
-    async fn on_exit(&mut self, exit: ChildExit) -> Option<(ExitReason, Option<String>)> {
+    async fn on_exit(&mut self, exit: ChildExit) -> Option<Outcome> {
         let id = exit.id;
         let current = self
             .places
-            .get(&id)
-            .and_then(|p| p.running.as_ref())
-            .is_some_and(|r| r.generation == exit.generation);
+            .get(id)
+            .and_then(|p| p.live.as_ref())
+            .is_some_and(|live| live.generation == exit.generation);
         if !current {
             return None; // from an instance already replaced or removed
         }
-        let reason = exit.reason.clone();
-        self.finish_exit(id, exit);
-        let decision = self.state.child_exited(id, &reason, self.now());
-        self.apply(id, decision).await
+        let reason = exit.reason;
+        let report = self.record_exit(exit)?;
+        let now = self.now();
+        let places = &self.places;
+        let decision = self
+            .state
+            .child_exited(id, reason, now, |other| places.is_active(other));
+        // A child that is not restarted leaves the table before its exit is
+        // reported; one that is restarted is reported before its restart.
+        if matches!(decision, Decision::Keep(_) | Decision::Remove(_)) {
+            let outcome = self.apply(decision).await;
+            self.report_exit(report);
+            return outcome;
+        }
+        self.report_exit(report);
+        self.apply(decision).await
     }
 
-    async fn apply(
-        &mut self,
-        id: ChildId,
-        decision: Decision,
-    ) -> Option<(ExitReason, Option<String>)> {
-        let mut decision = decision;
-        loop {
-            match decision {
-                Decision::Nothing => {
-                    let why = format!("{} exited and is not restarted", self.child_path(id));
-                    self.close_place(id, &why);
-                    return None;
+    /// A queued retry: counts as a restart, then restarts as the strategy says.
+    async fn on_retry(&mut self, id: ChildId) -> Option<Outcome> {
+        if !self.places.get(id).is_some_and(|p| p.restarting) {
+            return None; // started since, stopped by a command, or forgotten
+        }
+        let decision = self.state.restart_failed(id, self.now());
+        self.apply(decision).await
+    }
+
+    async fn apply(&mut self, decision: Decision) -> Option<Outcome> {
+        match decision {
+            Decision::Keep(id) => {
+                let why = format!("{} exited and is not restarted", self.places.path_of(id));
+                self.places.close(id, &why);
+                None
+            }
+            Decision::Remove(id) => {
+                let why = format!("{} exited and is not restarted", self.places.path_of(id));
+                self.remove_place(id, &why);
+                None
+            }
+            Decision::Restart {
+                stop,
+                remove,
+                start,
+            } => {
+                for sibling in stop {
+                    self.stop_one(sibling).await;
                 }
-                Decision::Remove(removed) => {
-                    let why = format!("{} exited and is not restarted", self.child_path(removed));
-                    self.remove_place(removed, &why);
-                    return None;
+                for temporary in remove {
+                    let why = format!(
+                        "{} is temporary and not restarted",
+                        self.places.path_of(temporary)
+                    );
+                    self.remove_place(temporary, &why);
                 }
-                Decision::Restart {
-                    stop,
-                    remove,
-                    start,
-                } => {
-                    for sibling in stop {
-                        self.stop_place(sibling).await;
-                    }
-                    for temporary in remove {
-                        let why = format!(
-                            "{} is temporary and not restarted",
-                            self.child_path(temporary)
-                        );
-                        self.remove_place(temporary, &why);
-                    }
-                    let mut failed = None;
-                    for child in start {
-                        if self.start_place(child).await.is_err() {
-                            failed = Some(child);
-                            break;
+                for (i, &child) in start.iter().enumerate() {
+                    if self.start_place(child).await.is_err() {
+                        // This child and the rest of its group wait for the retry.
+                        for &waiting in &start[i..] {
+                            if let Some(place) = self.places.get_mut(waiting) {
+                                place.restarting = place.live.is_none();
+                                place.publish();
+                            }
                         }
-                    }
-                    match failed {
-                        None => return None,
-                        Some(child) => decision = self.state.restart_failed(child, self.now()),
+                        self.retries.push_back(child);
+                        return None;
                     }
                 }
-                Decision::GiveUp => {
-                    self.shutdown_all().await;
-                    return Some((ExitReason::Shutdown, Some("max_restarts".to_string())));
-                }
+                None
+            }
+            Decision::Stop(stop) => {
+                self.shutdown_all().await;
+                Some(Outcome::decided(stop))
             }
         }
-    }
-
-    fn child_path(&self, id: ChildId) -> String {
-        self.places
-            .get(&id)
-            .map(|p| p.path.clone())
-            .unwrap_or_default()
-    }
-
-    fn find(&self, name: &str) -> Option<ChildId> {
-        self.places
-            .iter()
-            .find(|(_, p)| p.spec.name() == name)
-            .map(|(id, _)| *id)
     }
 
     async fn on_command(&mut self, command: SupervisorCommand) {
         match command {
-            SupervisorCommand::Inspect(reply) => {
-                let report = self.inspect().await;
-                let _ = reply.send(report);
-            }
-            SupervisorCommand::CountChildren(reply) => {
-                let _ = reply.send(self.count());
-            }
             SupervisorCommand::StartChild(spec, reply) => {
                 let result = self.start_child(spec).await;
                 let _ = reply.send(result);
             }
             SupervisorCommand::TerminateChild(name, reply) => {
-                let result = match self.find(&name) {
-                    None => Err(ChildCommandError::NoSuchChild(name)),
-                    Some(id) => {
-                        self.stop_place(id).await;
-                        let temporary = self
-                            .places
-                            .get(&id)
-                            .is_some_and(|p| p.spec.restart() == crate::RestartType::Temporary);
-                        let why = format!("{} was stopped", self.child_path(id));
-                        if self.spec.dynamic.is_some() || temporary {
-                            self.remove_place(id, &why);
-                        } else {
-                            self.close_place(id, &why);
-                        }
-                        Ok(())
-                    }
-                };
+                let result = self.terminate_child(&name).await;
                 let _ = reply.send(result);
             }
             SupervisorCommand::RestartChild(name, reply) => {
-                let result = match self.find(&name) {
-                    None => Err(ChildCommandError::NoSuchChild(name)),
-                    Some(id) if self.state.is_running(id) => {
-                        Err(ChildCommandError::AlreadyRunning(name))
-                    }
-                    Some(id) => {
-                        self.start_place(id)
-                            .await
-                            .map_err(|f| ChildCommandError::StartFailed {
-                                reason: f.reason.to_string(),
-                                detail: f.detail,
-                            })
-                    }
-                };
+                let result = self.restart_child(&name).await;
                 let _ = reply.send(result);
+            }
+            SupervisorCommand::DeleteChild(name, reply) => {
+                let _ = reply.send(self.delete_child(&name));
             }
         }
     }
 
-    async fn start_child(&mut self, spec: WorkerSpec) -> Result<(), ChildCommandError> {
-        check_name(&spec.name).map_err(ChildCommandError::InvalidName)?;
-        if let Some(max) = self.spec.dynamic.and_then(|d| d.max_children)
-            && self.places.len() >= max
-        {
-            return Err(ChildCommandError::MaxChildren(max));
-        }
-        if !self.shared.components.contains_key(&spec.component) {
-            return Err(ChildCommandError::UnknownComponent(spec.component));
-        }
-        if let Some(slot) = self.shared.engine.allocation().memory_slot_bytes()
-            && spec.max_memory_bytes > slot
-        {
-            return Err(ChildCommandError::MemoryAboveSlot {
-                asked: spec.max_memory_bytes.div_ceil(1 << 20),
-                slot: slot >> 20,
-            });
-        }
-        let id = self.add_place(ChildSpec::Worker(spec))?;
+    async fn start_child(&mut self, spec: ChildSpec) -> Result<(), ChildCommandError> {
+        self.check_new_child(&spec)?;
+        let id = self.add_place(spec)?;
         if let Err(failure) = self.start_place(id).await {
-            let why = format!("{} failed to start", self.child_path(id));
+            let why = format!("{} failed to start", self.places.path_of(id));
             self.remove_place(id, &why);
             return Err(ChildCommandError::StartFailed {
-                reason: failure.reason.to_string(),
+                reason: failure.reason,
                 detail: failure.detail,
             });
         }
         Ok(())
     }
 
-    fn count(&self) -> ChildCounts {
-        let supervisors = self
+    /// What can be refused before anything starts.
+    fn check_new_child(&self, spec: &ChildSpec) -> Result<(), ChildCommandError> {
+        let names = match spec {
+            ChildSpec::Worker(w) => vec![w.name.as_str()],
+            ChildSpec::Supervisor(s) => s.names(),
+        };
+        for name in names {
+            check_name(name).map_err(ChildCommandError::InvalidName)?;
+        }
+        if let Some(max) = self.spec.dynamic.and_then(|d| d.max_children)
+            && self.places.len() >= max
+        {
+            return Err(ChildCommandError::MaxChildren(max));
+        }
+        if let ChildSpec::Worker(worker) = spec {
+            if !self.shared.components.contains_key(&worker.component) {
+                return Err(ChildCommandError::UnknownComponent(
+                    worker.component.clone(),
+                ));
+            }
+            if let Some(slot) = self.shared.engine.allocation().memory_slot_bytes()
+                && worker.max_memory_bytes > slot
+            {
+                return Err(ChildCommandError::MemoryAboveSlot {
+                    asked: worker.max_memory_bytes.div_ceil(1 << 20),
+                    slot: slot >> 20,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn terminate_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
+        let id = self
             .places
-            .values()
-            .filter(|p| matches!(p.spec, ChildSpec::Supervisor(_)))
-            .count();
-        ChildCounts {
-            specs: self.places.len(),
-            active: self.places.values().filter(|p| p.running.is_some()).count(),
-            supervisors,
-            workers: self.places.len() - supervisors,
+            .find(name)
+            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
+        self.stop_one(id).await;
+        let temporary = self
+            .places
+            .get(id)
+            .is_some_and(|p| p.spec.restart() == RestartType::Temporary);
+        let why = format!("{} was stopped", self.places.path_of(id));
+        if self.is_dynamic() || temporary {
+            self.remove_place(id, &why);
+        } else {
+            self.places.close(id, &why);
         }
+        Ok(())
     }
 
-    async fn inspect(&self) -> NodeReport {
-        let mut children = Vec::new();
-        for place in self.places.values() {
-            let nested = match place.running.as_ref().and_then(|r| r.supervisor.as_ref()) {
-                Some(nested) => {
-                    let (tx, rx) = oneshot::channel();
-                    let _ = nested.commands.send(SupervisorCommand::Inspect(tx));
-                    rx.await.ok()
-                }
-                None => None,
-            };
-            children.push(match nested {
-                Some(mut report) => {
-                    report.restart = place.spec.restart().as_str().to_string();
-                    report.generation = place.generation;
-                    report.restarts = place.generation.saturating_sub(1);
-                    report
-                }
-                None => NodeReport {
-                    path: place.path.clone(),
-                    kind: match place.spec {
-                        ChildSpec::Worker(_) => "worker",
-                        ChildSpec::Supervisor(_) => "supervisor",
-                    }
-                    .to_string(),
-                    component: match &place.spec {
-                        ChildSpec::Worker(w) => Some(w.component.clone()),
-                        ChildSpec::Supervisor(_) => None,
-                    },
-                    strategy: match &place.spec {
-                        ChildSpec::Supervisor(s) => Some(strategy_name(s)),
-                        ChildSpec::Worker(_) => None,
-                    },
-                    restart: place.spec.restart().as_str().to_string(),
-                    state: if place.running.is_some() {
-                        "running"
-                    } else {
-                        "stopped"
-                    }
-                    .to_string(),
-                    generation: place.generation,
-                    restarts: place.generation.saturating_sub(1),
-                    children: Vec::new(),
-                },
-            });
+    async fn restart_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
+        let id = self
+            .places
+            .find(name)
+            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
+        let place = self.places.get(id).expect("found");
+        if place.live.is_some() {
+            return Err(ChildCommandError::AlreadyRunning(name.to_string()));
         }
-        NodeReport {
-            path: self.path.clone(),
-            kind: "supervisor".to_string(),
-            component: None,
-            strategy: Some(strategy_name(&self.spec)),
-            restart: self.spec.restart.as_str().to_string(),
-            state: "running".to_string(),
-            generation: 1,
-            restarts: 0,
-            children,
+        if place.restarting {
+            return Err(ChildCommandError::Restarting(name.to_string()));
         }
+        self.start_place(id)
+            .await
+            .map_err(|f| ChildCommandError::StartFailed {
+                reason: f.reason,
+                detail: f.detail,
+            })
     }
-}
 
-fn strategy_name(spec: &SupervisorSpec) -> String {
-    if spec.dynamic.is_some() {
-        "dynamic".to_string()
-    } else {
-        spec.strategy.as_str().to_string()
+    fn delete_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
+        if self.is_dynamic() {
+            return Err(ChildCommandError::Dynamic);
+        }
+        let id = self
+            .places
+            .find(name)
+            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
+        let place = self.places.get(id).expect("found");
+        if place.live.is_some() {
+            return Err(ChildCommandError::Running(name.to_string()));
+        }
+        if place.restarting {
+            return Err(ChildCommandError::Restarting(name.to_string()));
+        }
+        let why = format!("{} was deleted", place.path);
+        self.remove_place(id, &why);
+        Ok(())
     }
 }

@@ -1,5 +1,39 @@
-//! Supervisors: the pure decision logic ([`state`]) and the async driver that
-//! runs children and carries the decisions out ([`driver`]).
+//! Supervisors, in layers that point one way:
+//!
+//! - [`state`]: OTP's decisions as a pure state machine (no tasks, no clock);
+//! - [`protocol`]: the messages between a supervisor and its children, and
+//!   the commands it answers;
+//! - [`inspect`]: what each supervisor publishes so the tree can be read
+//!   without asking it;
+//! - `places`: the table of a supervisor's children and their names;
+//! - `driver`: the async loop that carries decisions and commands out;
+//! - `stopping`: stopping children in order, at once, or by killing them.
 
-pub mod driver;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
+
+use tokio_util::task::LocalPoolHandle;
+
+use crate::engine::{ArborEngine, LoadedComponent};
+use crate::events::EventSink;
+use crate::registry::Registry;
+
+pub(crate) mod driver;
+pub(crate) mod inspect;
+mod places;
+pub mod protocol;
 pub mod state;
+mod stopping;
+
+/// What every supervisor of one host shares.
+pub(crate) struct Shared {
+    pub engine: ArborEngine,
+    pub registry: Registry,
+    pub events: EventSink,
+    pub components: BTreeMap<String, Arc<LoadedComponent>>,
+    pub pool: LocalPoolHandle,
+    pub next_thread: AtomicUsize,
+    pub origin: Instant,
+}

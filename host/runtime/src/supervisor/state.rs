@@ -18,141 +18,20 @@
 //!   `max_seconds` and the supervisor gives up (`add_restart` in OTP keeps the
 //!   restarts at or after `now - max_seconds`);
 //! - a restart whose start fails counts as one more restart and is retried as
-//!   if the child that failed to start had just exited.
+//!   if the child that failed to start had just exited (the driver queues the
+//!   retry behind whatever else arrived, as OTP's `try_again_restart` does);
+//! - a child that is not restarted keeps its place in a static supervisor
+//!   (temporary ones excepted) and is forgotten by a dynamic one;
+//! - a `significant` child that exits by itself and is not restarted stops
+//!   the supervisor when `auto_shutdown` says so (`any_significant`, or
+//!   `all_significant` once no other significant child is active).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::time::Duration;
 
-/// Identifies a child's place in its supervisor; stable across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChildId(pub u64);
-
-/// How a supervisor reacts when one of its children exits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Only the failed child restarts.
-    OneForOne,
-    /// All children stop (reverse order) and restart (start order).
-    OneForAll,
-    /// The failed child and those started after it stop and restart.
-    RestForOne,
-}
-
-impl Strategy {
-    /// The tree-file spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::OneForOne => "one_for_one",
-            Strategy::OneForAll => "one_for_all",
-            Strategy::RestForOne => "rest_for_one",
-        }
-    }
-}
-
-/// When a child is restarted after it exits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartType {
-    /// Always restarted.
-    Permanent,
-    /// Restarted only after an abnormal exit.
-    Transient,
-    /// Never restarted; removed from the tree once it exits.
-    Temporary,
-}
-
-impl RestartType {
-    /// The tree-file spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RestartType::Permanent => "permanent",
-            RestartType::Transient => "transient",
-            RestartType::Temporary => "temporary",
-        }
-    }
-
-    /// Parses the tree-file spelling.
-    pub fn parse(text: &str) -> Result<RestartType, String> {
-        match text {
-            "permanent" => Ok(RestartType::Permanent),
-            "transient" => Ok(RestartType::Transient),
-            "temporary" => Ok(RestartType::Temporary),
-            other => Err(format!(
-                "unknown restart type {other:?} (expected permanent, transient or temporary)"
-            )),
-        }
-    }
-
-    /// Whether a child of this type is restarted after exiting with `reason`.
-    pub fn restarts_after(self, reason: &ExitReason) -> bool {
-        match self {
-            RestartType::Permanent => true,
-            RestartType::Transient => reason.is_abnormal(),
-            RestartType::Temporary => false,
-        }
-    }
-}
-
-/// Why a child (worker or supervisor) stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExitReason {
-    /// The child asked to stop normally.
-    Normal,
-    /// An orderly stop (asked by the supervisor, or a supervisor giving up).
-    Shutdown,
-    /// The child trapped (panic, out-of-bounds, deadline, memory limit, ...).
-    Crash,
-    /// The child asked to stop with an error, or its `init` returned `err`.
-    Error,
-    /// The child was dropped without a chance to clean up.
-    Killed,
-}
-
-impl ExitReason {
-    /// The word used in events and reports.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ExitReason::Normal => "normal",
-            ExitReason::Shutdown => "shutdown",
-            ExitReason::Crash => "crash",
-            ExitReason::Error => "error",
-            ExitReason::Killed => "killed",
-        }
-    }
-
-    /// Crash, error and killed are abnormal; normal and shutdown are not.
-    pub fn is_abnormal(&self) -> bool {
-        matches!(
-            self,
-            ExitReason::Crash | ExitReason::Error | ExitReason::Killed
-        )
-    }
-}
-
-impl fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `max_restarts` restarts allowed within `max_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RestartIntensity {
-    /// Restarts allowed within the window; one more and the supervisor gives up.
-    pub max_restarts: u32,
-    /// Length of the sliding window.
-    pub max_seconds: Duration,
-}
-
-impl Default for RestartIntensity {
-    /// OTP's default: 3 restarts in 5 seconds.
-    fn default() -> Self {
-        RestartIntensity {
-            max_restarts: 3,
-            max_seconds: Duration::from_secs(5),
-        }
-    }
-}
+use crate::vocab::{
+    AutoShutdown, ChildId, ExitReason, RestartIntensity, RestartType, Strategy, SupervisorStop,
+};
 
 /// The sliding window of recent restarts.
 #[derive(Debug, Clone)]
@@ -196,58 +75,87 @@ impl RestartWindow {
 /// What the driver must do after an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Nothing: the child stays stopped (a transient child that exited normally).
-    Nothing,
-    /// The exited child is temporary (or otherwise done): forget it.
+    /// The child stays stopped and keeps its place (a transient child of a
+    /// static supervisor that exited normally).
+    Keep(ChildId),
+    /// Forget the child: it is temporary, or belongs to a dynamic
+    /// supervisor, and is not restarted.
     Remove(ChildId),
-    /// Stop `stop` in that order (already reverse start order), forget the
-    /// children in `remove` (temporaries among them), then start `start` in
-    /// that order (start order).
+    /// Stop `stop` in that order (reverse start order; the driver skips
+    /// those not running), forget the children in `remove` (temporaries
+    /// among them), then start `start` in that order (start order).
     Restart {
-        /// Running children to stop first, in this order.
+        /// Children to stop first, in this order.
         stop: Vec<ChildId>,
         /// Children to forget once stopped.
         remove: Vec<ChildId>,
         /// Children to (re)start, in this order.
         start: Vec<ChildId>,
     },
-    /// Restart intensity exceeded: stop every child in reverse start order
-    /// and exit with reason `shutdown`, detail `max_restarts`.
-    GiveUp,
+    /// Stop every child in reverse start order and exit with reason
+    /// `shutdown`, for this cause.
+    Stop(SupervisorStop),
 }
 
-#[derive(Debug, Clone)]
-struct ChildRecord {
-    id: ChildId,
+/// What the rules need to know of a child.
+#[derive(Debug, Clone, Copy)]
+struct ChildTerms {
     restart: RestartType,
-    running: bool,
+    significant: bool,
 }
 
-/// A supervisor's children in start order, its strategy and its restart window.
+/// How a supervisor is set up, as far as its decisions go.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// How failures spread.
+    pub strategy: Strategy,
+    /// How many restarts in how long.
+    pub intensity: RestartIntensity,
+    /// Whether significant children's exits stop the supervisor.
+    pub auto_shutdown: AutoShutdown,
+    /// A dynamic supervisor forgets every child that is not restarted.
+    pub dynamic: bool,
+}
+
+impl Rules {
+    /// `strategy` and `intensity`, a static supervisor, no auto shutdown.
+    pub fn new(strategy: Strategy, intensity: RestartIntensity) -> Rules {
+        Rules {
+            strategy,
+            intensity,
+            auto_shutdown: AutoShutdown::Never,
+            dynamic: false,
+        }
+    }
+}
+
+/// A supervisor's children in start order, its rules and its restart window.
 ///
-/// Ids are handed out in increasing order and a child keeps its id across
-/// restarts, so ordering by id is the start order: a map keyed by id makes
-/// every per-child step O(log n), which matters for a dynamic supervisor
-/// holding 100,000 children.
+/// Whether a child is running is not kept here: the driver owns that (it
+/// holds the running instance), and passes it in where a rule depends on
+/// it. Ids are handed out in increasing order and a child keeps its id
+/// across restarts, so ordering by id is the start order: a map keyed by id
+/// makes every per-child step O(log n), which matters for a dynamic
+/// supervisor holding 100,000 children.
 #[derive(Debug, Clone)]
 pub struct SupervisorState {
-    strategy: Strategy,
+    rules: Rules,
     window: RestartWindow,
-    children: BTreeMap<ChildId, ChildRecord>,
+    children: BTreeMap<ChildId, ChildTerms>,
 }
 
 impl SupervisorState {
     /// A supervisor with no children yet.
-    pub fn new(strategy: Strategy, intensity: RestartIntensity) -> Self {
+    pub fn new(rules: Rules) -> Self {
         SupervisorState {
-            strategy,
-            window: RestartWindow::new(intensity),
+            window: RestartWindow::new(rules.intensity),
+            rules,
             children: BTreeMap::new(),
         }
     }
 
-    /// Appends a child (not yet running) at the end of the start order.
-    pub fn add_child(&mut self, id: ChildId, restart: RestartType) {
+    /// Appends a child at the end of the start order.
+    pub fn add_child(&mut self, id: ChildId, restart: RestartType, significant: bool) {
         debug_assert!(
             self.children
                 .last_key_value()
@@ -256,10 +164,9 @@ impl SupervisorState {
         );
         self.children.insert(
             id,
-            ChildRecord {
-                id,
+            ChildTerms {
                 restart,
-                running: false,
+                significant,
             },
         );
     }
@@ -269,35 +176,11 @@ impl SupervisorState {
         self.children.remove(&id);
     }
 
-    /// Records that a child is running.
-    pub fn mark_running(&mut self, id: ChildId) {
-        self.set_running(id, true);
-    }
-
-    /// Records that a child stopped (for whatever reason).
-    pub fn mark_stopped(&mut self, id: ChildId) {
-        self.set_running(id, false);
-    }
-
-    fn set_running(&mut self, id: ChildId, running: bool) {
-        if let Some(c) = self.children.get_mut(&id) {
-            c.running = running;
-        }
-    }
-
-    /// Whether the child is known and running.
-    pub fn is_running(&self, id: ChildId) -> bool {
-        self.children.get(&id).is_some_and(|c| c.running)
-    }
-
-    /// Running children in reverse start order: the shutdown order.
-    pub fn shutdown_order(&self) -> Vec<ChildId> {
-        self.children
-            .values()
-            .rev()
-            .filter(|c| c.running)
-            .map(|c| c.id)
-            .collect()
+    /// Changes the rules that apply from now on (the restart window keeps
+    /// the restarts it holds).
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.rules = rules;
+        self.window.intensity = rules.intensity;
     }
 
     /// Restarts inside the current window.
@@ -305,59 +188,81 @@ impl SupervisorState {
         self.window.len()
     }
 
-    /// A child exited by itself (not stopped by this supervisor) with `reason`.
-    pub fn child_exited(&mut self, id: ChildId, reason: &ExitReason, now: Duration) -> Decision {
-        self.mark_stopped(id);
-        let Some(record) = self.children.get(&id) else {
-            return Decision::Nothing;
+    /// A child exited by itself (not stopped by this supervisor) with
+    /// `reason`; `active` says whether another child is running or about to
+    /// be restarted (for `auto_shutdown = all_significant`).
+    pub fn child_exited(
+        &mut self,
+        id: ChildId,
+        reason: ExitReason,
+        now: Duration,
+        active: impl Fn(ChildId) -> bool,
+    ) -> Decision {
+        let Some(terms) = self.children.get(&id).copied() else {
+            return Decision::Keep(id);
         };
-        if !record.restart.restarts_after(reason) {
-            return if record.restart == RestartType::Temporary {
-                self.remove_child(id);
-                Decision::Remove(id)
-            } else {
-                Decision::Nothing
-            };
+        if terms.restart.restarts_after(reason) {
+            return self.restart_after_failure(id, now);
         }
-        self.restart_after_failure(id, now)
+        let forget = self.rules.dynamic || terms.restart == RestartType::Temporary;
+        if forget {
+            self.remove_child(id);
+        }
+        if terms.significant {
+            let stop = match self.rules.auto_shutdown {
+                AutoShutdown::Never => false,
+                AutoShutdown::AnySignificant => true,
+                AutoShutdown::AllSignificant => !self
+                    .children
+                    .iter()
+                    .any(|(other, t)| *other != id && t.significant && active(*other)),
+            };
+            if stop {
+                return Decision::Stop(SupervisorStop::AutoShutdown);
+            }
+        }
+        if forget {
+            Decision::Remove(id)
+        } else {
+            Decision::Keep(id)
+        }
     }
 
     /// Starting `id` during a restart failed: that counts as another restart,
     /// retried as if `id` had just exited.
     pub fn restart_failed(&mut self, id: ChildId, now: Duration) -> Decision {
-        self.mark_stopped(id);
         self.restart_after_failure(id, now)
     }
 
     fn restart_after_failure(&mut self, id: ChildId, now: Duration) -> Decision {
         if !self.window.add_restart(now) {
-            return Decision::GiveUp;
+            return Decision::Stop(SupervisorStop::MaxRestarts);
         }
         if !self.children.contains_key(&id) {
-            return Decision::Nothing;
+            return Decision::Keep(id);
         }
-        let group: Vec<&ChildRecord> = match self.strategy {
-            Strategy::OneForOne => self.children.range(id..=id).map(|(_, c)| c).collect(),
-            Strategy::OneForAll => self.children.values().collect(),
-            Strategy::RestForOne => self.children.range(id..).map(|(_, c)| c).collect(),
+        let group: Vec<(ChildId, ChildTerms)> = match self.rules.strategy {
+            Strategy::OneForOne => vec![(id, self.children[&id])],
+            Strategy::OneForAll => self.children.iter().map(|(i, t)| (*i, *t)).collect(),
+            Strategy::RestForOne => self.children.range(id..).map(|(i, t)| (*i, *t)).collect(),
         };
         let stop: Vec<ChildId> = group
             .iter()
             .rev()
-            .filter(|c| c.running && c.id != id)
-            .map(|c| c.id)
+            .map(|(c, _)| *c)
+            .filter(|c| *c != id)
             .collect();
         // A temporary sibling stopped for this restart is never started again;
         // the failed child itself is restartable or we would not be here.
         let remove: Vec<ChildId> = group
             .iter()
-            .filter(|c| c.restart == RestartType::Temporary && c.id != id)
-            .map(|c| c.id)
+            .filter(|(c, t)| t.restart == RestartType::Temporary && *c != id)
+            .map(|(c, _)| *c)
             .collect();
         let start: Vec<ChildId> = group
             .iter()
-            .filter(|c| c.restart != RestartType::Temporary || c.id == id)
-            .map(|c| c.id)
+            .filter(|(c, t)| t.restart != RestartType::Temporary || *c == id)
+            .map(|(c, _)| *c)
             .collect();
         for removed in &remove {
             self.remove_child(*removed);
@@ -380,25 +285,36 @@ mod tests {
         Duration::from_secs_f64(s)
     }
 
-    fn state(strategy: Strategy, types: &[RestartType]) -> SupervisorState {
-        let mut s = SupervisorState::new(strategy, RestartIntensity::default());
-        for (i, t) in types.iter().enumerate() {
-            s.add_child(ChildId(i as u64), *t);
-            s.mark_running(ChildId(i as u64));
+    fn with_rules(rules: Rules, types: &[(RestartType, bool)]) -> SupervisorState {
+        let mut s = SupervisorState::new(rules);
+        for (i, (t, significant)) in types.iter().enumerate() {
+            s.add_child(ChildId(i as u64), *t, *significant);
         }
         s
+    }
+
+    fn state(strategy: Strategy, types: &[RestartType]) -> SupervisorState {
+        let types: Vec<_> = types.iter().map(|t| (*t, false)).collect();
+        with_rules(Rules::new(strategy, RestartIntensity::default()), &types)
     }
 
     fn ids(v: &[u64]) -> Vec<ChildId> {
         v.iter().map(|&i| ChildId(i)).collect()
     }
 
+    fn all_active(_: ChildId) -> bool {
+        true
+    }
+
+    fn exited(s: &mut SupervisorState, id: u64, reason: ExitReason, at: f64) -> Decision {
+        s.child_exited(ChildId(id), reason, secs(at), all_active)
+    }
+
     #[test]
     fn one_for_one_restarts_only_the_failed_child() {
         let mut s = state(Strategy::OneForOne, &[T, T, T]);
-        let d = s.child_exited(ChildId(1), &ExitReason::Crash, secs(0.0));
         assert_eq!(
-            d,
+            exited(&mut s, 1, ExitReason::Crash, 0.0),
             Decision::Restart {
                 stop: vec![],
                 remove: vec![],
@@ -410,9 +326,8 @@ mod tests {
     #[test]
     fn one_for_all_stops_others_in_reverse_then_restarts_all_in_order() {
         let mut s = state(Strategy::OneForAll, &[T, T, T, T]);
-        let d = s.child_exited(ChildId(1), &ExitReason::Crash, secs(0.0));
         assert_eq!(
-            d,
+            exited(&mut s, 1, ExitReason::Crash, 0.0),
             Decision::Restart {
                 stop: ids(&[3, 2, 0]),
                 remove: vec![],
@@ -424,9 +339,8 @@ mod tests {
     #[test]
     fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
         let mut s = state(Strategy::RestForOne, &[T, T, T, T]);
-        let d = s.child_exited(ChildId(1), &ExitReason::Crash, secs(0.0));
         assert_eq!(
-            d,
+            exited(&mut s, 1, ExitReason::Crash, 0.0),
             Decision::Restart {
                 stop: ids(&[3, 2]),
                 remove: vec![],
@@ -436,9 +350,22 @@ mod tests {
     }
 
     #[test]
+    fn rest_for_one_forgets_a_temporary_sibling_after_the_failed_child() {
+        let mut s = state(Strategy::RestForOne, &[T, T, RestartType::Temporary, T]);
+        assert_eq!(
+            exited(&mut s, 1, ExitReason::Crash, 0.0),
+            Decision::Restart {
+                stop: ids(&[3, 2]),
+                remove: ids(&[2]),
+                start: ids(&[1, 3])
+            }
+        );
+    }
+
+    #[test]
     fn permanent_is_restarted_after_a_normal_exit() {
         let mut s = state(Strategy::OneForOne, &[RestartType::Permanent]);
-        let d = s.child_exited(ChildId(0), &ExitReason::Normal, secs(0.0));
+        let d = exited(&mut s, 0, ExitReason::Normal, 0.0);
         assert!(matches!(d, Decision::Restart { .. }));
     }
 
@@ -446,32 +373,44 @@ mod tests {
     fn transient_is_restarted_only_after_an_abnormal_exit() {
         for reason in [ExitReason::Crash, ExitReason::Error, ExitReason::Killed] {
             let mut s = state(Strategy::OneForOne, &[RestartType::Transient]);
-            let d = s.child_exited(ChildId(0), &reason, secs(0.0));
+            let d = exited(&mut s, 0, reason, 0.0);
             assert!(matches!(d, Decision::Restart { .. }), "{reason}");
         }
         for reason in [ExitReason::Normal, ExitReason::Shutdown] {
             let mut s = state(Strategy::OneForOne, &[RestartType::Transient]);
-            let d = s.child_exited(ChildId(0), &reason, secs(0.0));
-            assert_eq!(d, Decision::Nothing, "{reason}");
-            assert!(!s.is_running(ChildId(0)));
+            let d = exited(&mut s, 0, reason, 0.0);
+            assert_eq!(d, Decision::Keep(ChildId(0)), "{reason}");
             assert_eq!(s.recent_restarts(), 0);
         }
     }
 
     #[test]
+    fn a_dynamic_supervisor_forgets_a_transient_child_that_exits_normally() {
+        let mut rules = Rules::new(Strategy::OneForOne, RestartIntensity::default());
+        rules.dynamic = true;
+        let mut s = with_rules(rules, &[(RestartType::Transient, false)]);
+        assert_eq!(
+            exited(&mut s, 0, ExitReason::Normal, 0.0),
+            Decision::Remove(ChildId(0))
+        );
+        assert!(s.children.is_empty());
+    }
+
+    #[test]
     fn temporary_is_never_restarted_and_is_removed() {
         let mut s = state(Strategy::OneForOne, &[RestartType::Temporary]);
-        let d = s.child_exited(ChildId(0), &ExitReason::Crash, secs(0.0));
-        assert_eq!(d, Decision::Remove(ChildId(0)));
-        assert!(s.shutdown_order().is_empty());
+        assert_eq!(
+            exited(&mut s, 0, ExitReason::Crash, 0.0),
+            Decision::Remove(ChildId(0))
+        );
+        assert!(s.children.is_empty());
     }
 
     #[test]
     fn temporary_sibling_stopped_by_one_for_all_is_removed_not_restarted() {
         let mut s = state(Strategy::OneForAll, &[T, RestartType::Temporary, T]);
-        let d = s.child_exited(ChildId(0), &ExitReason::Crash, secs(0.0));
         assert_eq!(
-            d,
+            exited(&mut s, 0, ExitReason::Crash, 0.0),
             Decision::Restart {
                 stop: ids(&[2, 1]),
                 remove: ids(&[1]),
@@ -484,39 +423,35 @@ mod tests {
     fn intensity_allows_max_restarts_then_gives_up_on_the_next() {
         let mut s = state(Strategy::OneForOne, &[T]);
         for i in 0..3 {
-            let d = s.child_exited(ChildId(0), &ExitReason::Crash, secs(i as f64));
+            let d = exited(&mut s, 0, ExitReason::Crash, i as f64);
             assert!(matches!(d, Decision::Restart { .. }), "restart {i}");
-            s.mark_running(ChildId(0));
         }
-        let d = s.child_exited(ChildId(0), &ExitReason::Crash, secs(3.0));
-        assert_eq!(d, Decision::GiveUp);
+        assert_eq!(
+            exited(&mut s, 0, ExitReason::Crash, 3.0),
+            Decision::Stop(SupervisorStop::MaxRestarts)
+        );
     }
 
     #[test]
     fn intensity_window_slides_old_restarts_out() {
         let mut s = state(Strategy::OneForOne, &[T]);
         for t in [0.0, 1.0, 2.0, 5.5, 6.5, 7.5] {
-            let d = s.child_exited(ChildId(0), &ExitReason::Crash, secs(t));
+            let d = exited(&mut s, 0, ExitReason::Crash, t);
             assert!(matches!(d, Decision::Restart { .. }), "at {t}");
-            s.mark_running(ChildId(0));
         }
         assert_eq!(s.recent_restarts(), 3);
     }
 
     #[test]
     fn zero_max_restarts_gives_up_on_the_first_failure() {
-        let mut s = SupervisorState::new(
-            Strategy::OneForOne,
-            RestartIntensity {
-                max_restarts: 0,
-                max_seconds: secs(5.0),
-            },
-        );
-        s.add_child(ChildId(0), T);
-        s.mark_running(ChildId(0));
+        let intensity = RestartIntensity {
+            max_restarts: 0,
+            max_seconds: secs(5.0),
+        };
+        let mut s = with_rules(Rules::new(Strategy::OneForOne, intensity), &[(T, false)]);
         assert_eq!(
-            s.child_exited(ChildId(0), &ExitReason::Crash, secs(0.0)),
-            Decision::GiveUp
+            exited(&mut s, 0, ExitReason::Crash, 0.0),
+            Decision::Stop(SupervisorStop::MaxRestarts)
         );
     }
 
@@ -524,7 +459,7 @@ mod tests {
     fn a_failed_restart_counts_as_another_restart() {
         let mut s = state(Strategy::OneForOne, &[T]);
         assert!(matches!(
-            s.child_exited(ChildId(0), &ExitReason::Crash, secs(0.0)),
+            exited(&mut s, 0, ExitReason::Crash, 0.0),
             Decision::Restart { .. }
         ));
         assert!(matches!(
@@ -535,21 +470,21 @@ mod tests {
             s.restart_failed(ChildId(0), secs(0.2)),
             Decision::Restart { .. }
         ));
-        assert_eq!(s.restart_failed(ChildId(0), secs(0.3)), Decision::GiveUp);
+        assert_eq!(
+            s.restart_failed(ChildId(0), secs(0.3)),
+            Decision::Stop(SupervisorStop::MaxRestarts)
+        );
     }
 
     #[test]
     fn failed_restart_under_rest_for_one_retries_from_the_failed_child() {
         let mut s = state(Strategy::RestForOne, &[T, T, T]);
-        let _ = s.child_exited(ChildId(0), &ExitReason::Crash, secs(0.0));
+        let _ = exited(&mut s, 0, ExitReason::Crash, 0.0);
         // 0 restarted fine, 1 failed to start; 2 was never started.
-        s.mark_running(ChildId(0));
-        s.mark_stopped(ChildId(2));
-        let d = s.restart_failed(ChildId(1), secs(0.1));
         assert_eq!(
-            d,
+            s.restart_failed(ChildId(1), secs(0.1)),
             Decision::Restart {
-                stop: vec![],
+                stop: ids(&[2]),
                 remove: vec![],
                 start: ids(&[1, 2])
             }
@@ -557,9 +492,73 @@ mod tests {
     }
 
     #[test]
-    fn shutdown_order_is_reverse_start_order_of_running_children() {
-        let mut s = state(Strategy::OneForOne, &[T, T, T]);
-        s.mark_stopped(ChildId(1));
-        assert_eq!(s.shutdown_order(), ids(&[2, 0]));
+    fn failed_restart_under_one_for_all_restarts_the_whole_group_again() {
+        let mut s = state(Strategy::OneForAll, &[T, T, T]);
+        let _ = exited(&mut s, 2, ExitReason::Crash, 0.0);
+        assert_eq!(
+            s.restart_failed(ChildId(1), secs(0.1)),
+            Decision::Restart {
+                stop: ids(&[2, 0]),
+                remove: vec![],
+                start: ids(&[0, 1, 2])
+            }
+        );
+    }
+
+    fn significant_rules(auto_shutdown: AutoShutdown) -> Rules {
+        let mut rules = Rules::new(Strategy::OneForOne, RestartIntensity::default());
+        rules.auto_shutdown = auto_shutdown;
+        rules
+    }
+
+    #[test]
+    fn any_significant_stops_the_supervisor_when_one_significant_child_exits() {
+        let children = [
+            (RestartType::Transient, true),
+            (RestartType::Transient, true),
+        ];
+        let mut s = with_rules(significant_rules(AutoShutdown::AnySignificant), &children);
+        assert_eq!(
+            exited(&mut s, 0, ExitReason::Normal, 0.0),
+            Decision::Stop(SupervisorStop::AutoShutdown)
+        );
+    }
+
+    #[test]
+    fn a_significant_child_that_is_restarted_does_not_stop_the_supervisor() {
+        let children = [(RestartType::Transient, true)];
+        let mut s = with_rules(significant_rules(AutoShutdown::AnySignificant), &children);
+        assert!(matches!(
+            exited(&mut s, 0, ExitReason::Crash, 0.0),
+            Decision::Restart { .. }
+        ));
+    }
+
+    #[test]
+    fn all_significant_waits_for_the_last_active_significant_child() {
+        let children = [
+            (RestartType::Transient, true),
+            (RestartType::Temporary, true),
+            (T, false),
+        ];
+        let mut s = with_rules(significant_rules(AutoShutdown::AllSignificant), &children);
+        // Child 1 is still active: no stop yet.
+        let d = s.child_exited(ChildId(0), ExitReason::Normal, secs(0.0), |id| {
+            id == ChildId(1)
+        });
+        assert_eq!(d, Decision::Keep(ChildId(0)));
+        // Now the last significant one exits.
+        let d = s.child_exited(ChildId(1), ExitReason::Normal, secs(0.1), |_| false);
+        assert_eq!(d, Decision::Stop(SupervisorStop::AutoShutdown));
+    }
+
+    #[test]
+    fn never_ignores_significance() {
+        let children = [(RestartType::Transient, true)];
+        let mut s = with_rules(significant_rules(AutoShutdown::Never), &children);
+        assert_eq!(
+            exited(&mut s, 0, ExitReason::Normal, 0.0),
+            Decision::Keep(ChildId(0))
+        );
     }
 }

@@ -99,7 +99,10 @@ async fn exit_reasons_reach_the_supervisor(probe: &str) {
         .wait_event(EventKind::ChildTerminated, "root/p", None)
         .await;
     assert_eq!(
-        (stopped.reason.as_deref(), stopped.detail.as_deref()),
+        (
+            stopped.reason.map(|r| r.as_str()),
+            stopped.detail.as_deref()
+        ),
         (Some("error"), Some("boom"))
     );
     h.wait_event(EventKind::ChildRestarted, "root/p", None)

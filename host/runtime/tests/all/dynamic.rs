@@ -1,4 +1,4 @@
-//! DESIGN §3 row "dynamic": children added at run time, one_for_one, max_children.
+//! README "Semantics" row "dynamic": children added at run time, one_for_one, max_children.
 
 use arbor::{CallError, EventKind, RestartType, WorkerSpec};
 
@@ -147,4 +147,79 @@ async fn a_temporary_dynamic_child_is_removed_when_it_exits() {
         .await
         .unwrap();
     h.node.shutdown().await;
+}
+
+/// OTP and Elixir delete a dynamic child that is not restarted: it must not
+/// keep its name, count in `count-children` or hold a `max_children` slot.
+#[tokio::test]
+async fn transient_dynamic_children_that_exit_normally_are_forgotten_and_free_their_slots() {
+    let mut h = Harness::start(TREE).await;
+    for round in 1..=2 {
+        for i in 0..3 {
+            let mut spec = WorkerSpec::new(format!("t{i}"), "probe");
+            spec.restart = RestartType::Transient;
+            h.node
+                .start_child("pool", spec)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: start t{i}: {e}"));
+        }
+        for i in 0..3 {
+            assert_eq!(
+                h.call(&format!("t{i}"), "exit normal").await.unwrap(),
+                "bye"
+            );
+            h.wait_event(
+                EventKind::ChildTerminated,
+                &format!("root/pool/t{i}"),
+                Some("normal"),
+            )
+            .await;
+        }
+        eventually_no_children(&h, "pool").await;
+    }
+    h.node.shutdown().await;
+}
+
+/// The supervisor forgets a child just after reporting its exit.
+async fn eventually_no_children(h: &Harness, supervisor: &str) {
+    let deadline = tokio::time::Instant::now() + crate::support::PATIENCE;
+    loop {
+        let counts = h.node.count_children(supervisor).await.unwrap();
+        if counts.specs == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still counted: {counts}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// OTP stops a dynamic supervisor's children all at once under one timer:
+/// 100 children whose `terminate` takes 1 s stop in about 1 s, not 100 s.
+#[tokio::test]
+async fn dynamic_children_stop_all_at_once_on_shutdown() {
+    let tree =
+        crate::support::root("").supervisor("pool", "dynamic = { max_children = 100 }", |s| s);
+    let mut h = Harness::start(tree.text()).await;
+    for i in 0..100 {
+        let mut spec = WorkerSpec::new(format!("d{i}"), "probe");
+        spec.args = br#"{"terminate_sleep_ms": 1000}"#.to_vec();
+        h.node.start_child("pool", spec).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    h.node.shutdown().await;
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "100 children stopped one at a time would take 100 s; took {took:?}"
+    );
+    h.drain(std::time::Duration::from_millis(200)).await;
+    let stopped = h
+        .seen
+        .iter()
+        .filter(|e| e.event == EventKind::ChildTerminated && e.path.starts_with("root/pool/d"))
+        .count();
+    assert_eq!(stopped, 100, "every child reports its stop once");
 }

@@ -1,8 +1,14 @@
-//! DESIGN §3 rows: restart intensity, restart failure, nested escalation.
+//! README "Semantics" rows: restart intensity, restart failure and its
+//! retries, nested escalation.
 
-use arbor::{EventKind, ExitReason};
+use std::time::Duration;
 
-use crate::support::{Harness, compacts};
+use arbor::{
+    ChildCommandError, ChildStatus, CommandError, EventKind, ExitReason, Node, NodeError,
+    NodeOptions,
+};
+
+use crate::support::{Harness, compacts, parse, root, user_cache};
 
 #[tokio::test]
 async fn intensity_exceeded_stops_the_children_in_reverse_order_and_the_supervisor_exits_with_max_restarts()
@@ -240,4 +246,71 @@ args = '{"init_gate": "flags"}'
     );
     assert_eq!(h.call("g", "ping").await.unwrap(), "pong");
     h.node.shutdown().await;
+}
+
+/// Each failed start takes 400 ms (an `init` that hangs until its deadline),
+/// so no more than 3 restarts ever fall in one second: the supervisor would
+/// retry forever. A retry is queued behind other requests, so a command is
+/// answered and a shutdown gets in between two attempts.
+#[tokio::test]
+async fn commands_and_shutdown_get_in_between_restart_retries_that_fail_slowly() {
+    let tree = root("max_restarts = 3\nmax_seconds = 1")
+        .worker("flags", "")
+        .worker("g", "timeout_ms = 400\nargs = '{\"init_gate\": \"flags\"}'");
+    let mut h = Harness::start(tree.text()).await;
+    assert_eq!(h.call("flags", "note hang-init").await.unwrap(), "noted");
+    assert!(h.call("g", "crash").await.is_err());
+    h.wait_for("a restart that timed out in init", |e| {
+        e.path == "root/g" && e.detail.as_deref() == Some("init: timeout")
+    })
+    .await;
+
+    let answer = tokio::time::timeout(Duration::from_secs(3), h.node.restart_child("root", "g"))
+        .await
+        .expect("a command is answered between two retries");
+    assert_eq!(
+        answer,
+        Err(CommandError::Child(ChildCommandError::Restarting(
+            "g".into()
+        )))
+    );
+    let tree = h.node.tree().await.unwrap();
+    let g = tree.children.iter().find(|c| c.path == "root/g").unwrap();
+    assert_eq!(g.state, ChildStatus::Restarting);
+
+    let stopped = tokio::time::timeout(Duration::from_secs(5), h.node.shutdown())
+        .await
+        .expect("the shutdown gets in between two retries");
+    assert_eq!(stopped.reason, ExitReason::Shutdown);
+    assert!(!stopped.gave_up());
+}
+
+#[tokio::test]
+async fn an_init_timeout_at_first_start_fails_the_start_and_names_the_child() {
+    let tree = parse(
+        root("")
+            .worker("a", "")
+            .worker(
+                "slow",
+                "timeout_ms = 300\nargs = '{\"init_sleep_ms\": 60000}'",
+            )
+            .text(),
+    );
+    let started = tokio::time::timeout(
+        Duration::from_secs(10),
+        Node::start(
+            &tree,
+            NodeOptions {
+                cache: user_cache(),
+                ..NodeOptions::default()
+            },
+        ),
+    )
+    .await
+    .expect("the deadline ends the init");
+    let Err(NodeError::Start { reason, detail }) = started else {
+        panic!("the start must fail");
+    };
+    assert_eq!(reason, ExitReason::Crash);
+    assert_eq!(detail, "slow: init: timeout");
 }

@@ -1,4 +1,4 @@
-//! DESIGN §3 row "start", and guests that misbehave in init, handle or terminate.
+//! README "Semantics" row "start", and guests that misbehave in init, handle or terminate.
 
 use std::time::{Duration, Instant};
 
@@ -260,7 +260,7 @@ args = '{"trap_terminate": true}'
         .wait_event(EventKind::ChildTerminated, "root/bad", None)
         .await;
     assert_eq!(
-        t.reason.as_deref(),
+        t.reason.map(|r| r.as_str()),
         Some("crash"),
         "terminate trapped, so the exit is abnormal"
     );

@@ -1,4 +1,4 @@
-//! DESIGN §3 "Beyond OTP": the mailbox belongs to the place, not the instance.
+//! README "Semantics", beyond OTP: the mailbox belongs to the place, not the instance.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! DESIGN §3 rows: permanent, transient, temporary.
+//! README "Semantics" rows: permanent, transient, temporary.
 
 use std::time::Duration;
 
@@ -74,7 +74,8 @@ async fn transient_child_is_restarted_after_an_abnormal_exit_only() {
     let tree = h.node.tree().await.unwrap();
     let w = tree.children.iter().find(|c| c.path == "root/w").unwrap();
     assert_eq!(
-        w.state, "stopped",
+        w.state,
+        arbor::ChildStatus::Stopped,
         "a transient child that exited normally stays in the tree"
     );
     h.node.shutdown().await;

@@ -1,4 +1,4 @@
-//! DESIGN §3 row "shutdown": reverse order, terminate, budgets.
+//! README "Semantics" row "shutdown": reverse order, terminate, budgets.
 
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,7 @@ async fn shutdown_stops_children_in_reverse_start_order_and_calls_terminate_on_e
     let last = h
         .wait_event(EventKind::SupervisorTerminated, "root", None)
         .await;
-    assert_eq!(last.reason.as_deref(), Some("shutdown"));
+    assert_eq!(last.reason.map(|r| r.as_str()), Some("shutdown"));
     assert_eq!(last.detail, None);
 }
 
@@ -84,7 +84,7 @@ async fn a_child_past_its_shutdown_budget_is_killed() {
     let killed = h
         .wait_event(EventKind::ChildTerminated, "root/sub/w", None)
         .await;
-    assert_eq!(killed.reason.as_deref(), Some("killed"));
+    assert_eq!(killed.reason.map(|r| r.as_str()), Some("killed"));
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "did not wait for terminate: {:?}",
@@ -103,7 +103,7 @@ async fn brutal_kill_drops_the_child_without_calling_terminate() {
     let killed = h
         .wait_event(EventKind::ChildTerminated, "root/sub/w", None)
         .await;
-    assert_eq!(killed.reason.as_deref(), Some("killed"));
+    assert_eq!(killed.reason.map(|r| r.as_str()), Some("killed"));
     h.wait_event(EventKind::SupervisorTerminated, "root/sub", None)
         .await;
     let notes = h.call("recorder", "notes").await.unwrap();
@@ -129,7 +129,7 @@ async fn an_infinity_budget_waits_for_terminate_to_finish() {
     let stopped = h
         .wait_event(EventKind::ChildTerminated, "root/sub/w", None)
         .await;
-    assert_eq!(stopped.reason.as_deref(), Some("shutdown"));
+    assert_eq!(stopped.reason.map(|r| r.as_str()), Some("shutdown"));
     assert!(started.elapsed() >= Duration::from_millis(300));
     h.node.shutdown().await;
 }
@@ -152,4 +152,37 @@ async fn a_stopped_child_can_be_restarted_by_name() {
     assert_eq!(restarted.generation, Some(2));
     assert_eq!(h.call("second", "ping").await.unwrap(), "pong");
     h.node.shutdown().await;
+}
+
+/// `sub` is killed (its 300 ms budget runs out) while it waits for `w` to
+/// finish a 3 s `terminate`: the kill reaches `w` too, and `w` reports
+/// exactly one stop.
+#[tokio::test]
+async fn a_kill_while_a_child_is_being_stopped_still_stops_and_reports_that_child() {
+    let tree = crate::support::root("").supervisor(
+        "sub",
+        "strategy = \"one_for_one\"\nshutdown_ms = 300",
+        |s| {
+            s.worker(
+                "w",
+                "shutdown_ms = 10000\nargs = '{\"terminate_sleep_ms\": 3000}'",
+            )
+        },
+    );
+    let mut h = Harness::start(tree.text()).await;
+    h.node.shutdown().await;
+    h.drain(std::time::Duration::from_millis(300)).await;
+    let w_stops: Vec<String> = h
+        .seen
+        .iter()
+        .filter(|e| e.event == EventKind::ChildTerminated && e.path == "root/sub/w")
+        .map(crate::support::compact)
+        .collect();
+    assert_eq!(w_stops, ["child_terminated root/sub/w killed"]);
+    let sub = h
+        .seen
+        .iter()
+        .find(|e| e.event == EventKind::SupervisorTerminated && e.path == "root/sub")
+        .expect("sub reports its end");
+    assert_eq!(sub.reason, Some(arbor::ExitReason::Killed));
 }

@@ -1,4 +1,4 @@
-//! DESIGN §3 rows: one_for_one, one_for_all, rest_for_one.
+//! README "Semantics" rows: one_for_one, one_for_all, rest_for_one.
 
 use arbor::EventKind;
 

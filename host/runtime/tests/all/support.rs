@@ -17,6 +17,59 @@ pub fn tree(body: &str) -> String {
     format!("[components]\nprobe = {:?}\n\n{body}", probe())
 }
 
+/// Builds the `[supervisor]` part of a tree file, so tests state only what
+/// differs: `root("max_restarts = 2").worker("a", "").supervisor("sub",
+/// "strategy = \"one_for_all\"", |s| s.worker("x", ""))`. Every worker runs
+/// the probe; `settings` are extra TOML lines for that table.
+pub struct TreeText {
+    text: String,
+    table: String,
+}
+
+/// The root supervisor, named `root`.
+pub fn root(settings: &str) -> TreeText {
+    TreeText {
+        text: format!("[supervisor]\nname = \"root\"\n{settings}\n"),
+        table: "supervisor".to_string(),
+    }
+}
+
+impl TreeText {
+    /// Appends a worker running the probe.
+    pub fn worker(mut self, name: &str, settings: &str) -> Self {
+        self.text.push_str(&format!(
+            "\n[[{}.children]]\nname = {name:?}\ncomponent = \"probe\"\n{settings}\n",
+            self.table
+        ));
+        self
+    }
+
+    /// Appends a nested supervisor (`settings` must make it one: a
+    /// `strategy` or `dynamic`) and its children.
+    pub fn supervisor(
+        mut self,
+        name: &str,
+        settings: &str,
+        children: impl FnOnce(TreeText) -> TreeText,
+    ) -> Self {
+        self.text.push_str(&format!(
+            "\n[[{}.children]]\nname = {name:?}\n{settings}\n",
+            self.table
+        ));
+        let nested = children(TreeText {
+            text: String::new(),
+            table: format!("{}.children", self.table),
+        });
+        self.text.push_str(&nested.text);
+        self
+    }
+
+    /// The TOML text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 pub fn parse(body: &str) -> TreeSpec {
     TreeSpec::parse(Path::new("test-tree.toml"), &tree(body)).expect("test tree is valid")
 }
@@ -125,7 +178,7 @@ impl Harness {
         self.wait_for(&what, |e| {
             e.event == kind
                 && e.path == path
-                && reason.is_none_or(|r| e.reason.as_deref() == Some(r))
+                && reason.is_none_or(|r| e.reason.map(|x| x.as_str()) == Some(r))
         })
         .await
     }
@@ -166,9 +219,9 @@ impl Harness {
 pub fn compact(e: &Event) -> String {
     let kind = serde_json::to_value(e.event).unwrap();
     let mut s = format!("{} {}", kind.as_str().unwrap(), e.path);
-    if let Some(r) = &e.reason {
+    if let Some(r) = e.reason {
         s.push(' ');
-        s.push_str(r);
+        s.push_str(r.as_str());
     }
     if let Some(g) = e.generation {
         s.push_str(&format!(" g{g}"));

@@ -1,0 +1,241 @@
+//! The table of one supervisor's children: each place's spec, its live
+//! instance or supervisor task, its mailbox while no instance holds it, and
+//! its name in the host's registry.
+//!
+//! A place owns its name from the moment it is added until it is forgotten,
+//! whether or not the child is running, so no other child can take the name
+//! of one that is restarting. Every change of a place is also published for
+//! inspection ([`super::inspect`]) here, so the table and what `arbor ctl
+//! tree` shows cannot drift apart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::mailbox::{self, MailboxReceiver, close_mailbox};
+use crate::registry::{Entry, Registry};
+use crate::spec::ChildSpec;
+use crate::supervisor::inspect::{PlaceKind, PlaceView, Published};
+use crate::supervisor::protocol::{ChildCommandError, Signal, SupervisorRef};
+use crate::vocab::{ChildId, ChildStatus};
+
+/// A child that exists: from its task's spawn until its exit is received.
+pub(crate) struct Live {
+    /// Which start of the place this is.
+    pub generation: u64,
+    /// How the supervisor tells it to stop.
+    pub signal: watch::Sender<Signal>,
+    /// A nested supervisor, once it has finished starting.
+    pub supervisor: Option<SupervisorRef>,
+}
+
+/// One child's place in the supervisor.
+pub(crate) struct Place {
+    pub spec: ChildSpec,
+    pub path: String,
+    /// How many times this place has started.
+    pub generation: u64,
+    /// The running child, if any. Cleared only when its exit is received,
+    /// so a stop interrupted by a kill still finds it.
+    pub live: Option<Live>,
+    /// Its restart failed and another try is queued.
+    pub restarting: bool,
+    /// A worker's queue while no instance holds it; `None` once closed.
+    pub mailbox: Option<MailboxReceiver>,
+    view: Arc<PlaceView>,
+}
+
+impl Place {
+    /// Whether the child is running, or about to be restarted: what
+    /// `auto_shutdown = all_significant` counts as still active.
+    pub fn is_active(&self) -> bool {
+        self.live.is_some() || self.restarting
+    }
+
+    /// Publishes the place's status and generation for inspection.
+    pub fn publish(&self) {
+        let status = if self.live.is_some() {
+            ChildStatus::Running
+        } else if self.restarting {
+            ChildStatus::Restarting
+        } else {
+            ChildStatus::Stopped
+        };
+        self.view.set_generation(self.generation);
+        self.view.set_status(status);
+    }
+
+    pub fn is_worker(&self) -> bool {
+        matches!(self.spec, ChildSpec::Worker(_))
+    }
+}
+
+/// A supervisor's places in start order, with a name index.
+pub(crate) struct Places {
+    registry: Registry,
+    path: String,
+    places: BTreeMap<ChildId, Place>,
+    by_name: HashMap<String, ChildId>,
+    next_id: u64,
+    published: Arc<Published>,
+}
+
+impl Places {
+    pub fn new(registry: Registry, path: String, published: Arc<Published>) -> Self {
+        Places {
+            registry,
+            path,
+            places: BTreeMap::new(),
+            by_name: HashMap::new(),
+            next_id: 0,
+            published,
+        }
+    }
+
+    /// Creates a place for `spec` at the end of the start order and takes
+    /// its name in the registry.
+    pub fn add(&mut self, spec: ChildSpec) -> Result<ChildId, ChildCommandError> {
+        let name = spec.name().to_string();
+        let (entry, mailbox) = match &spec {
+            ChildSpec::Worker(_) => {
+                let (tx, rx) = mailbox::mailbox();
+                (Entry::Worker(tx), Some(rx))
+            }
+            ChildSpec::Supervisor(_) => (Entry::Supervisor(None), None),
+        };
+        self.registry
+            .register(&name, entry)
+            .map_err(|_| ChildCommandError::NameTaken(name.clone()))?;
+        let id = ChildId(self.next_id);
+        self.next_id += 1;
+        let path = format!("{}/{}", self.path, name);
+        let kind = match &spec {
+            ChildSpec::Worker(w) => PlaceKind::Worker {
+                component: w.component.clone(),
+            },
+            ChildSpec::Supervisor(s) => PlaceKind::Supervisor {
+                strategy: s.strategy_label().to_string(),
+            },
+        };
+        let view = Arc::new(PlaceView::new(
+            name.clone(),
+            path.clone(),
+            kind,
+            spec.restart(),
+        ));
+        self.published.insert(id, view.clone());
+        self.by_name.insert(name, id);
+        self.places.insert(
+            id,
+            Place {
+                spec,
+                path,
+                generation: 0,
+                live: None,
+                restarting: false,
+                mailbox,
+                view,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Forgets a place: its callers get errors and its name is freed.
+    pub fn remove(&mut self, id: ChildId, why: &str) {
+        let Some(mut place) = self.places.remove(&id) else {
+            return;
+        };
+        if let Some(rx) = place.mailbox.take() {
+            close_mailbox(rx, why);
+        }
+        let name = place.spec.name();
+        self.by_name.remove(name);
+        self.registry.unregister(name);
+        self.published.remove(id);
+    }
+
+    /// A stopped child that is not coming back (for now): callers get
+    /// errors at once; a later start opens a fresh mailbox.
+    pub fn close(&mut self, id: ChildId, why: &str) {
+        if let Some(place) = self.places.get_mut(&id) {
+            place.restarting = false;
+            place.publish();
+            if let Some(rx) = place.mailbox.take() {
+                close_mailbox(rx, why);
+            }
+        }
+    }
+
+    /// Forgets every place.
+    pub fn remove_all(&mut self, why: &str) {
+        let ids: Vec<ChildId> = self.places.keys().copied().collect();
+        for id in ids {
+            self.remove(id, why);
+        }
+    }
+
+    /// A worker's mailbox for its next instance: the kept one, or a fresh
+    /// one under the same name if it was closed.
+    pub fn take_mailbox(&mut self, id: ChildId) -> Option<MailboxReceiver> {
+        let place = self.places.get_mut(&id)?;
+        let ChildSpec::Worker(worker) = &place.spec else {
+            return None;
+        };
+        Some(match place.mailbox.take() {
+            Some(rx) => rx,
+            None => {
+                let (tx, rx) = mailbox::mailbox();
+                self.registry.set_worker(&worker.name, tx);
+                rx
+            }
+        })
+    }
+
+    /// Points a nested supervisor's name at the running supervisor (or at
+    /// nothing while it is down).
+    pub fn set_supervisor(&self, id: ChildId, running: Option<SupervisorRef>) {
+        if let Some(place) = self.places.get(&id) {
+            self.registry.set_supervisor(place.spec.name(), running);
+        }
+    }
+
+    pub fn get(&self, id: ChildId) -> Option<&Place> {
+        self.places.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: ChildId) -> Option<&mut Place> {
+        self.places.get_mut(&id)
+    }
+
+    pub fn find(&self, name: &str) -> Option<ChildId> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    /// The path of a child, for messages.
+    pub fn path_of(&self, id: ChildId) -> String {
+        self.places
+            .get(&id)
+            .map(|p| p.path.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether `id` is running or about to be restarted.
+    pub fn is_active(&self, id: ChildId) -> bool {
+        self.places.get(&id).is_some_and(Place::is_active)
+    }
+
+    /// Live children in reverse start order: the shutdown order.
+    pub fn live_in_reverse(&self) -> Vec<ChildId> {
+        self.places
+            .iter()
+            .rev()
+            .filter(|(_, p)| p.live.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}

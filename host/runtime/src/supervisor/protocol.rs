@@ -1,0 +1,199 @@
+//! What supervisors and their children say to each other: the signal a
+//! supervisor sends down (run, shutdown, kill), the exit a child sends up,
+//! the commands a supervisor answers and their errors, and the handle by
+//! which a running supervisor is reached.
+//!
+//! This module only defines messages. The driver, the worker runner and the
+//! registry all depend on it, and it depends on none of them, so the layers
+//! point one way: driver -> child -> host_api -> registry -> protocol.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::mailbox::MailboxReceiver;
+use crate::spec::ChildSpec;
+use crate::supervisor::inspect::Published;
+use crate::vocab::{ChildId, ExitReason, SupervisorStop};
+
+/// What a supervisor tells a running child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Keep going.
+    Run,
+    /// Stop in order: finish the current callback, run `terminate`, exit.
+    Shutdown,
+    /// Drop everything now.
+    Kill,
+}
+
+/// Waits until the signal satisfies `pred` (or its sender is gone).
+///
+/// Never hold the `watch::Ref` that `wait_for` returns across an await: it is
+/// a read lock, and the supervisor's next `send` on this thread would block on
+/// it forever. This returns only once the guard is dropped.
+pub(crate) async fn signalled(
+    signal: &mut watch::Receiver<Signal>,
+    pred: impl FnMut(&Signal) -> bool,
+) {
+    let _ = signal.wait_for(pred).await.map(|_| ());
+}
+
+/// A child's exit, sent to its supervisor.
+pub(crate) struct ChildExit {
+    pub id: ChildId,
+    pub generation: u64,
+    pub reason: ExitReason,
+    pub detail: Option<String>,
+    /// Set when a supervisor stopped by its own decision.
+    pub stop: Option<SupervisorStop>,
+    /// The mailbox, handed back so the next instance gets the queued messages.
+    pub mailbox: Option<MailboxReceiver>,
+}
+
+/// Why a start failed.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub reason: ExitReason,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(reason: ExitReason, detail: impl Into<String>) -> Self {
+        Failure {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Sends the child's exit to its supervisor exactly once, even if the task
+/// panics or is dropped, so a supervisor never waits for an exit that
+/// cannot come.
+pub(crate) struct ExitNotifier {
+    tx: Option<mpsc::UnboundedSender<ChildExit>>,
+    id: ChildId,
+    generation: u64,
+}
+
+impl ExitNotifier {
+    pub fn new(tx: mpsc::UnboundedSender<ChildExit>, id: ChildId, generation: u64) -> Self {
+        ExitNotifier {
+            tx: Some(tx),
+            id,
+            generation,
+        }
+    }
+
+    pub fn send(
+        mut self,
+        reason: ExitReason,
+        detail: Option<String>,
+        stop: Option<SupervisorStop>,
+        mailbox: Option<MailboxReceiver>,
+    ) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ChildExit {
+                id: self.id,
+                generation: self.generation,
+                reason,
+                detail,
+                stop,
+                mailbox,
+            });
+        }
+    }
+}
+
+impl Drop for ExitNotifier {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ChildExit {
+                id: self.id,
+                generation: self.generation,
+                reason: ExitReason::Killed,
+                detail: Some("the child's task ended without reporting (host bug)".to_string()),
+                stop: None,
+                mailbox: None,
+            });
+        }
+    }
+}
+
+/// How to reach a running supervisor.
+#[derive(Clone)]
+pub struct SupervisorRef {
+    pub(crate) commands: mpsc::UnboundedSender<SupervisorCommand>,
+    /// The scheduler thread its task and its workers run on.
+    pub(crate) thread: usize,
+    /// What it publishes for inspection, read without asking it.
+    pub(crate) published: Arc<Published>,
+}
+
+/// Requests a running supervisor answers.
+#[expect(
+    clippy::enum_variant_names,
+    reason = "named after OTP's start_child, terminate_child, restart_child, delete_child"
+)]
+pub(crate) enum SupervisorCommand {
+    /// Add a child (a worker or a whole supervisor) and start it.
+    StartChild(ChildSpec, oneshot::Sender<Result<(), ChildCommandError>>),
+    /// Stop a child (kept in the spec list unless temporary or dynamic).
+    TerminateChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
+    /// Start a stopped child again.
+    RestartChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
+    /// Forget a stopped child of a static supervisor.
+    DeleteChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
+}
+
+/// Why a child command failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChildCommandError {
+    /// The name is not valid.
+    #[error("invalid child name: {0}")]
+    InvalidName(String),
+    /// The name is taken somewhere in the host.
+    #[error("the name {0:?} is already in use")]
+    NameTaken(String),
+    /// No such component in `[components]`.
+    #[error("unknown component {0:?}")]
+    UnknownComponent(String),
+    /// The dynamic supervisor is full.
+    #[error("the supervisor already has its maximum of {0} children")]
+    MaxChildren(usize),
+    /// The child asks for more linear memory than the host's memory slots hold.
+    #[error(
+        "max_memory_mb {asked} is above the {slot} MiB memory slots this host was sized with \
+         (the largest max_memory_mb in the tree file; raise one there)"
+    )]
+    MemoryAboveSlot {
+        /// The child's limit, MiB.
+        asked: usize,
+        /// The slot size, MiB.
+        slot: usize,
+    },
+    /// The child's `init` failed or trapped.
+    #[error("the child failed to start ({reason}): {detail}")]
+    StartFailed {
+        /// crash or error.
+        reason: ExitReason,
+        /// What went wrong.
+        detail: String,
+    },
+    /// No child of that name under this supervisor.
+    #[error("no child named {0:?} under this supervisor")]
+    NoSuchChild(String),
+    /// The child is already running.
+    #[error("the child {0:?} is already running")]
+    AlreadyRunning(String),
+    /// The child's restart failed and another try is queued.
+    #[error("the child {0:?} is restarting (its last restart failed; another try is queued)")]
+    Restarting(String),
+    /// `delete-child` of a child that is running.
+    #[error("the child {0:?} is running: stop it first")]
+    Running(String),
+    /// `delete-child` under a dynamic supervisor, which forgets its
+    /// children when they stop.
+    #[error("a dynamic supervisor forgets its children when they stop: use stop-child")]
+    Dynamic,
+}
