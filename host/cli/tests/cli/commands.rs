@@ -449,3 +449,16 @@ fn ctl_without_a_host_says_so() {
 fn the_probe_is_a_real_component() {
     assert!(std::fs::metadata(probe()).unwrap().len() > 1000);
 }
+
+#[test]
+fn check_refuses_a_restart_window_past_a_year_on_one_line() {
+    let dir = scratch("check-huge-window");
+    let body = SIMPLE.replace("name = \"root\"", "name = \"root\"\nmax_seconds = 1e20");
+    let file = write(&dir, "tree.toml", tree(&body));
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert_one_line_error(
+        &out,
+        "tree.toml:7: supervisor.max_seconds: must be at most 31536000 (one year), got 1e20",
+    );
+}
+
