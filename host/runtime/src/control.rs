@@ -5,7 +5,7 @@
 //! per line) until the client hangs up. The socket is created owner-only
 //! (0600): whoever can connect can stop the tree.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -117,6 +117,15 @@ pub enum ControlError {
     /// Something else is listening on the path.
     #[error("{}: a host is already listening on this control socket", .0.display())]
     InUse(PathBuf),
+    /// The path holds something other than a socket, which binding would
+    /// have to delete: someone's file, not a stale socket of a dead host.
+    #[error("{}: is {kind}, not a socket; not replacing it", path.display())]
+    NotASocket {
+        /// The control path.
+        path: PathBuf,
+        /// What is there, e.g. "a regular file".
+        kind: &'static str,
+    },
     /// The socket could not be created or reached.
     #[error("{}: {source}", path.display())]
     Io {
@@ -143,18 +152,14 @@ impl Drop for ControlServer {
 }
 
 impl ControlServer {
-    /// Binds `path` (owner-only). A stale socket left by a dead host is replaced.
+    /// Binds `path` (owner-only). A stale socket left by a dead host is
+    /// replaced; anything else at `path` is an error, never deleted.
     pub async fn bind(path: &Path) -> Result<ControlServer, ControlError> {
         let io = |source| ControlError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if path.exists() {
-            if UnixStream::connect(path).await.is_ok() {
-                return Err(ControlError::InUse(path.to_path_buf()));
-            }
-            std::fs::remove_file(path).map_err(io)?;
-        }
+        remove_stale_socket(path).await?;
         let listener = UnixListener::bind(path).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         Ok(ControlServer {
@@ -183,6 +188,49 @@ impl ControlServer {
                 }
             });
         }
+    }
+}
+
+/// Clears `path` for binding: nothing there is fine, a socket nobody answers
+/// on is a dead host's and is removed, a live one is [`ControlError::InUse`].
+/// Anything else (a file, a directory, a symlink) is someone's: a typo in
+/// `--control` must not delete it.
+async fn remove_stale_socket(path: &Path) -> Result<(), ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file_type = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if !file_type.is_socket() {
+        return Err(ControlError::NotASocket {
+            path: path.to_path_buf(),
+            kind: describe(file_type),
+        });
+    }
+    if UnixStream::connect(path).await.is_ok() {
+        return Err(ControlError::InUse(path.to_path_buf()));
+    }
+    std::fs::remove_file(path).map_err(io)
+}
+
+/// What a file type is, in words, for [`ControlError::NotASocket`].
+fn describe(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_file() {
+        "a regular file"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_fifo() {
+        "a named pipe"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "an unusual file"
     }
 }
 

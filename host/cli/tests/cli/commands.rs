@@ -149,6 +149,22 @@ fn check_reports_bad_components_on_one_line_each() {
     assert_one_line_error(&out, "nope.toml:1: file: cannot read the tree file");
 }
 
+/// Runs `command` to its end, killing it after [`PATIENCE`] (a host that
+/// should have refused to start must not hang the suite).
+fn output_within_patience(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
 struct Running {
     child: Child,
     socket: PathBuf,
@@ -460,5 +476,21 @@ fn check_refuses_a_restart_window_past_a_year_on_one_line() {
         &out,
         "tree.toml:7: supervisor.max_seconds: must be at most 31536000 (one year), got 1e20",
     );
+}
+
+#[test]
+fn run_refuses_a_control_path_that_is_not_a_socket_and_leaves_the_file_alone() {
+    let dir = scratch("run-control-not-socket");
+    let file = write(&dir, "tree.toml", tree(SIMPLE));
+    let precious = write(&dir, "notes.txt", "keep me\n");
+    let out = output_within_patience(
+        arbor()
+            .arg("run")
+            .arg(&file)
+            .arg("--control")
+            .arg(&precious),
+    );
+    assert_one_line_error(&out, "notes.txt: is a regular file, not a socket");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
 }
 
