@@ -8,6 +8,7 @@
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -175,11 +176,38 @@ impl ControlServer {
 
     /// Serves connections until the task is dropped. A `shutdown` request is
     /// passed to `shutdown` for the owner of the node to act on.
+    ///
+    /// A failed `accept` (EMFILE when out of descriptors, ENOBUFS, ...)
+    /// leaves the connection queued and the socket readable, so accepting
+    /// again at once fails again at once: a busy loop. Like hyper's
+    /// `sleep_on_errors`, wait a little first (a descriptor freed meanwhile
+    /// lets the next attempt succeed); the warning is logged once per run
+    /// of failures, not once per attempt.
     pub async fn serve(self, node: Arc<Node>, shutdown: mpsc::UnboundedSender<()>) {
+        let mut failures: u64 = 0;
         loop {
-            let Ok((stream, _)) = self.listener.accept().await else {
-                continue;
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    if failures == 0 {
+                        tracing::warn!(
+                            "control socket {}: cannot accept a connection: {e}; retrying every {} ms",
+                            self.path.display(),
+                            ACCEPT_RETRY.as_millis()
+                        );
+                    }
+                    failures += 1;
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
             };
+            if failures > 0 {
+                tracing::info!(
+                    "control socket {}: accepting again after {failures} failed attempts",
+                    self.path.display()
+                );
+                failures = 0;
+            }
             let node = node.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
@@ -190,6 +218,9 @@ impl ControlServer {
         }
     }
 }
+
+/// How long [`ControlServer::serve`] waits after a failed `accept`.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Clears `path` for binding: nothing there is fine, a socket nobody answers
 /// on is a dead host's and is removed, a live one is [`ControlError::InUse`].

@@ -177,17 +177,24 @@ impl Running {
     }
 
     fn start_with_env(dir: &Path, body: &str, env: &[(&str, &str)]) -> Running {
+        let mut command = arbor();
+        command.envs(env.iter().copied());
+        Running::start_command(dir, body, command)
+    }
+
+    /// Starts `command run TREE ...`, where `command` is `arbor` itself or
+    /// a wrapper that execs it (so the child's pid is the host's).
+    fn start_command(dir: &Path, body: &str, mut command: Command) -> Running {
         let file = write(dir, "tree.toml", tree(body));
         let socket = dir.join("arbor.sock");
         let events = dir.join("events.jsonl");
-        let child = arbor()
+        let child = command
             .arg("run")
             .arg(&file)
             .arg("--events")
             .arg(&events)
             .arg("--control")
             .arg(&socket)
-            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -492,5 +499,82 @@ fn run_refuses_a_control_path_that_is_not_a_socket_and_leaves_the_file_alone() {
     );
     assert_one_line_error(&out, "notes.txt: is a regular file, not a socket");
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+}
+
+/// User plus system CPU time of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at field
+    // 3 (state); utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn clock_ticks_per_second() -> u64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    stdout(&out).trim().parse().unwrap()
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn accept_failures_back_off_instead_of_spinning_and_the_socket_recovers() {
+    const FD_LIMIT: usize = 64;
+    let dir = scratch("run-emfile");
+    // The host execs under a low descriptor limit, so connections exhaust it.
+    let mut limited = Command::new("bash");
+    limited
+        .arg("-c")
+        .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_arbor"))
+        .env("ARBOR_LOG", "warn")
+        .env_remove("ARBOR_CONTROL");
+    let host = Running::start_command(&dir, SIMPLE, limited);
+    let pid = host.child.id();
+    assert!(open_fds(pid) < FD_LIMIT - 8, "room for some connections");
+
+    // Connections past the limit wait in the listen backlog; every accept
+    // of theirs fails with EMFILE.
+    let held: Vec<_> = (0..FD_LIMIT)
+        .map(|_| std::os::unix::net::UnixStream::connect(&host.socket).unwrap())
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while open_fds(pid) < FD_LIMIT {
+        assert!(
+            Instant::now() < deadline,
+            "the host never ran out of descriptors"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let held_for = Duration::from_secs(1);
+    let before = cpu_ticks(pid);
+    std::thread::sleep(held_for);
+    let burnt = cpu_ticks(pid) - before;
+    let busy_loop = clock_ticks_per_second() * held_for.as_millis() as u64 / 1000;
+    assert!(
+        burnt * 100 < busy_loop * 30,
+        "{burnt} ticks of CPU in {held_for:?} of failing accepts (a busy loop burns {busy_loop})"
+    );
+
+    drop(held);
+    let tree = host.ctl(&["tree"]);
+    assert!(tree.status.success(), "{}", stderr(&tree));
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("cannot accept").count(),
+        1,
+        "one warning for the burst: {err}"
+    );
 }
 
