@@ -1,5 +1,6 @@
 //! `arbor ctl ...`: commands to a running host over its control socket.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -59,7 +60,35 @@ enum CtlCommand {
     Shutdown,
 }
 
+/// stdout's reader went away (`arbor ctl events | head -1`): the output
+/// simply ends, as for any Unix filter, and ctl exits 0.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed")]
+struct StdoutClosed;
+
+/// Writes `bytes` to `out` and flushes, so a closed pipe shows at once
+/// (Rust ignores SIGPIPE, so the write fails with `BrokenPipe` instead of
+/// killing the process, and `println!` would panic on it).
+fn emit(out: &mut impl Write, bytes: &[u8]) -> anyhow::Result<()> {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        result => result.context("cannot write to stdout"),
+    }
+}
+
+/// [`emit`] `text` and a newline.
+fn emit_line(out: &mut impl Write, text: impl std::fmt::Display) -> anyhow::Result<()> {
+    emit(out, format!("{text}\n").as_bytes())
+}
+
 pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    match run(args) {
+        Err(e) if e.is::<StdoutClosed>() => Ok(ExitCode::SUCCESS),
+        result => result,
+    }
+}
+
+fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let control = args.control.unwrap_or_else(super::default_control_path);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -112,30 +141,31 @@ pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let value = response.value.unwrap_or(serde_json::Value::Null);
+        let mut out = std::io::stdout().lock();
         match request {
-            Request::Tree if json => println!("{}", serde_json::to_string_pretty(&value)?),
+            Request::Tree if json => emit_line(&mut out, serde_json::to_string_pretty(&value)?)?,
             Request::Tree => {
                 let report: NodeReport =
                     serde_json::from_value(value).context("bad tree report")?;
-                print!("{}", report.render());
+                emit(&mut out, report.render().as_bytes())?;
             }
             Request::Instances if value.is_object() => {
                 let usage: InstanceUsage = serde_json::from_value(value).context("bad usage")?;
-                println!("{usage}");
+                emit_line(&mut out, usage)?;
             }
             Request::CountChildren { .. } => {
                 let counts: ChildCounts = serde_json::from_value(value).context("bad counts")?;
-                println!("{counts}");
+                emit_line(&mut out, counts)?;
             }
             Request::Events => {
                 while let Some(line) = client.next_line().await? {
-                    println!("{line}");
+                    emit_line(&mut out, line)?;
                 }
             }
             _ => match value {
-                serde_json::Value::String(text) => println!("{text}"),
-                serde_json::Value::Null => println!("ok"),
-                other => println!("{other}"),
+                serde_json::Value::String(text) => emit_line(&mut out, text)?,
+                serde_json::Value::Null => emit_line(&mut out, "ok")?,
+                other => emit_line(&mut out, other)?,
             },
         }
         Ok(ExitCode::SUCCESS)

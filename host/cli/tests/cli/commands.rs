@@ -578,3 +578,57 @@ fn accept_failures_back_off_instead_of_spinning_and_the_socket_recovers() {
     );
 }
 
+#[test]
+fn ctl_events_ends_quietly_when_its_reader_goes_away() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("ctl-events-pipe");
+    let host = Running::start(&dir, SIMPLE);
+    let mut events = arbor()
+        .arg("ctl")
+        .arg("--control")
+        .arg(&host.socket)
+        .arg("events")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -1`: read one line, then close the pipe.
+    let stdout_pipe = events.stdout.take().unwrap();
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(stdout_pipe).read_line(&mut line).unwrap();
+        line_tx.send(line).unwrap();
+    });
+    let mut started = 0;
+    let mut start_child = || {
+        started += 1;
+        let name = format!("e{started}");
+        let out = host.ctl(&["start-child", "pool", "probe", "--name", &name]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    // ctl subscribes at some point after it starts: make events until one arrives.
+    let deadline = Instant::now() + PATIENCE;
+    let line = loop {
+        start_child();
+        if let Ok(line) = line_rx.recv_timeout(Duration::from_millis(200)) {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "ctl events printed nothing");
+    };
+    assert!(line.starts_with('{'), "{line}");
+    reader.join().unwrap();
+    // The pipe is closed: ctl's next line has no reader.
+    while events.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "ctl events kept running");
+        start_child();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = events.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
+}
+
