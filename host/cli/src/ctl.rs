@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use arbor::allocator::InstanceUsage;
-use arbor::control::{ControlClient, Request};
+use arbor::control::{CallReply, ControlClient, Request};
 use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
@@ -29,8 +29,15 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Send MSG to worker NAME and print its reply.
-    Call { name: String, message: String },
+    /// Send MSG to worker NAME and print its reply: its bytes exactly, no
+    /// newline added.
+    Call {
+        name: String,
+        message: String,
+        /// Print the reply as base64 text with a newline instead.
+        #[arg(long)]
+        base64: bool,
+    },
     /// Queue MSG for worker NAME.
     Cast { name: String, message: String },
     /// Add a worker running COMPONENT under supervisor SUP.
@@ -58,6 +65,27 @@ enum CtlCommand {
     Events,
     /// Stop the tree in order.
     Shutdown,
+}
+
+/// How to print a response, where the command offers a choice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Text for people (for `call`: the reply's bytes as they are).
+    Plain,
+    /// `tree --json`.
+    Json,
+    /// `call --base64`.
+    Base64,
+}
+
+impl Format {
+    fn json_if(asked: bool) -> Format {
+        if asked { Format::Json } else { Format::Plain }
+    }
+
+    fn base64_if(asked: bool) -> Format {
+        if asked { Format::Base64 } else { Format::Plain }
+    }
 }
 
 /// stdout's reader went away (`arbor ctl events | head -1`): the output
@@ -98,10 +126,14 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         let mut client = ControlClient::connect(&control)
             .await
             .context("cannot reach the host (is `arbor run` running with this --control path?)")?;
-        let (request, json) = match args.command {
-            CtlCommand::Tree { json } => (Request::Tree, json),
-            CtlCommand::Call { name, message } => (Request::Call { name, message }, false),
-            CtlCommand::Cast { name, message } => (Request::Cast { name, message }, false),
+        let (request, format) = match args.command {
+            CtlCommand::Tree { json } => (Request::Tree, Format::json_if(json)),
+            CtlCommand::Call {
+                name,
+                message,
+                base64,
+            } => (Request::Call { name, message }, Format::base64_if(base64)),
+            CtlCommand::Cast { name, message } => (Request::Cast { name, message }, Format::Plain),
             CtlCommand::StartChild {
                 supervisor,
                 component,
@@ -116,20 +148,20 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     args,
                     restart,
                 },
-                false,
+                Format::Plain,
             ),
             CtlCommand::StopChild { supervisor, name } => {
-                (Request::StopChild { supervisor, name }, false)
+                (Request::StopChild { supervisor, name }, Format::Plain)
             }
             CtlCommand::RestartChild { supervisor, name } => {
-                (Request::RestartChild { supervisor, name }, false)
+                (Request::RestartChild { supervisor, name }, Format::Plain)
             }
             CtlCommand::CountChildren { supervisor } => {
-                (Request::CountChildren { supervisor }, false)
+                (Request::CountChildren { supervisor }, Format::Plain)
             }
-            CtlCommand::Instances => (Request::Instances, false),
-            CtlCommand::Events => (Request::Events, false),
-            CtlCommand::Shutdown => (Request::Shutdown, false),
+            CtlCommand::Instances => (Request::Instances, Format::Plain),
+            CtlCommand::Events => (Request::Events, Format::Plain),
+            CtlCommand::Shutdown => (Request::Shutdown, Format::Plain),
         };
         let response = client.request(&request).await?;
         if !response.ok {
@@ -143,11 +175,21 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         let value = response.value.unwrap_or(serde_json::Value::Null);
         let mut out = std::io::stdout().lock();
         match request {
-            Request::Tree if json => emit_line(&mut out, serde_json::to_string_pretty(&value)?)?,
+            Request::Tree if format == Format::Json => {
+                emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
+            }
             Request::Tree => {
                 let report: NodeReport =
                     serde_json::from_value(value).context("bad tree report")?;
                 emit(&mut out, report.render().as_bytes())?;
+            }
+            Request::Call { .. } => {
+                let reply: CallReply = serde_json::from_value(value).context("bad reply")?;
+                if format == Format::Base64 {
+                    emit_line(&mut out, reply.to_base64())?;
+                } else {
+                    emit(&mut out, reply.bytes())?;
+                }
             }
             Request::Instances if value.is_object() => {
                 let usage: InstanceUsage = serde_json::from_value(value).context("bad usage")?;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -25,7 +27,7 @@ use crate::supervisor::state::RestartType;
 pub enum Request {
     /// The live tree.
     Tree,
-    /// Call a worker; the message is text.
+    /// Call a worker; the message is text, the reply a [`CallReply`].
     Call {
         /// The worker.
         name: String,
@@ -81,12 +83,59 @@ pub enum Request {
     Shutdown,
 }
 
+/// The reply of a `call`, byte for byte.
+///
+/// A guest replies bytes, not necessarily UTF-8, and a JSON string holds
+/// text only, so on the wire the reply is standard base64:
+/// `{"base64":"AP+A/g=="}` (a lossy UTF-8 conversion would turn each
+/// invalid byte into U+FFFD and lose it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReply(pub Vec<u8>);
+
+impl CallReply {
+    /// The reply's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The reply as standard base64 with padding.
+    pub fn to_base64(&self) -> String {
+        BASE64_STANDARD.encode(&self.0)
+    }
+}
+
+/// [`CallReply`] as it is on the wire.
+#[derive(Serialize, Deserialize)]
+struct WireReply {
+    base64: String,
+}
+
+impl Serialize for CallReply {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireReply {
+            base64: self.to_base64(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CallReply {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireReply::deserialize(deserializer)?;
+        BASE64_STANDARD
+            .decode(wire.base64)
+            .map(CallReply)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A control response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     /// Whether the request succeeded.
     pub ok: bool,
-    /// The result (text, or a JSON value for `tree` and `count_children`).
+    /// The result: a [`CallReply`] for `call`, a JSON value for `tree`,
+    /// `instances` and `count_children`, text or null for the others.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<serde_json::Value>,
     /// What went wrong.
@@ -317,7 +366,9 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             )),
         },
         Request::Call { name, message } => match node.call(&name, message.into_bytes()).await {
-            Ok(reply) => Response::ok(Value::String(String::from_utf8_lossy(&reply).into_owned())),
+            Ok(reply) => {
+                Response::ok(serde_json::to_value(CallReply(reply)).expect("replies serialize"))
+            }
             Err(e) => Response::err(format!("call to {name} failed: {e}")),
         },
         Request::Cast { name, message } => match node.cast(&name, message.into_bytes()) {
@@ -416,5 +467,19 @@ impl ControlClient {
             .next_line()
             .await
             .map_err(|e| ControlError::Protocol(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_reply_crosses_the_wire_byte_for_byte() {
+        let reply = CallReply(vec![0x00, 0xff, 0x80, 0xfe]);
+        let wire = serde_json::to_string(&reply).unwrap();
+        assert_eq!(wire, r#"{"base64":"AP+A/g=="}"#);
+        assert_eq!(serde_json::from_str::<CallReply>(&wire).unwrap(), reply);
+        assert!(serde_json::from_str::<CallReply>(r#"{"base64":"not base64!"}"#).is_err());
     }
 }

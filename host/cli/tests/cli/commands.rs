@@ -632,3 +632,18 @@ fn ctl_events_ends_quietly_when_its_reader_goes_away() {
     host.wait();
 }
 
+#[test]
+fn ctl_call_prints_a_binary_reply_byte_for_byte_or_as_base64() {
+    let dir = scratch("ctl-call-bytes");
+    let host = Running::start(&dir, SIMPLE);
+    let raw = host.ctl(&["call", "a", "bytes 00ff80fe"]);
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    assert_eq!(raw.stdout, [0x00, 0xff, 0x80, 0xfe]);
+    let encoded = host.ctl(&["call", "a", "bytes 00ff80fe", "--base64"]);
+    assert!(encoded.status.success(), "{}", stderr(&encoded));
+    assert_eq!(stdout(&encoded), "AP+A/g==\n");
+    assert_eq!(host.ctl(&["call", "a", "ping"]).stdout, b"pong");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
