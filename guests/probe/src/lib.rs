@@ -6,6 +6,7 @@
 //! | message | behaviour |
 //! |---|---|
 //! | `ping` | replies `pong` |
+//! | `bytes HEX` | replies the bytes HEX spells (`bytes 00ff` replies 0x00 0xff: a reply that is not UTF-8) |
 //! | `count` | replies how many `count` messages this instance has seen (fresh state shows a restart) |
 //! | `crash` | traps (a Rust panic) |
 //! | `trap` | executes `unreachable` at once (a trap without the panic machinery) |
@@ -76,6 +77,22 @@ thread_local! {
 
 struct Probe;
 
+/// `bytes HEX`: lets a test get a reply of any bytes, not only text.
+fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
+    if hex.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits: {hex}"));
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| format!("not hex: {hex}"))
+        })
+        .collect()
+}
+
 fn describe(error: &CallError) -> String {
     match error {
         CallError::NoSuchName(name) => format!("no such name: {name}"),
@@ -132,6 +149,7 @@ impl Guest for Probe {
         let (verb, rest) = text.split_once(' ').unwrap_or((text.as_str(), ""));
         let reply = match verb {
             "ping" => "pong".to_string(),
+            "bytes" => return decode_hex(rest),
             "count" => STATE.with_borrow_mut(|state| {
                 state.counted += 1;
                 state.counted.to_string()

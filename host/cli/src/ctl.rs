@@ -1,5 +1,6 @@
 //! `arbor ctl ...`: commands to a running host over its control socket.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use arbor::allocator::InstanceUsage;
-use arbor::control::{ControlClient, Request};
+use arbor::control::{CallReply, ControlClient, Request};
 use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
@@ -28,8 +29,15 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Send MSG to worker NAME and print its reply.
-    Call { name: String, message: String },
+    /// Send MSG to worker NAME and print its reply: its bytes exactly, no
+    /// newline added.
+    Call {
+        name: String,
+        message: String,
+        /// Print the reply as base64 text with a newline instead.
+        #[arg(long)]
+        base64: bool,
+    },
     /// Queue MSG for worker NAME.
     Cast { name: String, message: String },
     /// Add a worker running COMPONENT under supervisor SUP.
@@ -59,7 +67,56 @@ enum CtlCommand {
     Shutdown,
 }
 
+/// How to print a response, where the command offers a choice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Text for people (for `call`: the reply's bytes as they are).
+    Plain,
+    /// `tree --json`.
+    Json,
+    /// `call --base64`.
+    Base64,
+}
+
+impl Format {
+    fn json_if(asked: bool) -> Format {
+        if asked { Format::Json } else { Format::Plain }
+    }
+
+    fn base64_if(asked: bool) -> Format {
+        if asked { Format::Base64 } else { Format::Plain }
+    }
+}
+
+/// stdout's reader went away (`arbor ctl events | head -1`): the output
+/// simply ends, as for any Unix filter, and ctl exits 0.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed")]
+struct StdoutClosed;
+
+/// Writes `bytes` to `out` and flushes, so a closed pipe shows at once
+/// (Rust ignores SIGPIPE, so the write fails with `BrokenPipe` instead of
+/// killing the process, and `println!` would panic on it).
+fn emit(out: &mut impl Write, bytes: &[u8]) -> anyhow::Result<()> {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        result => result.context("cannot write to stdout"),
+    }
+}
+
+/// [`emit`] `text` and a newline.
+fn emit_line(out: &mut impl Write, text: impl std::fmt::Display) -> anyhow::Result<()> {
+    emit(out, format!("{text}\n").as_bytes())
+}
+
 pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    match run(args) {
+        Err(e) if e.is::<StdoutClosed>() => Ok(ExitCode::SUCCESS),
+        result => result,
+    }
+}
+
+fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let control = args.control.unwrap_or_else(super::default_control_path);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,10 +126,14 @@ pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
         let mut client = ControlClient::connect(&control)
             .await
             .context("cannot reach the host (is `arbor run` running with this --control path?)")?;
-        let (request, json) = match args.command {
-            CtlCommand::Tree { json } => (Request::Tree, json),
-            CtlCommand::Call { name, message } => (Request::Call { name, message }, false),
-            CtlCommand::Cast { name, message } => (Request::Cast { name, message }, false),
+        let (request, format) = match args.command {
+            CtlCommand::Tree { json } => (Request::Tree, Format::json_if(json)),
+            CtlCommand::Call {
+                name,
+                message,
+                base64,
+            } => (Request::Call { name, message }, Format::base64_if(base64)),
+            CtlCommand::Cast { name, message } => (Request::Cast { name, message }, Format::Plain),
             CtlCommand::StartChild {
                 supervisor,
                 component,
@@ -87,20 +148,20 @@ pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     args,
                     restart,
                 },
-                false,
+                Format::Plain,
             ),
             CtlCommand::StopChild { supervisor, name } => {
-                (Request::StopChild { supervisor, name }, false)
+                (Request::StopChild { supervisor, name }, Format::Plain)
             }
             CtlCommand::RestartChild { supervisor, name } => {
-                (Request::RestartChild { supervisor, name }, false)
+                (Request::RestartChild { supervisor, name }, Format::Plain)
             }
             CtlCommand::CountChildren { supervisor } => {
-                (Request::CountChildren { supervisor }, false)
+                (Request::CountChildren { supervisor }, Format::Plain)
             }
-            CtlCommand::Instances => (Request::Instances, false),
-            CtlCommand::Events => (Request::Events, false),
-            CtlCommand::Shutdown => (Request::Shutdown, false),
+            CtlCommand::Instances => (Request::Instances, Format::Plain),
+            CtlCommand::Events => (Request::Events, Format::Plain),
+            CtlCommand::Shutdown => (Request::Shutdown, Format::Plain),
         };
         let response = client.request(&request).await?;
         if !response.ok {
@@ -112,30 +173,41 @@ pub fn execute(args: CtlArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let value = response.value.unwrap_or(serde_json::Value::Null);
+        let mut out = std::io::stdout().lock();
         match request {
-            Request::Tree if json => println!("{}", serde_json::to_string_pretty(&value)?),
+            Request::Tree if format == Format::Json => {
+                emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
+            }
             Request::Tree => {
                 let report: NodeReport =
                     serde_json::from_value(value).context("bad tree report")?;
-                print!("{}", report.render());
+                emit(&mut out, report.render().as_bytes())?;
+            }
+            Request::Call { .. } => {
+                let reply: CallReply = serde_json::from_value(value).context("bad reply")?;
+                if format == Format::Base64 {
+                    emit_line(&mut out, reply.to_base64())?;
+                } else {
+                    emit(&mut out, reply.bytes())?;
+                }
             }
             Request::Instances if value.is_object() => {
                 let usage: InstanceUsage = serde_json::from_value(value).context("bad usage")?;
-                println!("{usage}");
+                emit_line(&mut out, usage)?;
             }
             Request::CountChildren { .. } => {
                 let counts: ChildCounts = serde_json::from_value(value).context("bad counts")?;
-                println!("{counts}");
+                emit_line(&mut out, counts)?;
             }
             Request::Events => {
                 while let Some(line) = client.next_line().await? {
-                    println!("{line}");
+                    emit_line(&mut out, line)?;
                 }
             }
             _ => match value {
-                serde_json::Value::String(text) => println!("{text}"),
-                serde_json::Value::Null => println!("ok"),
-                other => println!("{other}"),
+                serde_json::Value::String(text) => emit_line(&mut out, text)?,
+                serde_json::Value::Null => emit_line(&mut out, "ok")?,
+                other => emit_line(&mut out, other)?,
             },
         }
         Ok(ExitCode::SUCCESS)

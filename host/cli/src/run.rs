@@ -98,15 +98,43 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
     let _ = serving.await; // drops the server, which removes the socket file
     if exit.gave_up() {
         anyhow::bail!(
-            "the root supervisor {:?} gave up: {}{}",
-            node.root_name(),
-            exit.reason,
-            exit.detail
-                .map(|d| format!(" ({d}: too many restarts in its window)"))
-                .unwrap_or_default()
+            "{}",
+            root_exit_message(node.root_name(), &exit.reason, exit.detail.as_deref())
         );
     }
     super::flush_logs();
     eprintln!("arbor: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last line of a run whose root did not stop in order. Only the detail
+/// `max_restarts` means the restart intensity was exceeded; any other detail
+/// (a crash's trap, say) is printed as it is, not explained as one.
+fn root_exit_message(root: &str, reason: &dyn std::fmt::Display, detail: Option<&str>) -> String {
+    let detail = match detail {
+        Some("max_restarts") => " (max_restarts: too many restarts in its window)".to_string(),
+        Some(detail) => format!(" ({detail})"),
+        None => String::new(),
+    };
+    format!("the root supervisor {root:?} gave up: {reason}{detail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::root_exit_message;
+
+    #[test]
+    fn only_max_restarts_is_called_too_many_restarts() {
+        assert_eq!(
+            root_exit_message("root", &"shutdown", Some("max_restarts")),
+            "the root supervisor \"root\" gave up: shutdown (max_restarts: too many restarts in its window)"
+        );
+        let crashed = root_exit_message("root", &"crash", Some("wasm trap: unreachable"));
+        assert!(!crashed.contains("too many restarts"), "{crashed}");
+        assert!(
+            crashed.ends_with(": crash (wasm trap: unreachable)"),
+            "{crashed}"
+        );
+        assert!(root_exit_message("root", &"killed", None).ends_with(": killed"));
+    }
 }

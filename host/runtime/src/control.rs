@@ -5,10 +5,13 @@
 //! per line) until the client hangs up. The socket is created owner-only
 //! (0600): whoever can connect can stop the tree.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -24,7 +27,7 @@ use crate::vocab::RestartType;
 pub enum Request {
     /// The live tree.
     Tree,
-    /// Call a worker; the message is text.
+    /// Call a worker; the message is text, the reply a [`CallReply`].
     Call {
         /// The worker.
         name: String,
@@ -80,12 +83,59 @@ pub enum Request {
     Shutdown,
 }
 
+/// The reply of a `call`, byte for byte.
+///
+/// A guest replies bytes, not necessarily UTF-8, and a JSON string holds
+/// text only, so on the wire the reply is standard base64:
+/// `{"base64":"AP+A/g=="}` (a lossy UTF-8 conversion would turn each
+/// invalid byte into U+FFFD and lose it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReply(pub Vec<u8>);
+
+impl CallReply {
+    /// The reply's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The reply as standard base64 with padding.
+    pub fn to_base64(&self) -> String {
+        BASE64_STANDARD.encode(&self.0)
+    }
+}
+
+/// [`CallReply`] as it is on the wire.
+#[derive(Serialize, Deserialize)]
+struct WireReply {
+    base64: String,
+}
+
+impl Serialize for CallReply {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireReply {
+            base64: self.to_base64(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CallReply {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireReply::deserialize(deserializer)?;
+        BASE64_STANDARD
+            .decode(wire.base64)
+            .map(CallReply)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A control response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     /// Whether the request succeeded.
     pub ok: bool,
-    /// The result (text, or a JSON value for `tree` and `count_children`).
+    /// The result: a [`CallReply`] for `call`, a JSON value for `tree`,
+    /// `instances` and `count_children`, text or null for the others.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<serde_json::Value>,
     /// What went wrong.
@@ -117,6 +167,15 @@ pub enum ControlError {
     /// Something else is listening on the path.
     #[error("{}: a host is already listening on this control socket", .0.display())]
     InUse(PathBuf),
+    /// The path holds something other than a socket, which binding would
+    /// have to delete: someone's file, not a stale socket of a dead host.
+    #[error("{}: is {kind}, not a socket; not replacing it", path.display())]
+    NotASocket {
+        /// The control path.
+        path: PathBuf,
+        /// What is there, e.g. "a regular file".
+        kind: &'static str,
+    },
     /// The socket could not be created or reached.
     #[error("{}: {source}", path.display())]
     Io {
@@ -143,18 +202,14 @@ impl Drop for ControlServer {
 }
 
 impl ControlServer {
-    /// Binds `path` (owner-only). A stale socket left by a dead host is replaced.
+    /// Binds `path` (owner-only). A stale socket left by a dead host is
+    /// replaced; anything else at `path` is an error, never deleted.
     pub async fn bind(path: &Path) -> Result<ControlServer, ControlError> {
         let io = |source| ControlError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if path.exists() {
-            if UnixStream::connect(path).await.is_ok() {
-                return Err(ControlError::InUse(path.to_path_buf()));
-            }
-            std::fs::remove_file(path).map_err(io)?;
-        }
+        remove_stale_socket(path).await?;
         let listener = UnixListener::bind(path).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         Ok(ControlServer {
@@ -170,11 +225,38 @@ impl ControlServer {
 
     /// Serves connections until the task is dropped. A `shutdown` request is
     /// passed to `shutdown` for the owner of the node to act on.
+    ///
+    /// A failed `accept` (EMFILE when out of descriptors, ENOBUFS, ...)
+    /// leaves the connection queued and the socket readable, so accepting
+    /// again at once fails again at once: a busy loop. Like hyper's
+    /// `sleep_on_errors`, wait a little first (a descriptor freed meanwhile
+    /// lets the next attempt succeed); the warning is logged once per run
+    /// of failures, not once per attempt.
     pub async fn serve(self, node: Arc<Node>, shutdown: mpsc::UnboundedSender<()>) {
+        let mut failures: u64 = 0;
         loop {
-            let Ok((stream, _)) = self.listener.accept().await else {
-                continue;
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    if failures == 0 {
+                        tracing::warn!(
+                            "control socket {}: cannot accept a connection: {e}; retrying every {} ms",
+                            self.path.display(),
+                            ACCEPT_RETRY.as_millis()
+                        );
+                    }
+                    failures += 1;
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
             };
+            if failures > 0 {
+                tracing::info!(
+                    "control socket {}: accepting again after {failures} failed attempts",
+                    self.path.display()
+                );
+                failures = 0;
+            }
             let node = node.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
@@ -183,6 +265,52 @@ impl ControlServer {
                 }
             });
         }
+    }
+}
+
+/// How long [`ControlServer::serve`] waits after a failed `accept`.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Clears `path` for binding: nothing there is fine, a socket nobody answers
+/// on is a dead host's and is removed, a live one is [`ControlError::InUse`].
+/// Anything else (a file, a directory, a symlink) is someone's: a typo in
+/// `--control` must not delete it.
+async fn remove_stale_socket(path: &Path) -> Result<(), ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file_type = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if !file_type.is_socket() {
+        return Err(ControlError::NotASocket {
+            path: path.to_path_buf(),
+            kind: describe(file_type),
+        });
+    }
+    if UnixStream::connect(path).await.is_ok() {
+        return Err(ControlError::InUse(path.to_path_buf()));
+    }
+    std::fs::remove_file(path).map_err(io)
+}
+
+/// What a file type is, in words, for [`ControlError::NotASocket`].
+fn describe(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_file() {
+        "a regular file"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_fifo() {
+        "a named pipe"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "an unusual file"
     }
 }
 
@@ -238,7 +366,9 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             )),
         },
         Request::Call { name, message } => match node.call(&name, message.into_bytes()).await {
-            Ok(reply) => Response::ok(Value::String(String::from_utf8_lossy(&reply).into_owned())),
+            Ok(reply) => {
+                Response::ok(serde_json::to_value(CallReply(reply)).expect("replies serialize"))
+            }
             Err(e) => Response::err(format!("call to {name} failed: {e}")),
         },
         Request::Cast { name, message } => match node.cast(&name, message.into_bytes()) {
@@ -337,5 +467,19 @@ impl ControlClient {
             .next_line()
             .await
             .map_err(|e| ControlError::Protocol(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_reply_crosses_the_wire_byte_for_byte() {
+        let reply = CallReply(vec![0x00, 0xff, 0x80, 0xfe]);
+        let wire = serde_json::to_string(&reply).unwrap();
+        assert_eq!(wire, r#"{"base64":"AP+A/g=="}"#);
+        assert_eq!(serde_json::from_str::<CallReply>(&wire).unwrap(), reply);
+        assert!(serde_json::from_str::<CallReply>(r#"{"base64":"not base64!"}"#).is_err());
     }
 }

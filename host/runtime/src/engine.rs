@@ -297,10 +297,12 @@ impl ArborEngine {
         let (component, outcome) = cache.load_or_compile(&self.engine, bytes, announce)?;
         match outcome {
             CacheOutcome::Hit => tracing::debug!("loaded component {name} from the compile cache"),
-            CacheOutcome::Compiled | CacheOutcome::Uncached => tracing::debug!(
-                "compiled component {name} in {:.0} ms",
-                started.elapsed().as_secs_f64() * 1000.0
-            ),
+            CacheOutcome::Compiled | CacheOutcome::Uncached | CacheOutcome::Untrusted => {
+                tracing::debug!(
+                    "compiled component {name} in {:.0} ms",
+                    started.elapsed().as_secs_f64() * 1000.0
+                )
+            }
         }
         if outcome != CacheOutcome::Hit && bytes.len() > 1 << 20 {
             tracing::info!(

@@ -423,6 +423,19 @@ fn parse_shutdown(
     }
 }
 
+/// The longest restart window a tree file may ask for. A window only needs
+/// to outlast the restarts it counts; past a year a supervisor would never
+/// forget a restart, and far past it the seconds no longer fit a `Duration`
+/// (1e20 panicked in `Duration::from_secs_f64`).
+const MAX_RESTART_WINDOW_SECS: u64 = 365 * 24 * 3600;
+
+/// `secs` (positive and finite) as a restart window, unless it is too long.
+fn restart_window(secs: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|window| *window <= Duration::from_secs(MAX_RESTART_WINDOW_SECS))
+}
+
 fn validate_supervisor(
     loc: &Locator<'_>,
     at: &str,
@@ -496,7 +509,15 @@ fn validate_supervisor(
                 format!("must be more than 0, got {secs}"),
             ));
         }
-        intensity.max_seconds = Duration::from_secs_f64(secs);
+        intensity.max_seconds = restart_window(secs).ok_or_else(|| {
+            // As written: `1e20`, not its f64 expansion.
+            let written = loc.text.get(m.span()).unwrap_or("more");
+            loc.error(
+                m.span(),
+                &format!("{at}.max_seconds"),
+                format!("must be at most {MAX_RESTART_WINDOW_SECS} (one year), got {written}"),
+            )
+        })?;
     }
     let dynamic = match &raw.dynamic {
         None => None,
@@ -894,6 +915,29 @@ dynamic = { max_children = 3 }
         let err = parse(&format!("[node]\nmax_instances = 0\n{GOOD}")).unwrap_err();
         assert_eq!((err.line, err.field.as_str()), (2, "node.max_instances"));
         assert!(err.message.contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn max_seconds_past_a_year_is_an_error_naming_its_line_not_a_panic() {
+        // 1e20 s overflows a Duration; 1e300 and a year and a second are
+        // representable but no restart window is that long.
+        for value in ["1e20", "1e300", "31536001"] {
+            let text = GOOD.replace("max_seconds = 10", &format!("max_seconds = {value}"));
+            let err = parse(&text).unwrap_err();
+            assert_eq!(
+                (err.line, err.field.as_str()),
+                (9, "supervisor.max_seconds")
+            );
+            assert_eq!(
+                err.message,
+                format!("must be at most 31536000 (one year), got {value}")
+            );
+        }
+        let year = parse(&GOOD.replace("max_seconds = 10", "max_seconds = 31536000")).unwrap();
+        assert_eq!(
+            year.root.intensity.max_seconds,
+            Duration::from_secs(31_536_000)
+        );
     }
 
     #[test]

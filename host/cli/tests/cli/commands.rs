@@ -149,6 +149,22 @@ fn check_reports_bad_components_on_one_line_each() {
     assert_one_line_error(&out, "nope.toml:1: file: cannot read the tree file");
 }
 
+/// Runs `command` to its end, killing it after [`PATIENCE`] (a host that
+/// should have refused to start must not hang the suite).
+fn output_within_patience(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
 struct Running {
     child: Child,
     socket: PathBuf,
@@ -161,17 +177,24 @@ impl Running {
     }
 
     fn start_with_env(dir: &Path, body: &str, env: &[(&str, &str)]) -> Running {
+        let mut command = arbor();
+        command.envs(env.iter().copied());
+        Running::start_command(dir, body, command)
+    }
+
+    /// Starts `command run TREE ...`, where `command` is `arbor` itself or
+    /// a wrapper that execs it (so the child's pid is the host's).
+    fn start_command(dir: &Path, body: &str, mut command: Command) -> Running {
         let file = write(dir, "tree.toml", tree(body));
         let socket = dir.join("arbor.sock");
         let events = dir.join("events.jsonl");
-        let child = arbor()
+        let child = command
             .arg("run")
             .arg(&file)
             .arg("--events")
             .arg(&events)
             .arg("--control")
             .arg(&socket)
-            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -448,4 +471,179 @@ fn ctl_without_a_host_says_so() {
 #[test]
 fn the_probe_is_a_real_component() {
     assert!(std::fs::metadata(probe()).unwrap().len() > 1000);
+}
+
+#[test]
+fn check_refuses_a_restart_window_past_a_year_on_one_line() {
+    let dir = scratch("check-huge-window");
+    let body = SIMPLE.replace("name = \"root\"", "name = \"root\"\nmax_seconds = 1e20");
+    let file = write(&dir, "tree.toml", tree(&body));
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert_one_line_error(
+        &out,
+        "tree.toml:7: supervisor.max_seconds: must be at most 31536000 (one year), got 1e20",
+    );
+}
+
+#[test]
+fn run_refuses_a_control_path_that_is_not_a_socket_and_leaves_the_file_alone() {
+    let dir = scratch("run-control-not-socket");
+    let file = write(&dir, "tree.toml", tree(SIMPLE));
+    let precious = write(&dir, "notes.txt", "keep me\n");
+    let out = output_within_patience(
+        arbor()
+            .arg("run")
+            .arg(&file)
+            .arg("--control")
+            .arg(&precious),
+    );
+    assert_one_line_error(&out, "notes.txt: is a regular file, not a socket");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+}
+
+/// User plus system CPU time of process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at field
+    // 3 (state); utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn clock_ticks_per_second() -> u64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    stdout(&out).trim().parse().unwrap()
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn accept_failures_back_off_instead_of_spinning_and_the_socket_recovers() {
+    const FD_LIMIT: usize = 64;
+    let dir = scratch("run-emfile");
+    // The host execs under a low descriptor limit, so connections exhaust it.
+    let mut limited = Command::new("bash");
+    limited
+        .arg("-c")
+        .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_arbor"))
+        .env("ARBOR_LOG", "warn")
+        .env_remove("ARBOR_CONTROL");
+    let host = Running::start_command(&dir, SIMPLE, limited);
+    let pid = host.child.id();
+    assert!(open_fds(pid) < FD_LIMIT - 8, "room for some connections");
+
+    // Connections past the limit wait in the listen backlog; every accept
+    // of theirs fails with EMFILE.
+    let held: Vec<_> = (0..FD_LIMIT)
+        .map(|_| std::os::unix::net::UnixStream::connect(&host.socket).unwrap())
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while open_fds(pid) < FD_LIMIT {
+        assert!(
+            Instant::now() < deadline,
+            "the host never ran out of descriptors"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let held_for = Duration::from_secs(1);
+    let before = cpu_ticks(pid);
+    std::thread::sleep(held_for);
+    let burnt = cpu_ticks(pid) - before;
+    let busy_loop = clock_ticks_per_second() * held_for.as_millis() as u64 / 1000;
+    assert!(
+        burnt * 100 < busy_loop * 30,
+        "{burnt} ticks of CPU in {held_for:?} of failing accepts (a busy loop burns {busy_loop})"
+    );
+
+    drop(held);
+    let tree = host.ctl(&["tree"]);
+    assert!(tree.status.success(), "{}", stderr(&tree));
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("cannot accept").count(),
+        1,
+        "one warning for the burst: {err}"
+    );
+}
+
+#[test]
+fn ctl_events_ends_quietly_when_its_reader_goes_away() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("ctl-events-pipe");
+    let host = Running::start(&dir, SIMPLE);
+    let mut events = arbor()
+        .arg("ctl")
+        .arg("--control")
+        .arg(&host.socket)
+        .arg("events")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -1`: read one line, then close the pipe.
+    let stdout_pipe = events.stdout.take().unwrap();
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(stdout_pipe).read_line(&mut line).unwrap();
+        line_tx.send(line).unwrap();
+    });
+    let mut started = 0;
+    let mut start_child = || {
+        started += 1;
+        let name = format!("e{started}");
+        let out = host.ctl(&["start-child", "pool", "probe", "--name", &name]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    // ctl subscribes at some point after it starts: make events until one arrives.
+    let deadline = Instant::now() + PATIENCE;
+    let line = loop {
+        start_child();
+        if let Ok(line) = line_rx.recv_timeout(Duration::from_millis(200)) {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "ctl events printed nothing");
+    };
+    assert!(line.starts_with('{'), "{line}");
+    reader.join().unwrap();
+    // The pipe is closed: ctl's next line has no reader.
+    while events.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "ctl events kept running");
+        start_child();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = events.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
+}
+
+#[test]
+fn ctl_call_prints_a_binary_reply_byte_for_byte_or_as_base64() {
+    let dir = scratch("ctl-call-bytes");
+    let host = Running::start(&dir, SIMPLE);
+    let raw = host.ctl(&["call", "a", "bytes 00ff80fe"]);
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    assert_eq!(raw.stdout, [0x00, 0xff, 0x80, 0xfe]);
+    let encoded = host.ctl(&["call", "a", "bytes 00ff80fe", "--base64"]);
+    assert!(encoded.status.success(), "{}", stderr(&encoded));
+    assert_eq!(stdout(&encoded), "AP+A/g==\n");
+    assert_eq!(host.ctl(&["call", "a", "ping"]).stdout, b"pong");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
 }
