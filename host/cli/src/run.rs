@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use arbor::control::ControlServer;
-use arbor::{EventSink, Node, NodeOptions, TreeSpec};
+use arbor::{EventSink, Node, NodeOptions, RootExit, SupervisorStop, TreeSpec};
 
 /// Arguments of `arbor run`.
 #[derive(clap::Args)]
@@ -97,44 +97,67 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
     serving.abort();
     let _ = serving.await; // drops the server, which removes the socket file
     if exit.gave_up() {
-        anyhow::bail!(
-            "{}",
-            root_exit_message(node.root_name(), &exit.reason, exit.detail.as_deref())
-        );
+        anyhow::bail!("{}", root_exit_message(node.root_name(), &exit));
     }
     super::flush_logs();
+    if exit.stop == Some(SupervisorStop::AutoShutdown) {
+        eprintln!(
+            "arbor: the root supervisor shut itself down (auto_shutdown: its significant children ended)"
+        );
+    }
     eprintln!("arbor: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// The last line of a run whose root did not stop in order. Only the detail
-/// `max_restarts` means the restart intensity was exceeded; any other detail
-/// (a crash's trap, say) is printed as it is, not explained as one.
-fn root_exit_message(root: &str, reason: &dyn std::fmt::Display, detail: Option<&str>) -> String {
-    let detail = match detail {
-        Some("max_restarts") => " (max_restarts: too many restarts in its window)".to_string(),
-        Some(detail) => format!(" ({detail})"),
-        None => String::new(),
+/// The last line of a run whose root gave up. Only a root that reached
+/// its restart intensity is said to have had too many restarts; any other
+/// cause (a crash's trap, say) is printed as it is.
+fn root_exit_message(root: &str, exit: &RootExit) -> String {
+    let why = match (exit.stop, exit.detail.as_deref()) {
+        (Some(SupervisorStop::MaxRestarts), _) => {
+            " (max_restarts: too many restarts in its window)".to_string()
+        }
+        (_, Some(detail)) => format!(" ({detail})"),
+        (_, None) => String::new(),
     };
-    format!("the root supervisor {root:?} gave up: {reason}{detail}")
+    format!("the root supervisor {root:?} gave up: {}{why}", exit.reason)
 }
 
 #[cfg(test)]
 mod tests {
+    use arbor::{ExitReason, RootExit, SupervisorStop};
+
     use super::root_exit_message;
+
+    fn exit(reason: ExitReason, detail: Option<&str>, stop: Option<SupervisorStop>) -> RootExit {
+        RootExit {
+            reason,
+            detail: detail.map(str::to_string),
+            stop,
+        }
+    }
 
     #[test]
     fn only_max_restarts_is_called_too_many_restarts() {
+        let gave_up = exit(
+            ExitReason::Shutdown,
+            Some("max_restarts"),
+            Some(SupervisorStop::MaxRestarts),
+        );
         assert_eq!(
-            root_exit_message("root", &"shutdown", Some("max_restarts")),
+            root_exit_message("root", &gave_up),
             "the root supervisor \"root\" gave up: shutdown (max_restarts: too many restarts in its window)"
         );
-        let crashed = root_exit_message("root", &"crash", Some("wasm trap: unreachable"));
+        let crashed = root_exit_message(
+            "root",
+            &exit(ExitReason::Crash, Some("wasm trap: unreachable"), None),
+        );
         assert!(!crashed.contains("too many restarts"), "{crashed}");
         assert!(
             crashed.ends_with(": crash (wasm trap: unreachable)"),
             "{crashed}"
         );
-        assert!(root_exit_message("root", &"killed", None).ends_with(": killed"));
+        let killed = root_exit_message("root", &exit(ExitReason::Killed, None, None));
+        assert!(killed.ends_with(": killed"), "{killed}");
     }
 }
