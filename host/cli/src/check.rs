@@ -22,7 +22,8 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let tree = TreeSpec::load(&args.tree)?;
     let config = crate::config::EnvConfig::from_env();
     let settings = config.engine_settings(&tree);
-    let engine = ArborEngine::with_options(config.cache, settings).context("starting the engine")?;
+    let engine =
+        ArborEngine::with_options(config.cache, settings).context("starting the engine")?;
     let components = load_components(&engine, &tree)?;
     println!(
         "{}: ok ({} component{}, root supervisor {:?})",
