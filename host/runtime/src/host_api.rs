@@ -76,6 +76,9 @@ impl WasiView for ChildState {
 
 fn to_wit(error: CallError) -> WitCallError {
     match error {
+        // The contract has no case of its own for this: `rejected`, with a
+        // text that says the mailbox is full and names the target.
+        full @ CallError::MailboxFull { .. } => WitCallError::Rejected(full.to_string()),
         CallError::NoSuchName(n) | CallError::NotAWorker(n) => WitCallError::NoSuchName(n),
         CallError::Stopped(why) => WitCallError::Stopped(why),
         CallError::Timeout => WitCallError::Timeout,
@@ -120,5 +123,25 @@ impl host::Host for ChildState {
 
     async fn stop(&mut self, reason: WitExitReason) {
         self.stop_request = Some(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_mailbox_reaches_guests_as_rejected_naming_the_target() {
+        let full = CallError::MailboxFull {
+            target: "sleeper".into(),
+            limit: crate::mailbox::MailboxLimit::Messages(8),
+        };
+        match to_wit(full) {
+            WitCallError::Rejected(text) => assert_eq!(
+                text,
+                "the mailbox of \"sleeper\" is full: limit of 8 messages (mailbox_capacity)"
+            ),
+            other => panic!("expected rejected, got {other:?}"),
+        }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::mailbox::{MAX_MAILBOX_BYTES, MAX_MAILBOX_CAPACITY, MailboxLimits};
 use crate::supervisor::state::{RestartIntensity, RestartType, Strategy};
 
 /// Default deadline for a worker's `init` and each `handle`.
@@ -121,6 +122,14 @@ impl ChildSpec {
             ChildSpec::Supervisor(s) => s.shutdown,
         }
     }
+
+    /// The bounds of a worker's mailbox (`None` for a supervisor: it has none).
+    pub fn mailbox_limits(&self) -> Option<MailboxLimits> {
+        match self {
+            ChildSpec::Worker(w) => Some(w.mailbox),
+            ChildSpec::Supervisor(_) => None,
+        }
+    }
 }
 
 /// A supervisor and its children.
@@ -170,6 +179,9 @@ pub struct WorkerSpec {
     pub max_memory_bytes: usize,
     /// The names this worker may call or cast to; `None` allows all.
     pub may_call: Option<Vec<String>>,
+    /// How many messages and bytes may wait in its mailbox
+    /// (`mailbox_capacity`, `mailbox_max_mb`); more are refused.
+    pub mailbox: MailboxLimits,
 }
 
 impl WorkerSpec {
@@ -185,6 +197,7 @@ impl WorkerSpec {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             may_call: None,
+            mailbox: MailboxLimits::default(),
         }
     }
 }
@@ -222,6 +235,8 @@ struct RawNode {
     call_timeout_ms: Option<Spanned<i64>>,
     max_memory_mb: Option<Spanned<i64>>,
     may_call: Option<Spanned<Vec<String>>>,
+    mailbox_capacity: Option<Spanned<i64>>,
+    mailbox_max_mb: Option<Spanned<i64>>,
     children: Option<Vec<Spanned<RawNode>>>,
 }
 
@@ -405,6 +420,14 @@ fn validate_supervisor(
             "max_memory_mb",
         ),
         (raw.may_call.as_ref().map(|v| v.span()), "may_call"),
+        (
+            raw.mailbox_capacity.as_ref().map(|v| v.span()),
+            "mailbox_capacity",
+        ),
+        (
+            raw.mailbox_max_mb.as_ref().map(|v| v.span()),
+            "mailbox_max_mb",
+        ),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -656,7 +679,35 @@ fn validate_worker(
     if let Some(m) = &raw.may_call {
         worker.may_call = Some(m.get_ref().clone());
     }
+    if let Some(n) = &raw.mailbox_capacity {
+        let field = format!("{at}.mailbox_capacity");
+        worker.mailbox.capacity = in_range(loc, &field, n, MAX_MAILBOX_CAPACITY, "messages")?;
+    }
+    if let Some(m) = &raw.mailbox_max_mb {
+        let field = format!("{at}.mailbox_max_mb");
+        let mb = in_range(loc, &field, m, MAX_MAILBOX_BYTES >> 20, "MiB")?;
+        worker.mailbox.max_bytes = mb << 20;
+    }
     Ok(worker)
+}
+
+/// Checks that `value` is 1 to `max` (of `unit`).
+fn in_range(
+    loc: &Locator<'_>,
+    field: &str,
+    value: &Spanned<i64>,
+    max: usize,
+    unit: &str,
+) -> Result<usize, SpecError> {
+    let n = *value.get_ref();
+    match usize::try_from(n) {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(loc.error(
+            value.span(),
+            field,
+            format!("must be 1 to {max} {unit}, got {n}"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -805,6 +856,60 @@ dynamic = { max_children = 3 }
         assert!(err.message.contains("brutal_kill"), "{err}");
         let err = parse(&GOOD.replace("\"rest_for_one\"", "\"all_for_one\"")).unwrap_err();
         assert!(err.message.contains("unknown strategy"), "{err}");
+    }
+
+    #[test]
+    fn mailbox_bounds_default_to_the_production_values_and_can_be_set_per_worker() {
+        let tree = parse(&GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nmailbox_capacity = 50\nmailbox_max_mb = 2",
+        ))
+        .unwrap();
+        let ChildSpec::Worker(a) = &tree.root.children[0] else {
+            panic!()
+        };
+        assert_eq!(a.mailbox, MailboxLimits::default());
+        let ChildSpec::Supervisor(sub) = &tree.root.children[1] else {
+            panic!()
+        };
+        assert_eq!(
+            sub.children[0].mailbox_limits(),
+            Some(MailboxLimits {
+                capacity: 50,
+                max_bytes: 2 << 20
+            })
+        );
+    }
+
+    #[test]
+    fn bad_mailbox_bounds_name_file_line_and_field() {
+        let text = GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nmailbox_capacity = 0",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dir/tree.toml:26: supervisor.children[1].children[0].mailbox_capacity: \
+             must be 1 to 1000000 messages, got 0"
+        );
+        let text = GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nmailbox_max_mb = 5000",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.field,
+            "supervisor.children[1].children[0].mailbox_max_mb"
+        );
+        assert_eq!(err.message, "must be 1 to 4096 MiB, got 5000");
+        let text = GOOD.replace(
+            "strategy = \"rest_for_one\"",
+            "strategy = \"rest_for_one\"\nmailbox_capacity = 5",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field, "supervisor.children[1].mailbox_capacity");
+        assert_eq!(err.message, "only workers take this field");
     }
 
     #[test]

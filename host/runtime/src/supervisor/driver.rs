@@ -247,7 +247,7 @@ impl Supervisor {
         let name = spec.name().to_string();
         let mailbox = match &spec {
             ChildSpec::Worker(_) => {
-                let (tx, rx) = mailbox::mailbox();
+                let (tx, rx) = mailbox::mailbox(spec.mailbox_limits().unwrap_or_default());
                 self.shared
                     .registry
                     .register(&name, Entry::Worker(tx))
@@ -382,7 +382,8 @@ impl Supervisor {
                     None => {
                         // Closed when the child stopped for good, or lost with a
                         // panicked task: a fresh queue under the same name.
-                        let (tx, rx): (MailboxSender, MailboxReceiver) = mailbox::mailbox();
+                        let (tx, rx): (MailboxSender, MailboxReceiver) =
+                            mailbox::mailbox(worker.mailbox);
                         shared.registry.replace(&worker.name, Entry::Worker(tx));
                         rx
                     }
