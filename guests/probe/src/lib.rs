@@ -21,6 +21,7 @@
 //! | `repeat-call N NAME MSG` | calls NAME with MSG N times, replies the elapsed nanoseconds |
 //! | `grow MB` | allocates and keeps MB MiB more (past the memory limit: a trap), replies the total kept |
 //! | `overflow` | recurses without end (a trap when the stack runs out) |
+//! | `log-many N SIZE` | logs N info lines of SIZE bytes (`log-many I xxx...`, I from 0), replies `logged N` |
 //!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
 //! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
@@ -186,6 +187,17 @@ impl Guest for Probe {
                 let name = parts.next().unwrap_or("");
                 let msg = parts.next().unwrap_or("").as_bytes();
                 cast_many(n, name, msg)
+            }
+            "log-many" => {
+                let (n, size) = rest.split_once(' ').unwrap_or((rest, ""));
+                let n: u64 = n.parse().map_err(|_| format!("bad count: {rest}"))?;
+                let size: usize = size.parse().map_err(|_| format!("bad size: {rest}"))?;
+                for i in 0..n {
+                    let mut line = format!("log-many {i} ");
+                    line.extend(std::iter::repeat_n('x', size.saturating_sub(line.len())));
+                    host::log(Level::Info, &line);
+                }
+                format!("logged {n}")
             }
             "note" => STATE.with_borrow_mut(|state| {
                 state.notes.push(rest.to_string());

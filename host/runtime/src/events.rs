@@ -7,6 +7,12 @@
 //! thread so a slow reader never blocks a scheduler thread, and so emitting
 //! an event rarely wakes a thread) and in-process subscribers (tests, the
 //! control plane).
+//!
+//! A reader that cannot keep up must not grow the host: a writer queues at
+//! most [`DEFAULT_MAX_PENDING`] bytes. Past that, events are dropped for that
+//! output only, counted, and reported in its stream by an `events_dropped`
+//! event once there is room. [`EventSink::subscribe`] is for readers in the
+//! host's own process that keep up (tests, embedders).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -15,7 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::batch_writer::BatchWriter;
+use crate::batch_writer::{BatchWriter, DEFAULT_MAX_PENDING, Overflow};
 use crate::supervisor::state::ExitReason;
 
 /// The kinds of event, spelled as in the stream.
@@ -32,6 +38,10 @@ pub enum EventKind {
     ChildRestarted,
     /// A worker stopped; `reason` says why.
     ChildTerminated,
+    /// This output could not keep up: `dropped` events before this one were
+    /// not delivered to it. `path` is empty (no child is meant); `t_us` is no
+    /// earlier than the last event dropped.
+    EventsDropped,
 }
 
 /// One event.
@@ -52,6 +62,31 @@ pub struct Event {
     /// Free text (the trap, the error, `max_restarts`, ...).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub detail: Option<String>,
+    /// How many events were dropped (`events_dropped` only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub dropped: Option<u64>,
+}
+
+impl Event {
+    /// The `events_dropped` event reporting `n` events lost by one output.
+    fn drop_report(t_us: u64, n: u64) -> Event {
+        Event {
+            t_us,
+            event: EventKind::EventsDropped,
+            path: String::new(),
+            generation: None,
+            reason: None,
+            detail: Some(format!("{n} events dropped: the reader could not keep up")),
+            dropped: Some(n),
+        }
+    }
+
+    /// The event as one JSON line.
+    fn line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("events serialize");
+        line.push('\n');
+        line
+    }
 }
 
 enum Output {
@@ -88,10 +123,16 @@ impl EventSink {
     }
 
     /// Writes every later event to `writer` as one JSON line, from a
-    /// thread of its own ([`BatchWriter`]).
+    /// thread of its own ([`BatchWriter`]). At most [`DEFAULT_MAX_PENDING`]
+    /// bytes wait for a slow `writer`; events past that are dropped and an
+    /// `events_dropped` line says how many.
     pub fn add_writer(&self, writer: Box<dyn Write + Send>) {
-        let lines =
-            BatchWriter::spawn("arbor-events", writer).expect("spawn the event writer thread");
+        let start = self.inner.start;
+        let overflow = Overflow::new(DEFAULT_MAX_PENDING, move |n| {
+            Event::drop_report(start.elapsed().as_micros() as u64, n).line()
+        });
+        let lines = BatchWriter::spawn("arbor-events", writer, overflow)
+            .expect("spawn the event writer thread");
         self.lock().push(Output::Lines(lines));
     }
 
@@ -129,13 +170,10 @@ impl EventSink {
             generation,
             reason: reason.map(|r| r.as_str().to_string()),
             detail: detail.map(str::to_string),
+            dropped: None,
         };
         let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
-        let line = needs_line.then(|| {
-            let mut line = serde_json::to_string(&event).expect("events serialize");
-            line.push('\n');
-            line
-        });
+        let line = needs_line.then(|| event.line());
         outputs.retain(|output| match output {
             Output::Lines(writer) => {
                 writer.append(line.as_deref().unwrap_or_default().as_bytes());
@@ -184,9 +222,23 @@ mod tests {
         assert_eq!(json["reason"], "crash");
         assert_eq!(json["detail"], "wasm trap");
         assert!(json.get("generation").is_none());
+        assert!(json.get("dropped").is_none());
         let b = serde_json::to_value(rx.try_recv().unwrap()).unwrap();
         assert_eq!(b["event"], "child_restarted");
         assert_eq!(b["generation"], 2);
         assert!(b["t_us"].as_u64().unwrap() >= json["t_us"].as_u64().unwrap());
+    }
+
+    #[test]
+    fn a_drop_report_serializes_with_its_count_and_an_empty_path() {
+        let json = serde_json::to_value(Event::drop_report(7, 3)).unwrap();
+        assert_eq!(json["event"], "events_dropped");
+        assert_eq!(json["dropped"], 3);
+        assert_eq!(json["path"], "");
+        assert_eq!(
+            json["detail"],
+            "3 events dropped: the reader could not keep up"
+        );
+        assert!(Event::drop_report(7, 3).line().ends_with("}\n"));
     }
 }
