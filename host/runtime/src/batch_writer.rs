@@ -13,6 +13,7 @@
 //! dropped and counted, never silently: once the batch ahead of it is
 //! written, the writer writes one line saying how many were dropped.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -25,6 +26,19 @@ pub(crate) const QUIET_POLLS: u32 = 20;
 /// log on a slow terminal, and a fixed cost next to the host's other memory.
 /// A batch being written may hold as much again.
 pub const DEFAULT_MAX_PENDING: usize = 8 << 20;
+
+/// `text` cut to at most `max` bytes (on a character boundary) plus a
+/// marker saying how many bytes were cut, so a reader knows it is partial.
+/// For text a guest chooses (log messages, exit details): one such line must
+/// neither crowd out the rest of a writer's queue nor be dropped whole.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let kept = text.floor_char_boundary(max);
+    let cut = text.len() - kept;
+    Cow::Owned(format!("{}... [{cut} more bytes cut]", &text[..kept]))
+}
 
 /// What a writer does when its output cannot keep up.
 pub struct Overflow {
@@ -344,6 +358,15 @@ mod tests {
             (Overflow::log_lines().notice)(3),
             "3 log lines dropped: the log writer could not keep up\n"
         );
+    }
+
+    #[test]
+    fn clip_cuts_long_text_with_a_marker_saying_how_much() {
+        let long = "x".repeat(1000);
+        assert_eq!(clip(&long, 10), "xxxxxxxxxx... [990 more bytes cut]");
+        assert_eq!(clip("short", 10), "short");
+        // "é" is two bytes: a cut at 3 keeps the first whole and cuts the second.
+        assert_eq!(clip("éé", 3), "é... [2 more bytes cut]");
     }
 
     #[test]

@@ -21,8 +21,13 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::batch_writer::{BatchWriter, DEFAULT_MAX_PENDING, Overflow};
+use crate::batch_writer::{BatchWriter, DEFAULT_MAX_PENDING, Overflow, clip};
 use crate::supervisor::state::ExitReason;
+
+/// Longest `detail` an event carries whole, in bytes. Details hold text a
+/// guest chooses (an `init` error, an exit reason); a longer one is cut with
+/// a marker, so that one event cannot fill a reader's queue.
+pub const MAX_DETAIL_BYTES: usize = 64 << 10;
 
 /// The kinds of event, spelled as in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +64,8 @@ pub struct Event {
     /// Why it stopped (terminate events): normal, shutdown, crash, error, killed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
-    /// Free text (the trap, the error, `max_restarts`, ...).
+    /// Free text (the trap, the error, `max_restarts`, ...), at most
+    /// [`MAX_DETAIL_BYTES`] and a marker.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub detail: Option<String>,
     /// How many events were dropped (`events_dropped` only).
@@ -169,7 +175,7 @@ impl EventSink {
             path: path.to_string(),
             generation,
             reason: reason.map(|r| r.as_str().to_string()),
-            detail: detail.map(str::to_string),
+            detail: detail.map(|d| clip(d, MAX_DETAIL_BYTES).into_owned()),
             dropped: None,
         };
         let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
@@ -240,5 +246,25 @@ mod tests {
             "3 events dropped: the reader could not keep up"
         );
         assert!(Event::drop_report(7, 3).line().ends_with("}\n"));
+    }
+
+    #[test]
+    fn a_long_detail_is_cut_with_a_marker() {
+        let sink = EventSink::new();
+        let mut rx = sink.subscribe();
+        let long = "e".repeat(MAX_DETAIL_BYTES + 10);
+        sink.emit(
+            EventKind::ChildTerminated,
+            "root/b",
+            None,
+            None,
+            Some(&long),
+        );
+        let detail = rx.try_recv().unwrap().detail.unwrap();
+        assert_eq!(
+            detail.len(),
+            MAX_DETAIL_BYTES + "... [10 more bytes cut]".len()
+        );
+        assert!(detail.ends_with("e... [10 more bytes cut]"));
     }
 }

@@ -11,11 +11,17 @@ use std::time::Duration;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::batch_writer::clip;
 use crate::bindings::arbor::supervised::{host, types};
 use crate::bindings::{Level, WitCallError, WitExitReason};
 use crate::mailbox::CallError;
 use crate::registry::Registry;
 use crate::spec::WorkerSpec;
+
+/// Longest guest `log` message written whole, in bytes. A log line is queued
+/// in host memory until stderr takes it; a guest must not decide its size.
+/// 64 KiB keeps any real diagnostic (a JSON document, a backtrace) intact.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 64 << 10;
 
 /// The data of one child's `Store`: dropped with it on every restart.
 pub struct ChildState {
@@ -95,6 +101,7 @@ impl types::Host for ChildState {}
 impl host::Host for ChildState {
     async fn log(&mut self, level: Level, message: String) {
         let path = &*self.path;
+        let message = clip(&message, MAX_LOG_MESSAGE_BYTES);
         match level {
             Level::Trace => tracing::trace!(target: "arbor::guest", child = path, "{message}"),
             Level::Debug => tracing::debug!(target: "arbor::guest", child = path, "{message}"),

@@ -366,6 +366,29 @@ fn a_guest_flooding_the_log_gets_lines_dropped_and_counted_instead_of_queued_wit
 }
 
 #[test]
+fn a_guest_log_message_longer_than_64_kib_is_cut_with_a_marker_saying_how_much() {
+    let dir = scratch("log-cut");
+    let mut host = Running::start_with_env(&dir, SIMPLE, &[("ARBOR_LOG", "info")]);
+    let log = host.read_stderr();
+    let logged = host.ctl(&["call", "a", "log-many 1 100000"]);
+    assert_eq!(stdout(&logged).trim(), "logged 1", "{}", stderr(&logged));
+    host.signal("TERM");
+    host.wait();
+    let log = log.join().unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("log-many 0 "))
+        .expect("the guest's line is logged");
+    // 100,000 bytes, 65,536 kept: 34,464 cut (the line's fields follow).
+    assert!(
+        line.contains("x... [34464 more bytes cut] child="),
+        "{}",
+        &line[line.len().saturating_sub(80)..]
+    );
+    assert!(line.len() < (64 << 10) + 200, "{} bytes", line.len());
+}
+
+#[test]
 fn run_exits_nonzero_naming_the_cause_when_the_root_gives_up() {
     let dir = scratch("run-gives-up");
     let host = Running::start(
