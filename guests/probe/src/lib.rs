@@ -16,11 +16,13 @@
 //! | `loop` | spins forever (only the host's deadline ends it) |
 //! | `call NAME MSG` | replies with the reply of child NAME to MSG |
 //! | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
+//! | `cast-many N NAME MSG` | casts MSG to NAME N times in a row, replies `S sent`, or `S sent, F failed: ERROR` with the first error |
 //! | `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
 //! | `name` | replies this child's registered name |
 //! | `repeat-call N NAME MSG` | calls NAME with MSG N times, replies the elapsed nanoseconds |
 //! | `grow MB` | allocates and keeps MB MiB more (past the memory limit: a trap), replies the total kept |
 //! | `overflow` | recurses without end (a trap when the stack runs out) |
+//! | `log-many N SIZE` | logs N info lines of SIZE bytes (`log-many I xxx...`, I from 0), replies `logged N` |
 //!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
 //! `init_sleep_ms` (sleep in `init`, e.g. past its deadline),
@@ -91,6 +93,25 @@ fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
                 .ok_or_else(|| format!("not hex: {hex}"))
         })
         .collect()
+}
+
+/// Casts `msg` to `name` `n` times without stopping at errors; says how many
+/// were queued and the first error.
+fn cast_many(n: u64, name: &str, msg: &[u8]) -> String {
+    let (mut sent, mut failed, mut first_error) = (0u64, 0u64, None);
+    for _ in 0..n {
+        match host::cast(name, msg) {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| describe(&e));
+            }
+        }
+    }
+    match first_error {
+        None => format!("{sent} sent"),
+        Some(error) => format!("{sent} sent, {failed} failed: {error}"),
+    }
 }
 
 fn describe(error: &CallError) -> String {
@@ -187,6 +208,24 @@ impl Guest for Probe {
                 let (name, msg) = rest.split_once(' ').unwrap_or((rest, ""));
                 host::cast(name, msg.as_bytes()).map_err(|e| describe(&e))?;
                 "sent".to_string()
+            }
+            "cast-many" => {
+                let mut parts = rest.splitn(3, ' ');
+                let n: u64 = parts.next().unwrap_or("").parse().map_err(|_| format!("bad count: {rest}"))?;
+                let name = parts.next().unwrap_or("");
+                let msg = parts.next().unwrap_or("").as_bytes();
+                cast_many(n, name, msg)
+            }
+            "log-many" => {
+                let (n, size) = rest.split_once(' ').unwrap_or((rest, ""));
+                let n: u64 = n.parse().map_err(|_| format!("bad count: {rest}"))?;
+                let size: usize = size.parse().map_err(|_| format!("bad size: {rest}"))?;
+                for i in 0..n {
+                    let mut line = format!("log-many {i} ");
+                    line.extend(std::iter::repeat_n('x', size.saturating_sub(line.len())));
+                    host::log(Level::Info, &line);
+                }
+                format!("logged {n}")
             }
             "note" => STATE.with_borrow_mut(|state| {
                 state.notes.push(rest.to_string());

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 
-use arbor::batch_writer::BatchWriter;
+use arbor::batch_writer::{BatchWriter, Overflow};
 
 mod check;
 mod config;
@@ -25,11 +25,16 @@ static LOG: OnceLock<BatchWriter> = OnceLock::new();
 
 /// Human-readable logs on stderr; `ARBOR_LOG` sets the filter (default
 /// `info`). Lines go through a [`BatchWriter`], so a scheduler thread that
-/// logs a restart does not wait for stderr.
+/// logs a restart does not wait for stderr; when stderr cannot keep up,
+/// lines past its bound are dropped and a line says how many.
 pub(crate) fn init_logging() {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let Ok(writer) = BatchWriter::spawn("arbor-log", Box::new(std::io::stderr())) else {
+    let Ok(writer) = BatchWriter::spawn(
+        "arbor-log",
+        Box::new(std::io::stderr()),
+        Overflow::log_lines(),
+    ) else {
         return;
     };
     let _ = LOG.set(writer.clone());

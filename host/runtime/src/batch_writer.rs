@@ -5,9 +5,15 @@
 //! [`POLL`] instead of being woken, so a scheduler thread that reports a
 //! restart never pays for waking another thread: a futex wake on this kind
 //! of VM costs more than the restart itself. After [`QUIET_POLLS`] empty
-//! polls the thread sleeps, and the next write wakes it. A slow reader
-//! never blocks a scheduler thread either: the queue grows instead.
+//! polls the thread sleeps, and the next write wakes it.
+//!
+//! A slow reader never blocks a scheduler thread either, and it cannot make
+//! the host grow without limit (guests choose what they log): the queue holds
+//! at most [`Overflow::max_pending`] bytes. A line that does not fit is
+//! dropped and counted, never silently: once the batch ahead of it is
+//! written, the writer writes one line saying how many were dropped.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -16,18 +22,80 @@ use std::time::Duration;
 pub(crate) const POLL: Duration = Duration::from_millis(1);
 /// Empty polls before the thread sleeps until woken.
 pub(crate) const QUIET_POLLS: u32 = 20;
+/// Default bound on the bytes queued for a writer: some seconds of a busy
+/// log on a slow terminal, and a fixed cost next to the host's other memory.
+/// A batch being written may hold as much again.
+pub const DEFAULT_MAX_PENDING: usize = 8 << 20;
+
+/// `text` cut to at most `max` bytes (on a character boundary) plus a
+/// marker saying how many bytes were cut, so a reader knows it is partial.
+/// For text a guest chooses (log messages, exit details): one such line must
+/// neither crowd out the rest of a writer's queue nor be dropped whole.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let kept = text.floor_char_boundary(max);
+    let cut = text.len() - kept;
+    Cow::Owned(format!("{}... [{cut} more bytes cut]", &text[..kept]))
+}
+
+/// What a writer does when its output cannot keep up.
+pub struct Overflow {
+    /// Most bytes queued at once; a line that does not fit is dropped.
+    pub max_pending: usize,
+    /// The line (newline included) that reports `n` dropped lines.
+    pub notice: Box<dyn Fn(u64) -> String + Send>,
+}
+
+impl Overflow {
+    /// Drops past `max_pending` bytes and reports with `notice`.
+    pub fn new(max_pending: usize, notice: impl Fn(u64) -> String + Send + 'static) -> Overflow {
+        Overflow {
+            max_pending,
+            notice: Box::new(notice),
+        }
+    }
+
+    /// For a text log: [`DEFAULT_MAX_PENDING`], and the notice
+    /// `N log lines dropped: the log writer could not keep up`.
+    pub fn log_lines() -> Overflow {
+        Overflow::new(DEFAULT_MAX_PENDING, |n| {
+            format!("{n} log lines dropped: the log writer could not keep up\n")
+        })
+    }
+}
 
 struct Queue {
     state: Mutex<State>,
     ready: Condvar,
+    max_pending: usize,
 }
 
 #[derive(Default)]
 struct State {
     bytes: Vec<u8>,
+    /// Lines dropped since the last report.
+    dropped: u64,
     /// Answered once every byte queued before them is written.
     flushes: Vec<std::sync::mpsc::Sender<()>>,
     sleeping: bool,
+    closed: bool,
+}
+
+impl State {
+    fn idle(&self) -> bool {
+        self.bytes.is_empty() && self.dropped == 0 && self.flushes.is_empty() && !self.closed
+    }
+}
+
+/// What the thread takes from the queue in one go.
+struct Batch {
+    bytes: Vec<u8>,
+    /// Lines dropped because `bytes` filled the queue.
+    dropped: u64,
+    flushes: Vec<std::sync::mpsc::Sender<()>>,
+    /// Every handle is gone: write this batch and end.
     closed: bool,
 }
 
@@ -46,12 +114,23 @@ impl Queue {
         }
     }
 
-    /// Waits for work; returns the queued bytes and flush requests, and
-    /// whether every handle is gone.
-    fn take(&self) -> (Vec<u8>, Vec<std::sync::mpsc::Sender<()>>, bool) {
+    /// Queues `bytes` as one line if it fits, else counts it dropped.
+    fn append(&self, bytes: &[u8]) {
+        let max_pending = self.max_pending;
+        self.push(|state| {
+            if state.bytes.len() + bytes.len() > max_pending {
+                state.dropped += 1;
+            } else {
+                state.bytes.extend_from_slice(bytes);
+            }
+        });
+    }
+
+    /// Waits for work and takes all of it.
+    fn take(&self) -> Batch {
         let mut quiet_polls = 0;
         let mut state = self.lock();
-        while state.bytes.is_empty() && state.flushes.is_empty() && !state.closed {
+        while state.idle() {
             if quiet_polls < QUIET_POLLS {
                 drop(state);
                 std::thread::sleep(POLL);
@@ -64,12 +143,22 @@ impl Queue {
                 quiet_polls = 0;
             }
         }
-        (
-            std::mem::take(&mut state.bytes),
-            std::mem::take(&mut state.flushes),
-            state.closed,
-        )
+        Batch {
+            bytes: std::mem::take(&mut state.bytes),
+            dropped: std::mem::take(&mut state.dropped),
+            flushes: std::mem::take(&mut state.flushes),
+            closed: state.closed,
+        }
     }
+}
+
+/// Writes a batch, then the notice of the lines dropped behind it.
+fn write_batch(out: &mut dyn Write, batch: &Batch, overflow: &Overflow) -> std::io::Result<()> {
+    out.write_all(&batch.bytes)?;
+    if batch.dropped > 0 {
+        out.write_all((overflow.notice)(batch.dropped).as_bytes())?;
+    }
+    out.flush()
 }
 
 /// Closes the queue when the last [`BatchWriter`] is dropped, so the thread
@@ -89,13 +178,18 @@ pub struct BatchWriter {
 }
 
 impl BatchWriter {
-    /// Starts a thread named `name` that writes to `out`. Once a write to
-    /// `out` fails, later bytes are dropped (a closed pipe must not stop the
-    /// host).
-    pub fn spawn(name: &str, mut out: Box<dyn Write + Send>) -> std::io::Result<BatchWriter> {
+    /// Starts a thread named `name` that writes to `out`, queueing at most
+    /// what `overflow` allows. Once a write to `out` fails, later bytes are
+    /// dropped (a closed pipe must not stop the host).
+    pub fn spawn(
+        name: &str,
+        mut out: Box<dyn Write + Send>,
+        overflow: Overflow,
+    ) -> std::io::Result<BatchWriter> {
         let queue = Arc::new(Queue {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
+            max_pending: overflow.max_pending,
         });
         let feed = queue.clone();
         std::thread::Builder::new()
@@ -103,14 +197,15 @@ impl BatchWriter {
             .spawn(move || {
                 let mut broken = false;
                 loop {
-                    let (bytes, flushes, closed) = feed.take();
-                    if !bytes.is_empty() && !broken {
-                        broken = out.write_all(&bytes).and_then(|_| out.flush()).is_err();
+                    let batch = feed.take();
+                    let work = !batch.bytes.is_empty() || batch.dropped > 0;
+                    if work && !broken {
+                        broken = write_batch(&mut out, &batch, &overflow).is_err();
                     }
-                    for done in flushes {
+                    for done in batch.flushes {
                         let _ = done.send(());
                     }
-                    if closed {
+                    if batch.closed {
                         return;
                     }
                 }
@@ -120,11 +215,10 @@ impl BatchWriter {
         })
     }
 
-    /// Queues `bytes`.
+    /// Queues `bytes`, counted as one line: when they do not fit in the
+    /// queue they are dropped whole and reported later.
     pub fn append(&self, bytes: &[u8]) {
-        self.closer
-            .0
-            .push(|state| state.bytes.extend_from_slice(bytes));
+        self.closer.0.append(bytes);
     }
 
     /// Waits until everything queued so far is written.
@@ -135,6 +229,9 @@ impl BatchWriter {
     }
 }
 
+/// Each `write` is one line (tracing writes one event per call). A line
+/// dropped because the queue is full still counts as written: dropping is the
+/// policy, and the dropped count is reported in the output.
 impl Write for BatchWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.append(buf);
@@ -172,10 +269,112 @@ mod tests {
         }
     }
 
+    /// An output whose writes block until the test opens it: a reader that
+    /// cannot keep up. Each write first says it has started.
+    struct Stalled {
+        out: Captured,
+        started: std::sync::mpsc::Sender<()>,
+        open: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.started.send(());
+            let (open, opened) = &*self.open;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = opened.wait(open).unwrap();
+            }
+            self.out.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A writer on a stalled output, its captured text, a receiver told when
+    /// each write starts, and the switch that opens the output.
+    fn stalled(
+        max_pending: usize,
+    ) -> (
+        BatchWriter,
+        Captured,
+        std::sync::mpsc::Receiver<()>,
+        impl Fn(),
+    ) {
+        let out = Captured::default();
+        let (started, writes) = std::sync::mpsc::channel();
+        let open = Arc::new((Mutex::new(false), Condvar::new()));
+        let stalled = Stalled {
+            out: out.clone(),
+            started,
+            open: open.clone(),
+        };
+        let overflow = Overflow::new(max_pending, |n| format!("{n} dropped\n"));
+        let writer = BatchWriter::spawn("test-writer", Box::new(stalled), overflow).unwrap();
+        let open_it = move || {
+            *open.0.lock().unwrap() = true;
+            open.1.notify_all();
+        };
+        (writer, out, writes, open_it)
+    }
+
+    #[test]
+    fn a_full_queue_drops_whole_lines_and_says_how_many_once_the_batch_ahead_is_written() {
+        let (writer, out, writes, open) = stalled(10);
+        writer.append(b"a\n");
+        // The thread has taken "a" and is stuck writing it: the queue is empty.
+        writes.recv().unwrap();
+        for _ in 0..5 {
+            writer.append(b"bb\n");
+        }
+        // 3 lines of 3 bytes fit in 10; the 4th and 5th do not.
+        open();
+        writer.wait_written();
+        assert_eq!(out.text(), "a\nbb\nbb\nbb\n2 dropped\n");
+        // Room again: lines are queued, and the count starts over.
+        writer.append(b"c\n");
+        writer.wait_written();
+        assert_eq!(out.text(), "a\nbb\nbb\nbb\n2 dropped\nc\n");
+    }
+
+    #[test]
+    fn dropped_lines_are_reported_even_when_nothing_is_written_after_them() {
+        let (writer, out, _writes, open) = stalled(4);
+        open();
+        // Long enough for the thread to sleep: the drop alone must wake it.
+        std::thread::sleep(POLL * (QUIET_POLLS + 10));
+        writer.append(b"longer than the queue\n");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while out.text() != "1 dropped\n" {
+            assert!(std::time::Instant::now() < deadline, "{:?}", out.text());
+            std::thread::sleep(POLL);
+        }
+    }
+
+    #[test]
+    fn the_log_notice_says_how_many_lines_and_why() {
+        assert_eq!(
+            (Overflow::log_lines().notice)(3),
+            "3 log lines dropped: the log writer could not keep up\n"
+        );
+    }
+
+    #[test]
+    fn clip_cuts_long_text_with_a_marker_saying_how_much() {
+        let long = "x".repeat(1000);
+        assert_eq!(clip(&long, 10), "xxxxxxxxxx... [990 more bytes cut]");
+        assert_eq!(clip("short", 10), "short");
+        // "é" is two bytes: a cut at 3 keeps the first whole and cuts the second.
+        assert_eq!(clip("éé", 3), "é... [2 more bytes cut]");
+    }
+
     #[test]
     fn bytes_arrive_in_order_and_wait_written_waits_for_them_even_after_the_thread_slept() {
         let out = Captured::default();
-        let writer = BatchWriter::spawn("test-writer", Box::new(out.clone())).unwrap();
+        let writer =
+            BatchWriter::spawn("test-writer", Box::new(out.clone()), Overflow::log_lines())
+                .unwrap();
         for i in 0..100 {
             writer.append(format!("{i}\n").as_bytes());
         }
@@ -195,7 +394,9 @@ mod tests {
     #[test]
     fn dropping_the_last_handle_writes_what_is_queued_and_ends_the_thread() {
         let out = Captured::default();
-        let writer = BatchWriter::spawn("test-writer", Box::new(out.clone())).unwrap();
+        let writer =
+            BatchWriter::spawn("test-writer", Box::new(out.clone()), Overflow::log_lines())
+                .unwrap();
         let clone = writer.clone();
         writer.append(b"one\n");
         drop(writer);

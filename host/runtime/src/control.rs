@@ -21,6 +21,12 @@ use crate::node::Node;
 use crate::spec::{WorkerSpec, check_name};
 use crate::vocab::RestartType;
 
+/// Events queued for one `events` connection that is not reading. A client
+/// that falls this far behind loses the next events and reads an
+/// `events_dropped` event saying how many; the host does not grow for it.
+/// An event is ~150 bytes (at most ~64 KiB: details are capped).
+pub const EVENTS_QUEUE: usize = 1024;
+
 /// A control request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -330,7 +336,7 @@ async fn serve_connection(
             }
         };
         if request == Request::Events {
-            let mut events = node.events().subscribe();
+            let mut events = node.events().subscribe_bounded(EVENTS_QUEUE);
             write_line(&mut write, &Response::ok(serde_json::Value::Null)).await?;
             while let Some(event) = events.recv().await {
                 write_line(&mut write, &event).await?;

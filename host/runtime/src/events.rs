@@ -7,16 +7,29 @@
 //! thread so a slow reader never blocks a scheduler thread, and so emitting
 //! an event rarely wakes a thread) and in-process subscribers (tests, the
 //! control plane).
+//!
+//! A reader that cannot keep up must not grow the host: a writer queues at
+//! most [`DEFAULT_MAX_PENDING`] bytes and a bounded [`Subscription`] a fixed
+//! number of events. Past that, events are dropped for that output only,
+//! counted, and reported in its stream by an `events_dropped` event once
+//! there is room. Unbounded [`EventSink::subscribe`] is for readers in the
+//! host's own process that keep up (tests, embedders).
 
+use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
-use crate::batch_writer::BatchWriter;
+use crate::batch_writer::{BatchWriter, DEFAULT_MAX_PENDING, Overflow, clip};
 use crate::vocab::ExitReason;
+
+/// Longest `detail` an event carries whole, in bytes. Details hold text a
+/// guest chooses (an `init` error, an exit reason); a longer one is cut with
+/// a marker, so that one event cannot fill a reader's queue.
+pub const MAX_DETAIL_BYTES: usize = 64 << 10;
 
 /// The kinds of event, spelled as in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +45,10 @@ pub enum EventKind {
     ChildRestarted,
     /// A worker stopped; `reason` says why.
     ChildTerminated,
+    /// This output could not keep up: `dropped` events before this one were
+    /// not delivered to it. `path` is empty (no child is meant); `t_us` is no
+    /// earlier than the last event dropped.
+    EventsDropped,
 }
 
 /// One event.
@@ -49,14 +66,41 @@ pub struct Event {
     /// Why it stopped (terminate events): normal, shutdown, crash, error, killed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<ExitReason>,
-    /// Free text (the trap, the error, `max_restarts`, ...).
+    /// Free text (the trap, the error, `max_restarts`, ...), at most
+    /// [`MAX_DETAIL_BYTES`] and a marker.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub detail: Option<String>,
+    /// How many events were dropped (`events_dropped` only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub dropped: Option<u64>,
+}
+
+impl Event {
+    /// The `events_dropped` event reporting `n` events lost by one output.
+    fn drop_report(t_us: u64, n: u64) -> Event {
+        Event {
+            t_us,
+            event: EventKind::EventsDropped,
+            path: String::new(),
+            generation: None,
+            reason: None,
+            detail: Some(format!("{n} events dropped: the reader could not keep up")),
+            dropped: Some(n),
+        }
+    }
+
+    /// The event as one JSON line.
+    fn line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("events serialize");
+        line.push('\n');
+        line
+    }
 }
 
 enum Output {
     Lines(BatchWriter),
     Channel(mpsc::UnboundedSender<Event>),
+    Bounded(BoundedOutput),
 }
 
 struct Inner {
@@ -88,10 +132,16 @@ impl EventSink {
     }
 
     /// Writes every later event to `writer` as one JSON line, from a
-    /// thread of its own ([`BatchWriter`]).
+    /// thread of its own ([`BatchWriter`]). At most [`DEFAULT_MAX_PENDING`]
+    /// bytes wait for a slow `writer`; events past that are dropped and an
+    /// `events_dropped` line says how many.
     pub fn add_writer(&self, writer: Box<dyn Write + Send>) {
-        let lines =
-            BatchWriter::spawn("arbor-events", writer).expect("spawn the event writer thread");
+        let start = self.inner.start;
+        let overflow = Overflow::new(DEFAULT_MAX_PENDING, move |n| {
+            Event::drop_report(start.elapsed().as_micros() as u64, n).line()
+        });
+        let lines = BatchWriter::spawn("arbor-events", writer, overflow)
+            .expect("spawn the event writer thread");
         self.lock().push(Output::Lines(lines));
     }
 
@@ -100,11 +150,27 @@ impl EventSink {
         self.inner.start
     }
 
-    /// Every later event is also sent to the returned receiver.
+    /// Every later event is also sent to the returned receiver, however
+    /// far behind it falls: for readers in this process that keep up.
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock().push(Output::Channel(tx));
         rx
+    }
+
+    /// Every later event is also queued for the returned subscription, up to
+    /// `capacity` events; past that they are dropped for it and counted, and
+    /// it reads an `events_dropped` event once it has room. For readers the
+    /// host does not control (the control socket's `events` stream).
+    pub fn subscribe_bounded(&self, capacity: usize) -> Subscription {
+        let queue = Arc::new(SubscriptionQueue {
+            capacity,
+            state: Mutex::new(SubscriptionState::default()),
+            ready: Notify::new(),
+        });
+        self.lock()
+            .push(Output::Bounded(BoundedOutput(queue.clone())));
+        Subscription { queue }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Output>> {
@@ -128,20 +194,18 @@ impl EventSink {
             path: path.to_string(),
             generation,
             reason,
-            detail: detail.map(str::to_string),
+            detail: detail.map(|d| clip(d, MAX_DETAIL_BYTES).into_owned()),
+            dropped: None,
         };
         let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
-        let line = needs_line.then(|| {
-            let mut line = serde_json::to_string(&event).expect("events serialize");
-            line.push('\n');
-            line
-        });
+        let line = needs_line.then(|| event.line());
         outputs.retain(|output| match output {
             Output::Lines(writer) => {
                 writer.append(line.as_deref().unwrap_or_default().as_bytes());
                 true
             }
             Output::Channel(tx) => tx.send(event.clone()).is_ok(),
+            Output::Bounded(BoundedOutput(queue)) => queue.offer(&event),
         });
     }
 
@@ -152,12 +216,121 @@ impl EventSink {
             .iter()
             .filter_map(|o| match o {
                 Output::Lines(writer) => Some(writer.clone()),
-                Output::Channel(_) => None,
+                Output::Channel(_) | Output::Bounded(_) => None,
             })
             .collect();
         for writer in writers {
             writer.wait_written();
         }
+    }
+}
+
+/// The queue of one bounded subscription, shared with the sink.
+struct SubscriptionQueue {
+    capacity: usize,
+    state: Mutex<SubscriptionState>,
+    /// Woken for each event queued and when the sink goes away.
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct SubscriptionState {
+    events: VecDeque<Event>,
+    /// Events dropped since the last report, and the stamp of the last one.
+    dropped: u64,
+    last_dropped_t_us: u64,
+    /// The sink is gone: nothing more will come.
+    sink_gone: bool,
+    /// The reader is gone: stop queueing.
+    reader_gone: bool,
+}
+
+impl SubscriptionQueue {
+    fn lock(&self) -> MutexGuard<'_, SubscriptionState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `event`, or counts it dropped when the queue is full. Events
+    /// dropped earlier are reported first, so the report sits where they
+    /// were. Returns whether the reader still wants events.
+    fn offer(&self, event: &Event) -> bool {
+        let mut state = self.lock();
+        if state.reader_gone {
+            return false;
+        }
+        if state.events.len() >= self.capacity {
+            state.dropped += 1;
+            state.last_dropped_t_us = event.t_us;
+            return true;
+        }
+        if let Some(report) = state.take_report() {
+            state.events.push_back(report);
+        }
+        state.events.push_back(event.clone());
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+}
+
+impl SubscriptionState {
+    /// The `events_dropped` event for drops not reported yet.
+    fn take_report(&mut self) -> Option<Event> {
+        let n = std::mem::take(&mut self.dropped);
+        (n > 0).then(|| Event::drop_report(self.last_dropped_t_us, n))
+    }
+
+    /// The next event for the reader: a queued one, else the report of
+    /// drops behind them (the queue is empty: there is room now).
+    fn next(&mut self) -> Option<Event> {
+        self.events.pop_front().or_else(|| self.take_report())
+    }
+}
+
+/// The sink's end of a bounded subscription: tells the reader when the sink
+/// is gone, so its `recv` ends.
+struct BoundedOutput(Arc<SubscriptionQueue>);
+
+impl Drop for BoundedOutput {
+    fn drop(&mut self) {
+        self.0.lock().sink_gone = true;
+        self.0.ready.notify_one();
+    }
+}
+
+/// The reader's end of [`EventSink::subscribe_bounded`].
+pub struct Subscription {
+    queue: Arc<SubscriptionQueue>,
+}
+
+impl Subscription {
+    /// The next event, waiting for one; `None` once the sink is gone and
+    /// every event is read. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Event> {
+        loop {
+            // A wake-up between this check and the wait is kept by `Notify`.
+            {
+                let mut state = self.queue.lock();
+                if let Some(event) = state.next() {
+                    return Some(event);
+                }
+                if state.sink_gone {
+                    return None;
+                }
+            }
+            self.queue.ready.notified().await;
+        }
+    }
+
+    /// The next event if one is ready now.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.queue.lock().next()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.queue.lock().reader_gone = true;
     }
 }
 
@@ -184,9 +357,118 @@ mod tests {
         assert_eq!(json["reason"], "crash");
         assert_eq!(json["detail"], "wasm trap");
         assert!(json.get("generation").is_none());
+        assert!(json.get("dropped").is_none());
         let b = serde_json::to_value(rx.try_recv().unwrap()).unwrap();
         assert_eq!(b["event"], "child_restarted");
         assert_eq!(b["generation"], 2);
         assert!(b["t_us"].as_u64().unwrap() >= json["t_us"].as_u64().unwrap());
+    }
+
+    fn restarted(sink: &EventSink, generation: u64) {
+        sink.emit(
+            EventKind::ChildRestarted,
+            "root/b",
+            Some(generation),
+            None,
+            None,
+        );
+    }
+
+    /// The generation of a restart event, or the count of a drop report.
+    fn read(sub: &mut Subscription) -> Option<String> {
+        sub.try_recv().map(|e| match e.event {
+            EventKind::EventsDropped => format!("dropped {}", e.dropped.unwrap()),
+            _ => format!("g{}", e.generation.unwrap()),
+        })
+    }
+
+    #[test]
+    fn a_bounded_subscription_not_read_keeps_its_capacity_and_then_says_how_many_it_dropped() {
+        let sink = EventSink::new();
+        let mut sub = sink.subscribe_bounded(2);
+        for g in 1..=5 {
+            restarted(&sink, g);
+        }
+        assert_eq!(sub.queue.lock().events.len(), 2, "the queue stays bounded");
+        assert_eq!(read(&mut sub).as_deref(), Some("g1"));
+        assert_eq!(read(&mut sub).as_deref(), Some("g2"));
+        assert_eq!(read(&mut sub).as_deref(), Some("dropped 3"));
+        assert_eq!(read(&mut sub), None);
+        restarted(&sink, 6);
+        assert_eq!(
+            read(&mut sub).as_deref(),
+            Some("g6"),
+            "one report, then events again"
+        );
+        assert_eq!(read(&mut sub), None);
+    }
+
+    #[test]
+    fn a_drop_report_sits_where_the_events_were_dropped() {
+        let sink = EventSink::new();
+        let mut sub = sink.subscribe_bounded(2);
+        for g in 1..=3 {
+            restarted(&sink, g);
+        }
+        assert_eq!(read(&mut sub).as_deref(), Some("g1"));
+        restarted(&sink, 4);
+        let rest: Vec<String> = std::iter::from_fn(|| read(&mut sub)).collect();
+        assert_eq!(rest, ["g2", "dropped 1", "g4"]);
+    }
+
+    #[test]
+    fn a_drop_report_serializes_with_its_count_and_an_empty_path() {
+        let json = serde_json::to_value(Event::drop_report(7, 3)).unwrap();
+        assert_eq!(json["event"], "events_dropped");
+        assert_eq!(json["dropped"], 3);
+        assert_eq!(json["path"], "");
+        assert_eq!(
+            json["detail"],
+            "3 events dropped: the reader could not keep up"
+        );
+        assert!(Event::drop_report(7, 3).line().ends_with("}\n"));
+    }
+
+    #[tokio::test]
+    async fn a_bounded_subscription_waits_for_events_and_ends_with_the_sink() {
+        let sink = EventSink::new();
+        let mut sub = sink.subscribe_bounded(4);
+        let emitter = sink.clone();
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            restarted(&emitter, 1);
+        });
+        assert_eq!(sub.recv().await.unwrap().generation, Some(1));
+        later.await.unwrap();
+        drop(sink);
+        assert!(sub.recv().await.is_none());
+    }
+
+    #[test]
+    fn a_dropped_subscription_is_forgotten_by_the_sink() {
+        let sink = EventSink::new();
+        drop(sink.subscribe_bounded(1));
+        restarted(&sink, 1);
+        assert!(sink.lock().is_empty());
+    }
+
+    #[test]
+    fn a_long_detail_is_cut_with_a_marker() {
+        let sink = EventSink::new();
+        let mut rx = sink.subscribe();
+        let long = "e".repeat(MAX_DETAIL_BYTES + 10);
+        sink.emit(
+            EventKind::ChildTerminated,
+            "root/b",
+            None,
+            None,
+            Some(&long),
+        );
+        let detail = rx.try_recv().unwrap().detail.unwrap();
+        assert_eq!(
+            detail.len(),
+            MAX_DETAIL_BYTES + "... [10 more bytes cut]".len()
+        );
+        assert!(detail.ends_with("e... [10 more bytes cut]"));
     }
 }

@@ -11,11 +11,17 @@ use std::time::Duration;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::batch_writer::clip;
 use crate::bindings::arbor::supervised::{host, types};
 use crate::bindings::{Level, WitCallError, WitExitReason};
 use crate::mailbox::CallError;
 use crate::registry::Registry;
 use crate::spec::WorkerSpec;
+
+/// Longest guest `log` message written whole, in bytes. A log line is queued
+/// in host memory until stderr takes it; a guest must not decide its size.
+/// 64 KiB keeps any real diagnostic (a JSON document, a backtrace) intact.
+pub const MAX_LOG_MESSAGE_BYTES: usize = 64 << 10;
 
 /// The data of one child's `Store`: dropped with it on every restart.
 pub struct ChildState {
@@ -76,6 +82,9 @@ impl WasiView for ChildState {
 
 fn to_wit(error: CallError) -> WitCallError {
     match error {
+        // The contract has no case of its own for this: `rejected`, with a
+        // text that says the mailbox is full and names the target.
+        full @ CallError::MailboxFull { .. } => WitCallError::Rejected(full.to_string()),
         CallError::NoSuchName(n) | CallError::NotAWorker(n) => WitCallError::NoSuchName(n),
         CallError::Stopped(why) => WitCallError::Stopped(why),
         CallError::Timeout => WitCallError::Timeout,
@@ -92,6 +101,7 @@ impl types::Host for ChildState {}
 impl host::Host for ChildState {
     async fn log(&mut self, level: Level, message: String) {
         let path = &*self.path;
+        let message = clip(&message, MAX_LOG_MESSAGE_BYTES);
         match level {
             Level::Trace => tracing::trace!(target: "arbor::guest", child = path, "{message}"),
             Level::Debug => tracing::debug!(target: "arbor::guest", child = path, "{message}"),
@@ -120,5 +130,25 @@ impl host::Host for ChildState {
 
     async fn stop(&mut self, reason: WitExitReason) {
         self.stop_request = Some(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_mailbox_reaches_guests_as_rejected_naming_the_target() {
+        let full = CallError::MailboxFull {
+            target: "sleeper".into(),
+            limit: crate::mailbox::MailboxLimit::Messages(8),
+        };
+        match to_wit(full) {
+            WitCallError::Rejected(text) => assert_eq!(
+                text,
+                "the mailbox of \"sleeper\" is full: limit of 8 messages (mailbox_capacity)"
+            ),
+            other => panic!("expected rejected, got {other:?}"),
+        }
     }
 }

@@ -6,11 +6,80 @@
 //! instance. Every `call` carries a reply channel; a reply is never dropped
 //! in silence: the instance answers, or the host answers with a
 //! [`CallError`] saying why it could not.
+//!
+//! A mailbox is bounded by message count and by queued bytes
+//! ([`MailboxLimits`]): a guest that casts in a loop to a busy child would
+//! otherwise grow host memory without limit, past any `max_memory_mb`. A
+//! send that does not fit fails at once with [`CallError::MailboxFull`];
+//! nothing waits for room, so a sender never blocks its scheduler thread.
+//! The counters live in the mailbox (shared by both ends), so they travel
+//! with it from one instance to the next.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
 /// Largest message the host accepts, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// Default bound on the messages queued for one worker (`mailbox_capacity`).
+///
+/// A healthy worker's queue stays near empty; one that holds thousands of
+/// messages is overloaded (OTP's rule of thumb for a process). With the
+/// default 5 s call timeout, a backlog of 10,000 is handled in time only if
+/// each `handle` takes under 0.5 ms: a deeper queue would mostly hold calls
+/// whose callers already gave up. It still absorbs bursts: a fast `handle`
+/// (~1 us) drains it in ~10 ms.
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 10_000;
+/// Default bound on the message bytes queued for one worker (`mailbox_max_mb`).
+///
+/// The same as the default `max_memory_mb`: a child's queue costs the host at
+/// most what the child may use itself. That is four messages of the largest
+/// size ([`MAX_MESSAGE_BYTES`]), or 10,000 of 6.5 KiB on average. A count
+/// bound alone would let 10,000 messages of 16 MiB through (160 GiB).
+pub const DEFAULT_MAILBOX_MAX_BYTES: usize = 64 << 20;
+/// The largest `mailbox_capacity` accepted (larger settings are lowered to it).
+pub const MAX_MAILBOX_CAPACITY: usize = 1_000_000;
+/// The largest `mailbox_max_mb` accepted, in bytes (larger settings are lowered to it).
+pub const MAX_MAILBOX_BYTES: usize = 4096 << 20;
+
+/// How much one mailbox may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxLimits {
+    /// Most messages queued (a message being handled no longer counts).
+    pub capacity: usize,
+    /// Most message bytes queued.
+    pub max_bytes: usize,
+}
+
+impl Default for MailboxLimits {
+    fn default() -> Self {
+        MailboxLimits {
+            capacity: DEFAULT_MAILBOX_CAPACITY,
+            max_bytes: DEFAULT_MAILBOX_MAX_BYTES,
+        }
+    }
+}
+
+/// The bound a full mailbox reached, as the tree file spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxLimit {
+    /// `mailbox_capacity`: this many messages are queued.
+    Messages(usize),
+    /// `mailbox_max_mb`: the message would take the queued bytes past this many.
+    Bytes(usize),
+}
+
+impl fmt::Display for MailboxLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailboxLimit::Messages(n) => write!(f, "limit of {n} messages (mailbox_capacity)"),
+            MailboxLimit::Bytes(n) => write!(f, "limit of {n} bytes (mailbox_max_mb)"),
+        }
+    }
+}
 
 /// Why a call got no reply from its target.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +108,17 @@ pub enum CallError {
     /// `may_call` does not allow this target.
     #[error("not allowed to call {0:?} (may_call)")]
     Denied(String),
-    /// The message exceeds [`MAX_MESSAGE_BYTES`].
+    /// The target's mailbox holds as much as it may: the message was not
+    /// queued. Retrying later may succeed; the target is not told.
+    #[error("the mailbox of {target:?} is full: {limit}")]
+    MailboxFull {
+        /// The target's name.
+        target: String,
+        /// Which bound it reached.
+        limit: MailboxLimit,
+    },
+    /// The message exceeds [`MAX_MESSAGE_BYTES`], or all the target's
+    /// mailbox may hold (`mailbox_max_mb`).
     #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
         /// The message's size.
@@ -86,21 +165,186 @@ impl Envelope {
     }
 }
 
-/// The sending side of a mailbox, held by the registry.
-pub type MailboxSender = mpsc::UnboundedSender<Envelope>;
-/// The receiving side, held by the child's place or its running instance.
-pub type MailboxReceiver = mpsc::UnboundedReceiver<Envelope>;
+/// The room left in one mailbox, shared by its two ends.
+///
+/// Both counts sit in one atomic word (messages in the high bits, bytes in
+/// the low [`BYTES_BITS`]), so a send costs one load and one
+/// compare-exchange and a receive one subtraction, with no lock on the call
+/// round trip. A send reserves before it queues and never overshoots the
+/// limits, so neither field can overflow into the other.
+#[derive(Debug)]
+struct Room {
+    limits: MailboxLimits,
+    queued: AtomicU64,
+}
 
-/// A new, empty mailbox.
-pub fn mailbox() -> (MailboxSender, MailboxReceiver) {
-    mpsc::unbounded_channel()
+/// Bits of [`Room::queued`] that count bytes; the message count sits above.
+const BYTES_BITS: u32 = 40;
+const BYTES_MASK: u64 = (1 << BYTES_BITS) - 1;
+const ONE_MESSAGE: u64 = 1 << BYTES_BITS;
+// Both fields hold their largest bound.
+const _: () = assert!(
+    MAX_MAILBOX_BYTES as u64 <= BYTES_MASK && MAX_MAILBOX_CAPACITY as u64 <= u64::MAX >> BYTES_BITS
+);
+
+impl Room {
+    fn new(limits: MailboxLimits) -> Room {
+        Room {
+            limits: MailboxLimits {
+                capacity: limits.capacity.min(MAX_MAILBOX_CAPACITY),
+                max_bytes: limits.max_bytes.min(MAX_MAILBOX_BYTES),
+            },
+            queued: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes room for one message of `bytes`, or says which bound is reached.
+    /// Relaxed is enough: the count orders nothing else (the channel carries
+    /// the message itself).
+    fn reserve(&self, bytes: usize) -> Result<(), SendError> {
+        let MailboxLimits {
+            capacity,
+            max_bytes,
+        } = self.limits;
+        if bytes > max_bytes {
+            return Err(SendError::TooLarge {
+                size: bytes,
+                limit: max_bytes,
+            });
+        }
+        let fits = |queued: u64| {
+            (queued >> BYTES_BITS) < capacity as u64
+                && (queued & BYTES_MASK) + bytes as u64 <= max_bytes as u64
+        };
+        self.queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                fits(queued).then_some(queued + ONE_MESSAGE + bytes as u64)
+            })
+            .map(|_| ())
+            .map_err(|queued| {
+                SendError::Full(if (queued >> BYTES_BITS) >= capacity as u64 {
+                    MailboxLimit::Messages(capacity)
+                } else {
+                    MailboxLimit::Bytes(max_bytes)
+                })
+            })
+    }
+
+    /// Gives back the room of a message that left the queue (or never got in).
+    fn release(&self, bytes: usize) {
+        self.queued
+            .fetch_sub(ONE_MESSAGE + bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Messages and bytes queued now.
+    #[cfg(test)]
+    fn queued(&self) -> (u64, u64) {
+        let queued = self.queued.load(Ordering::Relaxed);
+        (queued >> BYTES_BITS, queued & BYTES_MASK)
+    }
+}
+
+/// Why a message was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The mailbox holds as much as its limits allow.
+    #[error("the mailbox is full: {0}")]
+    Full(MailboxLimit),
+    /// The message alone is more than the mailbox may ever hold.
+    #[error("message of {size} bytes exceeds the mailbox's limit of {limit} bytes")]
+    TooLarge {
+        /// The message's size.
+        size: usize,
+        /// The mailbox's byte bound.
+        limit: usize,
+    },
+    /// The mailbox was closed (the child stopped for good).
+    #[error("the mailbox is closed")]
+    Closed,
+}
+
+impl SendError {
+    /// What the sender of a message to `target` is told.
+    pub fn for_target(self, target: &str) -> CallError {
+        match self {
+            SendError::Full(limit) => CallError::MailboxFull {
+                target: target.to_string(),
+                limit,
+            },
+            SendError::TooLarge { size, limit } => CallError::TooLarge { size, limit },
+            SendError::Closed => CallError::Stopped(format!("{target} is not running")),
+        }
+    }
+}
+
+/// The sending side of a mailbox, held by the registry. Clones share the queue.
+#[derive(Debug, Clone)]
+pub struct MailboxSender {
+    tx: mpsc::UnboundedSender<Envelope>,
+    room: Arc<Room>,
+}
+
+impl MailboxSender {
+    /// Queues `envelope` if the mailbox has room; never waits.
+    pub fn send(&self, envelope: Envelope) -> Result<(), SendError> {
+        let bytes = envelope.message().len();
+        self.room.reserve(bytes)?;
+        self.tx.send(envelope).map_err(|_| {
+            self.room.release(bytes);
+            SendError::Closed
+        })
+    }
+}
+
+/// The receiving side, held by the child's place or its running instance.
+/// Taking a message out frees its room.
+#[derive(Debug)]
+pub struct MailboxReceiver {
+    rx: mpsc::UnboundedReceiver<Envelope>,
+    room: Arc<Room>,
+}
+
+impl MailboxReceiver {
+    /// The next message, once there is one; `None` when the mailbox is
+    /// closed and empty. Cancel-safe: a message is taken only when returned.
+    pub async fn recv(&mut self) -> Option<Envelope> {
+        let envelope = self.rx.recv().await?;
+        self.room.release(envelope.message().len());
+        Some(envelope)
+    }
+
+    /// The next message if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Envelope> {
+        let envelope = self.rx.try_recv().ok()?;
+        self.room.release(envelope.message().len());
+        Some(envelope)
+    }
+
+    /// Refuses later sends; queued messages can still be taken.
+    pub fn close(&mut self) {
+        self.rx.close();
+    }
+}
+
+/// A new, empty mailbox bounded by `limits` (each lowered to
+/// [`MAX_MAILBOX_CAPACITY`] / [`MAX_MAILBOX_BYTES`] if above).
+pub fn mailbox(limits: MailboxLimits) -> (MailboxSender, MailboxReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let room = Arc::new(Room::new(limits));
+    (
+        MailboxSender {
+            tx,
+            room: room.clone(),
+        },
+        MailboxReceiver { rx, room },
+    )
 }
 
 /// Closes a mailbox for good: later sends fail at once, and every message
 /// still queued is answered with `Stopped(why)`.
 pub fn close_mailbox(mut rx: MailboxReceiver, why: &str) {
     rx.close();
-    while let Ok(envelope) = rx.try_recv() {
+    while let Some(envelope) = rx.try_recv() {
         envelope.answer(Err(CallError::Stopped(why.to_string())));
     }
 }
@@ -122,7 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_a_mailbox_answers_every_queued_call() {
-        let (tx, rx) = mailbox();
+        let (tx, rx) = mailbox(MailboxLimits::default());
         let (reply_tx, reply_rx) = oneshot::channel();
         tx.send(Envelope::Call {
             message: b"x".to_vec(),
@@ -135,6 +379,104 @@ mod tests {
             Err(CallError::Stopped("gone".into()))
         );
         assert!(tx.send(Envelope::Cast { message: vec![] }).is_err());
+    }
+
+    fn cast(bytes: usize) -> Envelope {
+        Envelope::Cast {
+            message: vec![0; bytes],
+        }
+    }
+
+    fn limits(capacity: usize, max_bytes: usize) -> MailboxLimits {
+        MailboxLimits {
+            capacity,
+            max_bytes,
+        }
+    }
+
+    #[test]
+    fn a_mailbox_at_its_message_count_refuses_until_a_message_leaves() {
+        let (tx, mut rx) = mailbox(limits(3, 1 << 20));
+        for _ in 0..3 {
+            tx.send(cast(1)).unwrap();
+        }
+        assert_eq!(
+            tx.send(cast(1)),
+            Err(SendError::Full(MailboxLimit::Messages(3)))
+        );
+        assert_eq!(rx.room.queued(), (3, 3), "the refused message took no room");
+        rx.try_recv().unwrap();
+        tx.send(cast(1)).unwrap();
+        assert_eq!(
+            tx.send(cast(1)),
+            Err(SendError::Full(MailboxLimit::Messages(3)))
+        );
+    }
+
+    #[test]
+    fn a_mailbox_at_its_byte_bound_refuses_what_does_not_fit_and_takes_what_does() {
+        let (tx, mut rx) = mailbox(limits(100, 10));
+        tx.send(cast(4)).unwrap();
+        tx.send(cast(4)).unwrap();
+        assert_eq!(
+            tx.send(cast(4)),
+            Err(SendError::Full(MailboxLimit::Bytes(10)))
+        );
+        tx.send(cast(2)).unwrap();
+        assert_eq!(rx.room.queued(), (3, 10));
+        rx.try_recv().unwrap();
+        tx.send(cast(4)).unwrap();
+        assert_eq!(rx.room.queued(), (3, 10));
+    }
+
+    #[tokio::test]
+    async fn receiving_frees_the_room_of_each_message_taken() {
+        let (tx, mut rx) = mailbox(limits(2, 100));
+        tx.send(cast(30)).unwrap();
+        tx.send(cast(20)).unwrap();
+        rx.recv().await.unwrap();
+        assert_eq!(rx.room.queued(), (1, 20));
+        rx.recv().await.unwrap();
+        assert_eq!(rx.room.queued(), (0, 0));
+    }
+
+    #[test]
+    fn a_message_larger_than_the_whole_mailbox_is_too_large_not_full() {
+        let (tx, _rx) = mailbox(limits(10, 8));
+        assert_eq!(
+            tx.send(cast(9)),
+            Err(SendError::TooLarge { size: 9, limit: 8 })
+        );
+    }
+
+    #[test]
+    fn a_full_mailbox_names_its_target_and_the_setting_to_raise() {
+        let full = SendError::Full(MailboxLimit::Messages(3)).for_target("w");
+        assert_eq!(
+            full,
+            CallError::MailboxFull {
+                target: "w".into(),
+                limit: MailboxLimit::Messages(3)
+            }
+        );
+        assert_eq!(
+            full.to_string(),
+            "the mailbox of \"w\" is full: limit of 3 messages (mailbox_capacity)"
+        );
+        let full = SendError::Full(MailboxLimit::Bytes(1 << 20)).for_target("w");
+        assert!(
+            full.to_string()
+                .ends_with("limit of 1048576 bytes (mailbox_max_mb)")
+        );
+    }
+
+    #[test]
+    fn limits_above_the_maximum_are_lowered_to_it() {
+        let (_tx, rx) = mailbox(limits(usize::MAX, usize::MAX));
+        assert_eq!(
+            rx.room.limits,
+            limits(MAX_MAILBOX_CAPACITY, MAX_MAILBOX_BYTES)
+        );
     }
 
     #[test]

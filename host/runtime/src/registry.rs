@@ -127,9 +127,11 @@ impl Registry {
         check_size(&message)?;
         let mailbox = self.worker(target)?;
         let (reply, answer) = oneshot::channel();
+        // A full mailbox refuses at once: the queue must not grow, and
+        // waiting for room would hold the caller for nothing it asked.
         mailbox
             .send(Envelope::Call { message, reply })
-            .map_err(|_| CallError::Stopped(format!("{target} is not running")))?;
+            .map_err(|e| e.for_target(target))?;
         match tokio::time::timeout(timeout, answer).await {
             Err(_) => Err(CallError::Timeout),
             // The instance holding the message was dropped (killed).
@@ -146,19 +148,19 @@ impl Registry {
         check_size(&message)?;
         self.worker(target)?
             .send(Envelope::Cast { message })
-            .map_err(|_| CallError::Stopped(format!("{target} is not running")))
+            .map_err(|e| e.for_target(target))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mailbox::mailbox;
+    use crate::mailbox::{MailboxLimits, mailbox};
 
     #[tokio::test]
     async fn a_child_calling_itself_gets_an_error_not_a_deadlock() {
         let registry = Registry::new();
-        let (tx, _rx) = mailbox();
+        let (tx, _rx) = mailbox(MailboxLimits::default());
         registry.register("a", Entry::Worker(tx)).unwrap();
         let reply = registry
             .call(Some("a"), "a", b"ping".to_vec(), Duration::from_secs(5))
@@ -169,7 +171,7 @@ mod tests {
     #[tokio::test]
     async fn calls_time_out_when_nobody_answers() {
         let registry = Registry::new();
-        let (tx, _rx) = mailbox();
+        let (tx, _rx) = mailbox(MailboxLimits::default());
         registry.register("slow", Entry::Worker(tx)).unwrap();
         let reply = registry
             .call(None, "slow", b"x".to_vec(), Duration::from_millis(10))
@@ -180,7 +182,7 @@ mod tests {
     #[test]
     fn names_are_unique() {
         let registry = Registry::new();
-        let (tx, _rx) = mailbox();
+        let (tx, _rx) = mailbox(MailboxLimits::default());
         registry.register("a", Entry::Worker(tx.clone())).unwrap();
         assert_eq!(
             registry.register("a", Entry::Worker(tx)),

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::mailbox::{MAX_MAILBOX_BYTES, MAX_MAILBOX_CAPACITY, MailboxLimits};
 pub use crate::vocab::Shutdown;
 use crate::vocab::{AutoShutdown, RestartIntensity, RestartType, Strategy};
 
@@ -122,6 +123,16 @@ impl From<SupervisorSpec> for ChildSpec {
     }
 }
 
+impl ChildSpec {
+    /// The bounds of a worker's mailbox (`None` for a supervisor: it has none).
+    pub fn mailbox_limits(&self) -> Option<MailboxLimits> {
+        match self {
+            ChildSpec::Worker(w) => Some(w.mailbox),
+            ChildSpec::Supervisor(_) => None,
+        }
+    }
+}
+
 /// A supervisor and its children.
 #[derive(Debug, Clone)]
 pub struct SupervisorSpec {
@@ -213,6 +224,9 @@ pub struct WorkerSpec {
     pub may_call: Option<Vec<String>>,
     /// Significant for its supervisor's `auto_shutdown`.
     pub significant: bool,
+    /// How many messages and bytes may wait in its mailbox
+    /// (`mailbox_capacity`, `mailbox_max_mb`); more are refused.
+    pub mailbox: MailboxLimits,
 }
 
 impl WorkerSpec {
@@ -229,6 +243,7 @@ impl WorkerSpec {
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             may_call: None,
             significant: false,
+            mailbox: MailboxLimits::default(),
         }
     }
 }
@@ -268,6 +283,8 @@ struct RawNode {
     may_call: Option<Spanned<Vec<String>>>,
     significant: Option<Spanned<bool>>,
     auto_shutdown: Option<Spanned<String>>,
+    mailbox_capacity: Option<Spanned<i64>>,
+    mailbox_max_mb: Option<Spanned<i64>>,
     children: Option<Vec<Spanned<RawNode>>>,
 }
 
@@ -464,6 +481,14 @@ fn validate_supervisor(
             "max_memory_mb",
         ),
         (raw.may_call.as_ref().map(|v| v.span()), "may_call"),
+        (
+            raw.mailbox_capacity.as_ref().map(|v| v.span()),
+            "mailbox_capacity",
+        ),
+        (
+            raw.mailbox_max_mb.as_ref().map(|v| v.span()),
+            "mailbox_max_mb",
+        ),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -736,6 +761,16 @@ fn validate_worker(
         worker.may_call = Some(m.get_ref().clone());
     }
     worker.significant = parse_significant(loc, at, raw.significant.as_ref(), worker.restart)?;
+
+    if let Some(n) = &raw.mailbox_capacity {
+        let field = format!("{at}.mailbox_capacity");
+        worker.mailbox.capacity = in_range(loc, &field, n, MAX_MAILBOX_CAPACITY, "messages")?;
+    }
+    if let Some(m) = &raw.mailbox_max_mb {
+        let field = format!("{at}.mailbox_max_mb");
+        let mb = in_range(loc, &field, m, MAX_MAILBOX_BYTES >> 20, "MiB")?;
+        worker.mailbox.max_bytes = mb << 20;
+    }
     Ok(worker)
 }
 
@@ -758,6 +793,25 @@ fn parse_significant(
         ));
     }
     Ok(*value.get_ref())
+}
+
+/// Checks that `value` is 1 to `max` (of `unit`).
+fn in_range(
+    loc: &Locator<'_>,
+    field: &str,
+    value: &Spanned<i64>,
+    max: usize,
+    unit: &str,
+) -> Result<usize, SpecError> {
+    let n = *value.get_ref();
+    match usize::try_from(n) {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(loc.error(
+            value.span(),
+            field,
+            format!("must be 1 to {max} {unit}, got {n}"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -906,6 +960,60 @@ dynamic = { max_children = 3 }
         assert!(err.message.contains("brutal_kill"), "{err}");
         let err = parse(&GOOD.replace("\"rest_for_one\"", "\"all_for_one\"")).unwrap_err();
         assert!(err.message.contains("unknown strategy"), "{err}");
+    }
+
+    #[test]
+    fn mailbox_bounds_default_to_the_production_values_and_can_be_set_per_worker() {
+        let tree = parse(&GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nmailbox_capacity = 50\nmailbox_max_mb = 2",
+        ))
+        .unwrap();
+        let ChildSpec::Worker(a) = &tree.root.children[0] else {
+            panic!()
+        };
+        assert_eq!(a.mailbox, MailboxLimits::default());
+        let ChildSpec::Supervisor(sub) = &tree.root.children[1] else {
+            panic!()
+        };
+        assert_eq!(
+            sub.children[0].mailbox_limits(),
+            Some(MailboxLimits {
+                capacity: 50,
+                max_bytes: 2 << 20
+            })
+        );
+    }
+
+    #[test]
+    fn bad_mailbox_bounds_name_file_line_and_field() {
+        let text = GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nmailbox_capacity = 0",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dir/tree.toml:26: supervisor.children[1].children[0].mailbox_capacity: \
+             must be 1 to 1000000 messages, got 0"
+        );
+        let text = GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nmailbox_max_mb = 5000",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.field,
+            "supervisor.children[1].children[0].mailbox_max_mb"
+        );
+        assert_eq!(err.message, "must be 1 to 4096 MiB, got 5000");
+        let text = GOOD.replace(
+            "strategy = \"rest_for_one\"",
+            "strategy = \"rest_for_one\"\nmailbox_capacity = 5",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field, "supervisor.children[1].mailbox_capacity");
+        assert_eq!(err.message, "only workers take this field");
     }
 
     #[test]

@@ -223,6 +223,16 @@ impl Running {
         ctl(&self.socket, args)
     }
 
+    /// Reads the host's stderr to its end on a thread, from now on.
+    fn read_stderr(&mut self) -> std::thread::JoinHandle<String> {
+        let mut pipe = self.child.stderr.take().expect("stderr is piped");
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
+            text
+        })
+    }
+
     fn wait(mut self) -> (Output, String) {
         let deadline = Instant::now() + PATIENCE;
         while self.child.try_wait().unwrap().is_none() {
@@ -353,6 +363,52 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
         !dir.join("arbor.sock").exists(),
         "the socket is removed on exit"
     );
+}
+
+#[test]
+fn a_guest_flooding_the_log_gets_lines_dropped_and_counted_instead_of_queued_without_bound() {
+    let dir = scratch("log-flood");
+    let mut host = Running::start_with_env(&dir, SIMPLE, &[("ARBOR_LOG", "info")]);
+    // Nobody reads stderr yet: past the pipe's 64 KiB, lines wait in the host.
+    // 36 MB of lines against a queue of 8 MiB (and one batch being written).
+    let flood = host.ctl(&["call", "a", "log-many 600 60000"]);
+    assert_eq!(stdout(&flood).trim(), "logged 600", "{}", stderr(&flood));
+    let log = host.read_stderr();
+    host.signal("TERM");
+    let (out, _) = host.wait();
+    assert!(out.status.success());
+    let log = log.join().unwrap();
+    let written = log.lines().filter(|l| l.contains("log-many ")).count() as u64;
+    let dropped: u64 = log
+        .lines()
+        .filter_map(|l| l.strip_suffix(" log lines dropped: the log writer could not keep up"))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert!(dropped > 0, "{written} lines written, none dropped");
+    assert_eq!(written + dropped, 600, "each line is written or counted");
+}
+
+#[test]
+fn a_guest_log_message_longer_than_64_kib_is_cut_with_a_marker_saying_how_much() {
+    let dir = scratch("log-cut");
+    let mut host = Running::start_with_env(&dir, SIMPLE, &[("ARBOR_LOG", "info")]);
+    let log = host.read_stderr();
+    let logged = host.ctl(&["call", "a", "log-many 1 100000"]);
+    assert_eq!(stdout(&logged).trim(), "logged 1", "{}", stderr(&logged));
+    host.signal("TERM");
+    host.wait();
+    let log = log.join().unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("log-many 0 "))
+        .expect("the guest's line is logged");
+    // 100,000 bytes, 65,536 kept: 34,464 cut (the line's fields follow).
+    assert!(
+        line.contains("x... [34464 more bytes cut] child="),
+        "{}",
+        &line[line.len().saturating_sub(80)..]
+    );
+    assert!(line.len() < (64 << 10) + 200, "{} bytes", line.len());
 }
 
 #[test]

@@ -98,8 +98,8 @@ impl Places {
     pub fn add(&mut self, spec: ChildSpec) -> Result<ChildId, ChildCommandError> {
         let name = spec.name().to_string();
         let (entry, mailbox) = match &spec {
-            ChildSpec::Worker(_) => {
-                let (tx, rx) = mailbox::mailbox();
+            ChildSpec::Worker(worker) => {
+                let (tx, rx) = mailbox::mailbox(worker.mailbox);
                 (Entry::Worker(tx), Some(rx))
             }
             ChildSpec::Supervisor(_) => (Entry::Supervisor(None), None),
@@ -185,7 +185,7 @@ impl Places {
         Some(match place.mailbox.take() {
             Some(rx) => rx,
             None => {
-                let (tx, rx) = mailbox::mailbox();
+                let (tx, rx) = mailbox::mailbox(worker.mailbox);
                 self.registry.set_worker(&worker.name, tx);
                 rx
             }
