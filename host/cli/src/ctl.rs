@@ -40,23 +40,31 @@ enum CtlCommand {
     },
     /// Queue MSG for worker NAME.
     Cast { name: String, message: String },
-    /// Add a worker running COMPONENT under supervisor SUP.
+    /// Add a worker running COMPONENT under supervisor SUP (or, with
+    /// --tree, a whole supervisor and its children).
     StartChild {
         supervisor: String,
-        component: String,
-        #[arg(long)]
-        name: String,
+        #[arg(required_unless_present = "tree")]
+        component: Option<String>,
+        #[arg(long, required_unless_present = "tree")]
+        name: Option<String>,
         /// `init` args (JSON).
         #[arg(long)]
         args: Option<String>,
         /// permanent, transient or temporary.
         #[arg(long)]
         restart: Option<String>,
+        /// A TOML file whose `[supervisor]` table (with its children) is
+        /// the new child; its workers use the host's `[components]`.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["component", "name", "args", "restart"])]
+        tree: Option<PathBuf>,
     },
     /// Stop child NAME of supervisor SUP.
     StopChild { supervisor: String, name: String },
     /// Start the stopped child NAME of supervisor SUP again.
     RestartChild { supervisor: String, name: String },
+    /// Forget the stopped child NAME of static supervisor SUP.
+    DeleteChild { supervisor: String, name: String },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
     /// How full the instance pool is: live instances, capacity, memory.
@@ -136,15 +144,33 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             CtlCommand::Cast { name, message } => (Request::Cast { name, message }, Format::Plain),
             CtlCommand::StartChild {
                 supervisor,
+                tree: Some(file),
+                ..
+            } => {
+                let tree = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let file = file.display().to_string();
+                (
+                    Request::StartSubtree {
+                        supervisor,
+                        file,
+                        tree,
+                    },
+                    Format::Plain,
+                )
+            }
+            CtlCommand::StartChild {
+                supervisor,
                 component,
                 name,
                 args,
                 restart,
+                tree: None,
             } => (
                 Request::StartChild {
                     supervisor,
-                    component,
-                    name,
+                    component: component.unwrap_or_default(),
+                    name: name.unwrap_or_default(),
                     args,
                     restart,
                 },
@@ -155,6 +181,9 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             }
             CtlCommand::RestartChild { supervisor, name } => {
                 (Request::RestartChild { supervisor, name }, Format::Plain)
+            }
+            CtlCommand::DeleteChild { supervisor, name } => {
+                (Request::DeleteChild { supervisor, name }, Format::Plain)
             }
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, Format::Plain)

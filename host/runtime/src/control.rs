@@ -18,7 +18,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use crate::node::Node;
-use crate::spec::{WorkerSpec, check_name};
+use crate::spec::{SupervisorSpec, WorkerSpec, check_name};
 use crate::vocab::RestartType;
 
 /// Events queued for one `events` connection that is not reading. A client
@@ -61,6 +61,22 @@ pub enum Request {
         /// permanent, transient or temporary (default permanent).
         #[serde(default)]
         restart: Option<String>,
+    },
+    /// Add a whole supervisor (and its children) under a supervisor.
+    StartSubtree {
+        /// The supervisor (name or path).
+        supervisor: String,
+        /// Where the text came from, for messages.
+        file: String,
+        /// TOML whose `[supervisor]` table is the new child.
+        tree: String,
+    },
+    /// Forget a stopped child of a static supervisor.
+    DeleteChild {
+        /// The supervisor.
+        supervisor: String,
+        /// The child.
+        name: String,
     },
     /// Stop a child.
     StopChild {
@@ -402,6 +418,30 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             spec.restart = restart;
             spec.args = args.unwrap_or_default().into_bytes();
             match node.start_child(&supervisor, spec).await {
+                Ok(()) => Response::ok(Value::Null),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::StartSubtree {
+            supervisor,
+            file,
+            tree,
+        } => {
+            let spec = match SupervisorSpec::parse_subtree(
+                std::path::Path::new(&file),
+                &tree,
+                &node.component_names(),
+            ) {
+                Ok(spec) => spec,
+                Err(e) => return Response::err(e),
+            };
+            match node.start_child(&supervisor, spec).await {
+                Ok(()) => Response::ok(Value::Null),
+                Err(e) => Response::err(e),
+            }
+        }
+        Request::DeleteChild { supervisor, name } => {
+            match node.delete_child(&supervisor, &name).await {
                 Ok(()) => Response::ok(Value::Null),
                 Err(e) => Response::err(e),
             }

@@ -274,6 +274,11 @@ impl NodeHandle {
         &self.shared.events
     }
 
+    /// The names in this host's `[components]`.
+    pub fn component_names(&self) -> std::collections::BTreeSet<String> {
+        self.shared.components.keys().cloned().collect()
+    }
+
     /// The root supervisor's name.
     pub fn root_name(&self) -> &str {
         &self.root_name

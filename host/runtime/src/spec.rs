@@ -6,7 +6,7 @@
 //! span), then [`TreeSpec::parse`] validates them into resolved types. Every
 //! error carries the file, line and field it is about.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -362,7 +362,7 @@ impl TreeSpec {
             "supervisor",
             root_span,
             root.into_inner(),
-            &components,
+            &components.keys().cloned().collect(),
             &mut names,
         )?;
         let fast_traps = raw
@@ -394,6 +394,52 @@ impl TreeSpec {
             max_instances,
             fast_traps,
         })
+    }
+}
+
+impl SupervisorSpec {
+    /// Validates `text` as a subtree to add to a running host: a tree file
+    /// with only a `[supervisor]` table (the new child supervisor and its
+    /// children), whose workers name components among `components` (the
+    /// running host's). Names are checked for uniqueness within the
+    /// subtree here, and against the host when it starts.
+    pub fn parse_subtree(
+        path: &Path,
+        text: &str,
+        components: &BTreeSet<String>,
+    ) -> Result<SupervisorSpec, SpecError> {
+        let loc = Locator { file: path, text };
+        let raw: RawTree = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().replace('\n', " ");
+            loc.error(span, "toml", message)
+        })?;
+        if let Some((name, value)) = raw.components.iter().next() {
+            return Err(loc.error(
+                value.span(),
+                &format!("components.{name}"),
+                "a subtree uses the running host's components; it cannot add its own",
+            ));
+        }
+        if raw.node.is_some() {
+            return Err(loc.error(0..0, "node", "[node] belongs to the host's tree file"));
+        }
+        let Some(root) = raw.supervisor else {
+            return Err(loc.error(
+                0..0,
+                "supervisor",
+                "missing the [supervisor] table of the subtree",
+            ));
+        };
+        let span = root.span();
+        validate_supervisor(
+            &loc,
+            "supervisor",
+            span,
+            root.into_inner(),
+            components,
+            &mut HashSet::new(),
+        )
     }
 }
 
@@ -458,7 +504,7 @@ fn validate_supervisor(
     at: &str,
     span: Range<usize>,
     raw: RawNode,
-    components: &BTreeMap<String, ComponentSource>,
+    components: &BTreeSet<String>,
     names: &mut HashSet<String>,
 ) -> Result<SupervisorSpec, SpecError> {
     let name = unique_name(loc, at, span.clone(), raw.name.as_ref(), names)?;
@@ -674,7 +720,7 @@ fn validate_worker(
     at: &str,
     span: Range<usize>,
     raw: RawNode,
-    components: &BTreeMap<String, ComponentSource>,
+    components: &BTreeSet<String>,
     names: &mut HashSet<String>,
 ) -> Result<WorkerSpec, SpecError> {
     let name = unique_name(loc, at, span.clone(), raw.name.as_ref(), names)?;
@@ -701,8 +747,8 @@ fn validate_worker(
             "a worker needs `component` (or `strategy` to be a supervisor)",
         ));
     };
-    if !components.contains_key(component.get_ref()) {
-        let known: Vec<&str> = components.keys().map(String::as_str).collect();
+    if !components.contains(component.get_ref()) {
+        let known: Vec<&str> = components.iter().map(String::as_str).collect();
         return Err(loc.error(
             component.span(),
             &format!("{at}.component"),

@@ -703,3 +703,43 @@ fn ctl_call_prints_a_binary_reply_byte_for_byte_or_as_base64() {
     let (out, _) = host.wait();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn ctl_starts_a_whole_subtree_from_a_file_and_deletes_a_stopped_child() {
+    let dir = scratch("subtree");
+    let host = Running::start(&dir, SIMPLE);
+    let subtree = write(
+        &dir,
+        "team.toml",
+        "[supervisor]\nname = \"team\"\nstrategy = \"one_for_all\"\n\n\
+         [[supervisor.children]]\nname = \"lead\"\ncomponent = \"probe\"\n",
+    );
+    let started = host.ctl(&["start-child", "root", "--tree", subtree.to_str().unwrap()]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    assert_eq!(stdout(&host.ctl(&["call", "lead", "ping"])), "pong");
+    let tree = stdout(&host.ctl(&["tree"]));
+    assert!(
+        tree.contains("root/team  [supervisor one_for_all"),
+        "{tree}"
+    );
+
+    let bad = write(
+        &dir,
+        "bad.toml",
+        "[supervisor]\nname = \"x\"\nstrategy = \"one_for_one\"\n\n[[supervisor.children]]\nname = \"y\"\ncomponent = \"nope\"\n",
+    );
+    let refused = host.ctl(&["start-child", "root", "--tree", bad.to_str().unwrap()]);
+    assert_one_line_error(
+        &refused,
+        "bad.toml:7: supervisor.children[0].component: unknown component \"nope\"",
+    );
+
+    let running = host.ctl(&["delete-child", "root", "b"]);
+    assert_one_line_error(&running, "the child \"b\" is running: stop it first");
+    assert!(host.ctl(&["stop-child", "root", "b"]).status.success());
+    assert!(host.ctl(&["delete-child", "root", "b"]).status.success());
+    let tree = stdout(&host.ctl(&["tree"]));
+    assert!(!tree.contains("root/b "), "{tree}");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let _ = host.wait();
+}

@@ -314,3 +314,81 @@ async fn an_init_timeout_at_first_start_fails_the_start_and_names_the_child() {
     assert_eq!(reason, ExitReason::Crash);
     assert_eq!(detail, "slow: init: timeout");
 }
+
+/// OTP: a supervisor that reaches its intensity exits with reason
+/// `shutdown`, which a transient child's supervisor does not restart.
+#[tokio::test]
+async fn a_transient_nested_supervisor_that_gives_up_stays_down() {
+    let tree = root("").worker("steady", "").supervisor(
+        "sub",
+        "strategy = \"one_for_one\"\nrestart = \"transient\"\nmax_restarts = 0",
+        |s| s.worker("x", ""),
+    );
+    let mut h = Harness::start(tree.text()).await;
+    assert!(h.call("x", "crash").await.is_err());
+    let gave_up = h
+        .wait_event(EventKind::SupervisorTerminated, "root/sub", None)
+        .await;
+    assert_eq!(gave_up.detail.as_deref(), Some("max_restarts"));
+    let later = h.drain(Duration::from_millis(300)).await;
+    assert!(later.is_empty(), "nothing restarts: {:?}", compacts(&later));
+    let report = h.node.tree().await.unwrap();
+    let sub = report
+        .children
+        .iter()
+        .find(|c| c.path == "root/sub")
+        .unwrap();
+    assert_eq!(sub.state, ChildStatus::Stopped);
+    assert_eq!(h.call("steady", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}
+
+/// `sub` is killed (its 300 ms budget runs out) while it waits for a
+/// restart whose `init` hangs for 3 s: it does not wait for that `init`,
+/// and its other child is killed and reported.
+#[tokio::test]
+async fn a_supervisor_killed_in_the_middle_of_a_restart_ends_at_once() {
+    let tree = root("").worker("flags", "").supervisor(
+        "sub",
+        "strategy = \"one_for_one\"\nshutdown_ms = 300",
+        |s| {
+            s.worker("other", "shutdown_ms = 5000").worker(
+                "g",
+                "timeout_ms = 3000\nargs = '{\"init_gate\": \"flags\"}'",
+            )
+        },
+    );
+    let mut h = Harness::start(tree.text()).await;
+    assert_eq!(h.call("flags", "note hang-init").await.unwrap(), "noted");
+    h.node.cast("g", b"crash".to_vec()).unwrap();
+    h.wait_event(EventKind::ChildTerminated, "root/sub/g", Some("crash"))
+        .await;
+    let started = std::time::Instant::now();
+    h.node.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the kill does not wait for the 3 s init: {:?}",
+        started.elapsed()
+    );
+    h.drain(Duration::from_millis(100)).await;
+    let ends: Vec<String> = h
+        .seen
+        .iter()
+        .filter(|e| e.path.starts_with("root/sub"))
+        .filter(|e| {
+            matches!(
+                e.event,
+                EventKind::ChildTerminated | EventKind::SupervisorTerminated
+            )
+        })
+        .map(crate::support::compact)
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            "child_terminated root/sub/g crash",
+            "child_terminated root/sub/other killed",
+            "supervisor_terminated root/sub killed",
+        ]
+    );
+}

@@ -4,7 +4,9 @@
 mod support;
 
 mod allocation;
+mod auto_shutdown;
 mod calls;
+mod children;
 mod conformance;
 mod dynamic;
 mod fast_traps;

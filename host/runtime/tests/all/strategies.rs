@@ -103,3 +103,38 @@ async fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
     assert_eq!(h.call("c", "count").await.unwrap(), "1");
     h.node.shutdown().await;
 }
+
+/// `b` crashes by itself while `a`'s one_for_all restart is stopping the
+/// others (`c` takes 300 ms to terminate): `b`'s exit is part of the same
+/// group restart, so every child starts exactly once more.
+#[tokio::test]
+async fn a_sibling_crashing_during_a_group_restart_joins_that_restart() {
+    let tree =
+        crate::support::root("strategy = \"one_for_all\"\nmax_restarts = 5\nmax_seconds = 60")
+            .worker("a", "")
+            .worker("b", "")
+            .worker("c", "args = '{\"terminate_sleep_ms\": 300}'");
+    let mut h = Harness::start(tree.text()).await;
+    h.node.cast("a", b"crash".to_vec()).unwrap();
+    h.node.cast("b", b"crash".to_vec()).unwrap();
+    let events = h
+        .collect_until("c restarted", |e| {
+            e.event == EventKind::ChildRestarted && e.path == "root/c"
+        })
+        .await;
+    let b_end = events
+        .iter()
+        .find(|e| e.path == "root/b" && e.event == EventKind::ChildTerminated)
+        .unwrap();
+    assert_eq!(b_end.reason, Some(arbor::ExitReason::Crash));
+    let later = h.drain(std::time::Duration::from_millis(400)).await;
+    assert!(
+        later.is_empty(),
+        "no second restart: {:?}",
+        compacts(&later)
+    );
+    let report = h.node.tree().await.unwrap();
+    let generations: Vec<u64> = report.children.iter().map(|c| c.generation).collect();
+    assert_eq!(generations, [2, 2, 2]);
+    h.node.shutdown().await;
+}
