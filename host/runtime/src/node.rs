@@ -336,7 +336,10 @@ impl NodeHandle {
     /// never waits for a supervisor, however busy.
     pub async fn tree(&self) -> Result<NodeReport, CommandError> {
         let root = self.supervisor(&self.root_name)?;
-        Ok(root.published.report(&self.shared.registry))
+        let registry = &self.shared.registry;
+        Ok(root
+            .published
+            .report(&|name| registry.supervisor(name).map(|s| s.published)))
     }
 
     /// Adds a child (a worker, or a whole supervisor with its subtree) at

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::registry::Registry;
 use crate::report::{ChildCounts, NodeReport};
 use crate::vocab::{ChildId, ChildStatus, RestartType};
 
@@ -156,28 +155,27 @@ impl Published {
     }
 
     /// This supervisor's subtree, following running nested supervisors
-    /// through the registry.
-    pub fn report(&self, registry: &Registry) -> NodeReport {
+    /// by name through `lookup` (the registry, which this module does not
+    /// import: the registry's entries hold what is published here).
+    pub fn report(&self, lookup: &dyn Fn(&str) -> Option<Arc<Published>>) -> NodeReport {
         let mut report = self.header.leaf();
         report.children = self
             .children()
             .iter()
-            .map(|view| child_report(view, registry))
+            .map(|view| child_report(view, lookup))
             .collect();
         report
     }
 }
 
-fn child_report(view: &PlaceView, registry: &Registry) -> NodeReport {
+fn child_report(view: &PlaceView, lookup: &dyn Fn(&str) -> Option<Arc<Published>>) -> NodeReport {
     let nested = match view.kind {
-        PlaceKind::Supervisor { .. } if view.status() == ChildStatus::Running => {
-            registry.supervisor(&view.name)
-        }
+        PlaceKind::Supervisor { .. } if view.status() == ChildStatus::Running => lookup(&view.name),
         _ => None,
     };
     match nested {
         Some(nested) => {
-            let mut report = nested.published.report(registry);
+            let mut report = nested.report(lookup);
             // The parent knows the place's restart type and its starts.
             let leaf = view.leaf();
             report.restart = leaf.restart;
