@@ -11,8 +11,9 @@
 //! stop signal, children's exits, commands, and queued restart retries. A
 //! restart that fails is not retried on the spot but queued behind whatever
 //! else has arrived (OTP's `try_again_restart`), so a shutdown or a command
-//! always gets in between two attempts. Stopping children lives in
-//! [`super::stopping`], the table of places in [`super::places`].
+//! always gets in between two attempts. Starting children lives in
+//! [`super::starting`], commands in [`super::commands`], stopping children
+//! in [`super::stopping`], the table of places in [`super::places`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,18 +22,17 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::child;
 use crate::events::EventKind;
-use crate::spec::{ChildSpec, SupervisorSpec, check_name};
+use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::inspect::Published;
-use crate::supervisor::places::{Live, Places};
+use crate::supervisor::places::Places;
 use crate::supervisor::protocol::{
     ChildCommandError, ChildExit, ExitNotifier, Failure, Signal, SupervisorCommand, SupervisorRef,
     signalled,
 };
 use crate::supervisor::state::{Decision, Rules, SupervisorState};
-use crate::vocab::{ChildId, ExitReason, RestartType, SupervisorStop};
+use crate::vocab::{ChildId, ExitReason, SupervisorStop};
 
 /// Everything a supervisor task needs to start.
 pub(crate) struct Launch {
@@ -61,14 +61,6 @@ pub(crate) fn launch(launch: Launch) {
     );
 }
 
-/// A child's exit, recorded and about to be reported.
-pub(crate) struct ExitReport {
-    path: String,
-    worker: bool,
-    reason: ExitReason,
-    detail: Option<String>,
-}
-
 /// How a supervisor's loop ended.
 pub(crate) struct Outcome {
     pub reason: ExitReason,
@@ -94,18 +86,22 @@ impl Outcome {
     }
 }
 
+/// One supervisor's task state. Its methods are spread by job: the loop
+/// and decisions here, starting children and recording exits in
+/// [`super::starting`], commands in [`super::commands`], stopping in
+/// [`super::stopping`].
 pub(crate) struct Supervisor {
-    pub(crate) shared: Arc<Shared>,
-    spec: SupervisorSpec,
-    pub(crate) path: String,
-    state: SupervisorState,
-    pub(crate) places: Places,
-    exits_tx: mpsc::UnboundedSender<ChildExit>,
-    pub(crate) exits_rx: mpsc::UnboundedReceiver<ChildExit>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) spec: SupervisorSpec,
+    pub(super) path: String,
+    pub(super) state: SupervisorState,
+    pub(super) places: Places,
+    pub(super) exits_tx: mpsc::UnboundedSender<ChildExit>,
+    pub(super) exits_rx: mpsc::UnboundedReceiver<ChildExit>,
     /// Exits that arrived while waiting for another; handled next.
-    pub(crate) stash: VecDeque<ChildExit>,
+    pub(super) stash: VecDeque<ChildExit>,
     /// Children whose restart failed, to try again.
-    retries: VecDeque<ChildId>,
+    pub(super) retries: VecDeque<ChildId>,
 }
 
 async fn run(launch: Launch, thread: usize) {
@@ -222,16 +218,16 @@ impl Supervisor {
         }
     }
 
-    fn now(&self) -> Duration {
+    pub(super) fn now(&self) -> Duration {
         self.shared.origin.elapsed()
     }
 
-    pub(crate) fn is_dynamic(&self) -> bool {
+    pub(super) fn is_dynamic(&self) -> bool {
         self.spec.dynamic.is_some()
     }
 
     /// Creates a place (and takes its name) and tells the rules about it.
-    fn add_place(&mut self, spec: ChildSpec) -> Result<ChildId, ChildCommandError> {
+    pub(super) fn add_place(&mut self, spec: ChildSpec) -> Result<ChildId, ChildCommandError> {
         let restart = spec.restart();
         let significant = spec.significant();
         let id = self.places.add(spec)?;
@@ -240,217 +236,9 @@ impl Supervisor {
     }
 
     /// Forgets a place and its name.
-    fn remove_place(&mut self, id: ChildId, why: &str) {
+    pub(super) fn remove_place(&mut self, id: ChildId, why: &str) {
         self.places.remove(id, why);
         self.state.remove_child(id);
-    }
-
-    /// First start: each child's `init` finishes before the next starts; a
-    /// failure stops the started ones in reverse order and fails the start.
-    async fn start_all(&mut self) -> Result<(), Failure> {
-        let specs = self.spec.children.clone();
-        for spec in specs {
-            let name = spec.name().to_string();
-            let started = match self.add_place(spec) {
-                Ok(id) => self.start_place(id).await,
-                Err(e) => Err(Failure::new(ExitReason::Error, e.to_string())),
-            };
-            if let Err(failure) = started {
-                self.shutdown_all().await;
-                self.places.remove_all("its supervisor failed to start");
-                return Err(Failure::new(
-                    failure.reason,
-                    format!("{name}: {}", failure.detail),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Starts (or restarts) the child at `id`; a failure is reported as the
-    /// child's exit.
-    async fn start_place(&mut self, id: ChildId) -> Result<(), Failure> {
-        let result = self.try_start_place(id).await;
-        if let Some(place) = self.places.get_mut(id) {
-            if result.is_ok() {
-                place.restarting = false;
-            }
-            place.publish();
-            if result.is_ok() && place.is_worker() {
-                let generation = place.generation;
-                let kind = if generation == 1 {
-                    EventKind::ChildStarted
-                } else {
-                    EventKind::ChildRestarted
-                };
-                self.shared
-                    .events
-                    .emit(kind, &place.path, Some(generation), None, None);
-                if generation > 1 {
-                    tracing::info!(child = place.path, "restarted (generation {generation})");
-                }
-            }
-        }
-        if let Err(failure) = &result
-            && let Some(place) = self.places.get(id)
-        {
-            if place.is_worker() {
-                self.shared.events.emit(
-                    EventKind::ChildTerminated,
-                    &place.path,
-                    None,
-                    Some(failure.reason),
-                    Some(&failure.detail),
-                );
-            }
-            tracing::warn!(
-                child = place.path,
-                "start failed ({}): {}",
-                failure.reason,
-                failure.detail
-            );
-        }
-        result
-    }
-
-    async fn try_start_place(&mut self, id: ChildId) -> Result<(), Failure> {
-        let shared = self.shared.clone();
-        let exits = self.exits_tx.clone();
-        let place = self.places.get(id).expect("a known child");
-        let generation = place.generation + 1;
-        let path = place.path.clone();
-        let (signal_tx, signal_rx) = watch::channel(Signal::Run);
-        match place.spec.clone() {
-            ChildSpec::Worker(worker) => {
-                let component = shared.components.get(&worker.component).ok_or_else(|| {
-                    Failure::new(
-                        ExitReason::Error,
-                        format!("unknown component {:?}", worker.component),
-                    )
-                })?;
-                let instance = child::start(
-                    shared.engine.engine(),
-                    component,
-                    &worker,
-                    Arc::from(path.as_str()),
-                    shared.registry.clone(),
-                )
-                .await?;
-                let mailbox = self.places.take_mailbox(id).expect("a worker's place");
-                child::spawn(
-                    instance,
-                    mailbox,
-                    worker.timeout,
-                    signal_rx,
-                    ExitNotifier::new(exits, id, generation),
-                );
-                let place = self.places.get_mut(id).expect("a known child");
-                place.generation = generation;
-                place.live = Some(Live {
-                    generation,
-                    signal: signal_tx,
-                    supervisor: None,
-                });
-            }
-            ChildSpec::Supervisor(spec) => {
-                let (started_tx, started_rx) = oneshot::channel();
-                launch(Launch {
-                    shared: shared.clone(),
-                    spec,
-                    path,
-                    id,
-                    generation,
-                    signal: signal_rx,
-                    parent_exits: exits,
-                    started: started_tx,
-                });
-                // Live from now on: a kill while it starts must reach it.
-                let place = self.places.get_mut(id).expect("a known child");
-                place.generation = generation;
-                place.live = Some(Live {
-                    generation,
-                    signal: signal_tx,
-                    supervisor: None,
-                });
-                let started = started_rx.await;
-                let place = self.places.get_mut(id).expect("a known child");
-                match started {
-                    // It registered itself before saying it started.
-                    Ok(Ok(reference)) => {
-                        if let Some(live) = place.live.as_mut() {
-                            live.supervisor = Some(reference);
-                        }
-                    }
-                    // Its exit, sent too, will find the place no longer live.
-                    Ok(Err(failure)) => {
-                        place.live = None;
-                        return Err(failure);
-                    }
-                    Err(_) => {
-                        place.live = None;
-                        return Err(Failure::new(
-                            ExitReason::Crash,
-                            "the supervisor task ended while starting",
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Records a child's exit (hands the mailbox back) and reports it.
-    pub(crate) fn finish_exit(&mut self, exit: ChildExit) {
-        if let Some(report) = self.record_exit(exit) {
-            self.report_exit(report);
-        }
-    }
-
-    /// Records a child's exit without reporting it yet, so the caller can
-    /// first bring the table up to date: whoever sees the event then sees
-    /// the tree as it is after the exit.
-    fn record_exit(&mut self, exit: ChildExit) -> Option<ExitReport> {
-        let id = exit.id;
-        let place = self.places.get_mut(id)?;
-        place.live = None;
-        if exit.mailbox.is_some() {
-            place.mailbox = exit.mailbox;
-        }
-        place.publish();
-        let report = ExitReport {
-            path: place.path.clone(),
-            worker: place.is_worker(),
-            reason: exit.reason,
-            detail: exit.detail,
-        };
-        if !report.worker {
-            self.places.set_supervisor(id, None);
-        }
-        Some(report)
-    }
-
-    fn report_exit(&self, report: ExitReport) {
-        if report.worker {
-            self.shared.events.emit(
-                EventKind::ChildTerminated,
-                &report.path,
-                None,
-                Some(report.reason),
-                report.detail.as_deref(),
-            );
-        }
-        if report.reason.is_abnormal() {
-            tracing::warn!(
-                child = report.path,
-                "terminated: {}{}",
-                report.reason,
-                report
-                    .detail
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            );
-        }
     }
 
     async fn serve(
@@ -573,130 +361,5 @@ impl Supervisor {
                 Some(Outcome::decided(stop))
             }
         }
-    }
-
-    async fn on_command(&mut self, command: SupervisorCommand) {
-        match command {
-            SupervisorCommand::StartChild(spec, reply) => {
-                let result = self.start_child(spec).await;
-                let _ = reply.send(result);
-            }
-            SupervisorCommand::TerminateChild(name, reply) => {
-                let result = self.terminate_child(&name).await;
-                let _ = reply.send(result);
-            }
-            SupervisorCommand::RestartChild(name, reply) => {
-                let result = self.restart_child(&name).await;
-                let _ = reply.send(result);
-            }
-            SupervisorCommand::DeleteChild(name, reply) => {
-                let _ = reply.send(self.delete_child(&name));
-            }
-        }
-    }
-
-    async fn start_child(&mut self, spec: ChildSpec) -> Result<(), ChildCommandError> {
-        self.check_new_child(&spec)?;
-        let id = self.add_place(spec)?;
-        if let Err(failure) = self.start_place(id).await {
-            let why = format!("{} failed to start", self.places.path_of(id));
-            self.remove_place(id, &why);
-            return Err(ChildCommandError::StartFailed {
-                reason: failure.reason,
-                detail: failure.detail,
-            });
-        }
-        Ok(())
-    }
-
-    /// What can be refused before anything starts.
-    fn check_new_child(&self, spec: &ChildSpec) -> Result<(), ChildCommandError> {
-        let names = match spec {
-            ChildSpec::Worker(w) => vec![w.name.as_str()],
-            ChildSpec::Supervisor(s) => s.names(),
-        };
-        for name in names {
-            check_name(name).map_err(ChildCommandError::InvalidName)?;
-        }
-        if let Some(max) = self.spec.dynamic.and_then(|d| d.max_children)
-            && self.places.len() >= max
-        {
-            return Err(ChildCommandError::MaxChildren(max));
-        }
-        if let ChildSpec::Worker(worker) = spec {
-            if !self.shared.components.contains_key(&worker.component) {
-                return Err(ChildCommandError::UnknownComponent(
-                    worker.component.clone(),
-                ));
-            }
-            if let Some(slot) = self.shared.engine.allocation().memory_slot_bytes()
-                && worker.max_memory_bytes > slot
-            {
-                return Err(ChildCommandError::MemoryAboveSlot {
-                    asked: worker.max_memory_bytes.div_ceil(1 << 20),
-                    slot: slot >> 20,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    async fn terminate_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
-        let id = self
-            .places
-            .find(name)
-            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
-        self.stop_one(id).await;
-        let temporary = self
-            .places
-            .get(id)
-            .is_some_and(|p| p.spec.restart() == RestartType::Temporary);
-        let why = format!("{} was stopped", self.places.path_of(id));
-        if self.is_dynamic() || temporary {
-            self.remove_place(id, &why);
-        } else {
-            self.places.close(id, &why);
-        }
-        Ok(())
-    }
-
-    async fn restart_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
-        let id = self
-            .places
-            .find(name)
-            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
-        let place = self.places.get(id).expect("found");
-        if place.live.is_some() {
-            return Err(ChildCommandError::AlreadyRunning(name.to_string()));
-        }
-        if place.restarting {
-            return Err(ChildCommandError::Restarting(name.to_string()));
-        }
-        self.start_place(id)
-            .await
-            .map_err(|f| ChildCommandError::StartFailed {
-                reason: f.reason,
-                detail: f.detail,
-            })
-    }
-
-    fn delete_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
-        if self.is_dynamic() {
-            return Err(ChildCommandError::Dynamic);
-        }
-        let id = self
-            .places
-            .find(name)
-            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
-        let place = self.places.get(id).expect("found");
-        if place.live.is_some() {
-            return Err(ChildCommandError::Running(name.to_string()));
-        }
-        if place.restarting {
-            return Err(ChildCommandError::Restarting(name.to_string()));
-        }
-        let why = format!("{} was deleted", place.path);
-        self.remove_place(id, &why);
-        Ok(())
     }
 }

@@ -6,7 +6,9 @@
 //! - [`inspect`]: what each supervisor publishes so the tree can be read
 //!   without asking it;
 //! - `places`: the table of a supervisor's children and their names;
-//! - `driver`: the async loop that carries decisions and commands out;
+//! - `driver`: the async loop that carries decisions out;
+//! - `starting`: starting children and recording their exits;
+//! - `commands`: the commands a supervisor answers;
 //! - `stopping`: stopping children in order, at once, or by killing them.
 
 use std::collections::BTreeMap;
@@ -20,10 +22,12 @@ use crate::engine::{ArborEngine, LoadedComponent};
 use crate::events::EventSink;
 use crate::registry::Registry;
 
+mod commands;
 pub(crate) mod driver;
 pub(crate) mod inspect;
 mod places;
 pub mod protocol;
+mod starting;
 pub mod state;
 mod stopping;
 

@@ -1,0 +1,254 @@
+//! Starting a supervisor's children (first start in order, restarts, a
+//! nested supervisor's task) and recording their exits, so that whoever
+//! sees an event sees the table as it is after it.
+
+use std::sync::Arc;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::child;
+use crate::events::EventKind;
+use crate::spec::ChildSpec;
+use crate::supervisor::driver::{Launch, Supervisor, launch};
+use crate::supervisor::places::Live;
+use crate::supervisor::protocol::{ChildExit, ExitNotifier, Failure, Signal};
+use crate::vocab::{ChildId, ExitReason};
+
+/// A child's exit, recorded and about to be reported.
+pub(super) struct ExitReport {
+    path: String,
+    worker: bool,
+    reason: ExitReason,
+    detail: Option<String>,
+}
+
+impl Supervisor {
+    /// First start: each child's `init` finishes before the next starts; a
+    /// failure stops the started ones in reverse order and fails the start.
+    pub(super) async fn start_all(&mut self) -> Result<(), Failure> {
+        let specs = self.spec.children.clone();
+        for spec in specs {
+            let name = spec.name().to_string();
+            let started = match self.add_place(spec) {
+                Ok(id) => self.start_place(id).await,
+                Err(e) => Err(Failure::new(ExitReason::Error, e.to_string())),
+            };
+            if let Err(failure) = started {
+                self.shutdown_all().await;
+                self.places.remove_all("its supervisor failed to start");
+                return Err(Failure::new(
+                    failure.reason,
+                    format!("{name}: {}", failure.detail),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts (or restarts) the child at `id`; a failure is reported as the
+    /// child's exit.
+    pub(super) async fn start_place(&mut self, id: ChildId) -> Result<(), Failure> {
+        let result = self.try_start_place(id).await;
+        if let Some(place) = self.places.get_mut(id) {
+            if result.is_ok() {
+                place.restarting = false;
+            }
+            place.publish();
+            if result.is_ok() && place.is_worker() {
+                let generation = place.generation;
+                let kind = if generation == 1 {
+                    EventKind::ChildStarted
+                } else {
+                    EventKind::ChildRestarted
+                };
+                self.shared
+                    .events
+                    .emit(kind, &place.path, Some(generation), None, None);
+                if generation > 1 {
+                    tracing::info!(child = place.path, "restarted (generation {generation})");
+                }
+            }
+        }
+        if let Err(failure) = &result
+            && let Some(place) = self.places.get(id)
+        {
+            if place.is_worker() {
+                self.shared.events.emit(
+                    EventKind::ChildTerminated,
+                    &place.path,
+                    None,
+                    Some(failure.reason),
+                    Some(&failure.detail),
+                );
+            }
+            tracing::warn!(
+                child = place.path,
+                "start failed ({}): {}",
+                failure.reason,
+                failure.detail
+            );
+        }
+        result
+    }
+
+    async fn try_start_place(&mut self, id: ChildId) -> Result<(), Failure> {
+        let place = self.places.get(id).expect("a known child");
+        if place.is_worker() {
+            self.start_worker(id).await
+        } else {
+            self.start_supervisor(id).await
+        }
+    }
+
+    async fn start_worker(&mut self, id: ChildId) -> Result<(), Failure> {
+        let shared = self.shared.clone();
+        let exits = self.exits_tx.clone();
+        let place = self.places.get(id).expect("a known child");
+        let generation = place.generation + 1;
+        let (signal_tx, signal_rx) = watch::channel(Signal::Run);
+        // The spec is borrowed, not cloned: a restart allocates as little
+        // as it can.
+        let ChildSpec::Worker(worker) = &place.spec else {
+            return Ok(()); // a supervisor: start_supervisor's
+        };
+        let component = shared.components.get(&worker.component).ok_or_else(|| {
+            Failure::new(
+                ExitReason::Error,
+                format!("unknown component {:?}", worker.component),
+            )
+        })?;
+        let instance = child::start(
+            shared.engine.engine(),
+            component,
+            worker,
+            Arc::from(place.path.as_str()),
+            shared.registry.clone(),
+        )
+        .await?;
+        let deadline = worker.timeout;
+        let mailbox = self.places.take_mailbox(id).expect("a worker's place");
+        child::spawn(
+            instance,
+            mailbox,
+            deadline,
+            signal_rx,
+            ExitNotifier::new(exits, id, generation),
+        );
+        let place = self.places.get_mut(id).expect("a known child");
+        place.generation = generation;
+        place.live = Some(Live {
+            generation,
+            signal: signal_tx,
+            supervisor: None,
+        });
+        Ok(())
+    }
+
+    async fn start_supervisor(&mut self, id: ChildId) -> Result<(), Failure> {
+        let shared = self.shared.clone();
+        let exits = self.exits_tx.clone();
+        let place = self.places.get(id).expect("a known child");
+        let generation = place.generation + 1;
+        let (signal_tx, signal_rx) = watch::channel(Signal::Run);
+        let path = place.path.clone();
+        let ChildSpec::Supervisor(spec) = place.spec.clone() else {
+            return Ok(()); // a worker: start_worker's
+        };
+        let (started_tx, started_rx) = oneshot::channel();
+        launch(Launch {
+            shared: shared.clone(),
+            spec,
+            path,
+            id,
+            generation,
+            signal: signal_rx,
+            parent_exits: exits,
+            started: started_tx,
+        });
+        // Live from now on: a kill while it starts must reach it.
+        let place = self.places.get_mut(id).expect("a known child");
+        place.generation = generation;
+        place.live = Some(Live {
+            generation,
+            signal: signal_tx,
+            supervisor: None,
+        });
+        let started = started_rx.await;
+        let place = self.places.get_mut(id).expect("a known child");
+        match started {
+            // It registered itself before saying it started.
+            Ok(Ok(reference)) => {
+                if let Some(live) = place.live.as_mut() {
+                    live.supervisor = Some(reference);
+                }
+            }
+            // Its exit, sent too, will find the place no longer live.
+            Ok(Err(failure)) => {
+                place.live = None;
+                return Err(failure);
+            }
+            Err(_) => {
+                place.live = None;
+                return Err(Failure::new(
+                    ExitReason::Crash,
+                    "the supervisor task ended while starting",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a child's exit (hands the mailbox back) and reports it.
+    pub(crate) fn finish_exit(&mut self, exit: ChildExit) {
+        if let Some(report) = self.record_exit(exit) {
+            self.report_exit(report);
+        }
+    }
+
+    /// Records a child's exit without reporting it yet, so the caller can
+    /// first bring the table up to date: whoever sees the event then sees
+    /// the tree as it is after the exit.
+    pub(super) fn record_exit(&mut self, exit: ChildExit) -> Option<ExitReport> {
+        let id = exit.id;
+        let place = self.places.get_mut(id)?;
+        place.live = None;
+        if exit.mailbox.is_some() {
+            place.mailbox = exit.mailbox;
+        }
+        place.publish();
+        let report = ExitReport {
+            path: place.path.clone(),
+            worker: place.is_worker(),
+            reason: exit.reason,
+            detail: exit.detail,
+        };
+        if !report.worker {
+            self.places.set_supervisor(id, None);
+        }
+        Some(report)
+    }
+
+    pub(super) fn report_exit(&self, report: ExitReport) {
+        if report.worker {
+            self.shared.events.emit(
+                EventKind::ChildTerminated,
+                &report.path,
+                None,
+                Some(report.reason),
+                report.detail.as_deref(),
+            );
+        }
+        if report.reason.is_abnormal() {
+            tracing::warn!(
+                child = report.path,
+                "terminated: {}{}",
+                report.reason,
+                report
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
