@@ -20,7 +20,9 @@ pub fn tree(body: &str) -> String {
 /// Builds the `[supervisor]` part of a tree file, so tests state only what
 /// differs: `root("max_restarts = 2").worker("a", "").supervisor("sub",
 /// "strategy = \"one_for_all\"", |s| s.worker("x", ""))`. Every worker runs
-/// the probe; `settings` are extra TOML lines for that table.
+/// the probe; `settings` are extra TOML lines for that table (`""` for
+/// none). The text reads as a hand-written tree: one blank line before each
+/// table.
 pub struct TreeText {
     text: String,
     table: String,
@@ -29,8 +31,17 @@ pub struct TreeText {
 /// The root supervisor, named `root`.
 pub fn root(settings: &str) -> TreeText {
     TreeText {
-        text: format!("[supervisor]\nname = \"root\"\n{settings}\n"),
+        text: format!("[supervisor]\nname = \"root\"\n{}", lines(settings)),
         table: "supervisor".to_string(),
+    }
+}
+
+/// `settings` as whole lines: nothing for `""`, else ending in a newline.
+fn lines(settings: &str) -> String {
+    if settings.is_empty() {
+        String::new()
+    } else {
+        format!("{}\n", settings.trim_end_matches('\n'))
     }
 }
 
@@ -38,14 +49,15 @@ impl TreeText {
     /// Appends a worker running the probe.
     pub fn worker(mut self, name: &str, settings: &str) -> Self {
         self.text.push_str(&format!(
-            "\n[[{}.children]]\nname = {name:?}\ncomponent = \"probe\"\n{settings}\n",
-            self.table
+            "\n[[{}.children]]\nname = {name:?}\ncomponent = \"probe\"\n{}",
+            self.table,
+            lines(settings)
         ));
         self
     }
 
     /// Appends a nested supervisor (`settings` must make it one: a
-    /// `strategy` or `dynamic`) and its children.
+    /// `strategy` or `dynamic`) and its children (`|s| s` for none).
     pub fn supervisor(
         mut self,
         name: &str,
@@ -53,8 +65,9 @@ impl TreeText {
         children: impl FnOnce(TreeText) -> TreeText,
     ) -> Self {
         self.text.push_str(&format!(
-            "\n[[{}.children]]\nname = {name:?}\n{settings}\n",
-            self.table
+            "\n[[{}.children]]\nname = {name:?}\n{}",
+            self.table,
+            lines(settings)
         ));
         let nested = children(TreeText {
             text: String::new(),
