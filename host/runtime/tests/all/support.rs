@@ -19,10 +19,10 @@ pub fn tree(body: &str) -> String {
 
 /// Builds the `[supervisor]` part of a tree file, so tests state only what
 /// differs: `root("max_restarts = 2").worker("a", "").supervisor("sub",
-/// "strategy = \"one_for_all\"", |s| s.worker("x", ""))`. Every worker runs
-/// the probe; `settings` are extra TOML lines for that table (`""` for
-/// none). The text reads as a hand-written tree: one blank line before each
-/// table.
+/// "strategy = \"one_for_all\"", |s| s.worker("x", ""))`. Workers run the
+/// probe unless [`TreeText::worker_of`] names another component; `settings`
+/// are extra TOML lines for that table (`""` for none). The text reads as a
+/// hand-written tree: one blank line before each table.
 pub struct TreeText {
     text: String,
     table: String,
@@ -47,9 +47,15 @@ fn lines(settings: &str) -> String {
 
 impl TreeText {
     /// Appends a worker running the probe.
-    pub fn worker(mut self, name: &str, settings: &str) -> Self {
+    pub fn worker(self, name: &str, settings: &str) -> Self {
+        self.worker_of(name, "probe", settings)
+    }
+
+    /// Appends a worker running `component` (a name under `[components]`,
+    /// for trees started with [`Harness::start_with`]).
+    pub fn worker_of(mut self, name: &str, component: &str, settings: &str) -> Self {
         self.text.push_str(&format!(
-            "\n[[{}.children]]\nname = {name:?}\ncomponent = \"probe\"\n{}",
+            "\n[[{}.children]]\nname = {name:?}\ncomponent = {component:?}\n{}",
             self.table,
             lines(settings)
         ));
