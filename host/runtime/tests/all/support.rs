@@ -17,7 +17,7 @@ pub fn tree(body: &str) -> String {
     format!("[components]\nprobe = {:?}\n\n{body}", probe())
 }
 
-/// Builds the `[supervisor]` part of a tree file, so tests state only what
+/// Builds the tree file text after `[components]`, so tests state only what
 /// differs: `root("max_restarts = 2").worker("a", "").supervisor("sub",
 /// "strategy = \"one_for_all\"", |s| s.worker("x", ""))`. Workers run the
 /// probe unless [`TreeText::worker_of`] names another component; `settings`
@@ -80,6 +80,14 @@ impl TreeText {
             table: format!("{}.children", self.table),
         });
         self.text.push_str(&nested.text);
+        self
+    }
+
+    /// Puts a `[node]` table with `settings` before `[supervisor]` (call it
+    /// on the root).
+    pub fn node(mut self, settings: &str) -> Self {
+        assert_eq!(self.table, "supervisor", "[node] belongs to the root");
+        self.text = format!("[node]\n{}\n{}", lines(settings), self.text);
         self
     }
 
