@@ -4,31 +4,21 @@
 
 use arbor::{EventKind, WorkerSpec};
 
-use crate::support::Harness;
+use crate::support::{Harness, TreeText, root};
 
 // A small pool: the default for an unbounded dynamic supervisor (10,000
 // slots, ~20,000 memory mappings) would crowd the kernel's mapping limit
 // when many tests run at once.
-const TREE: &str = r#"
-[node]
-max_instances = 64
-
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "small"
-component = "probe"
-max_memory_mb = 4
-
-[[supervisor.children]]
-name = "pool"
-dynamic = {}
-"#;
+fn tree(max_instances: u32) -> TreeText {
+    root("")
+        .node(&format!("max_instances = {max_instances}"))
+        .worker("small", "max_memory_mb = 4")
+        .supervisor("pool", "dynamic = {}", |s| s)
+}
 
 #[tokio::test]
 async fn a_guest_growing_past_its_memory_limit_crashes_and_restarts_with_fresh_memory() {
-    let mut h = Harness::start(TREE).await;
+    let mut h = Harness::start(tree(64).text()).await;
     assert_eq!(h.call("small", "grow 1").await.unwrap(), "1");
     let err = h.call("small", "grow 8").await.unwrap_err();
     assert!(err.to_string().contains("crashed"), "{err}");
@@ -43,7 +33,7 @@ async fn a_guest_growing_past_its_memory_limit_crashes_and_restarts_with_fresh_m
 
 #[tokio::test]
 async fn unbounded_recursion_is_a_crash_and_the_child_restarts() {
-    let mut h = Harness::start(TREE).await;
+    let mut h = Harness::start(tree(64).text()).await;
     let err = h.call("small", "overflow").await.unwrap_err();
     // A Rust guest keeps its frames' buffers on a stack in linear memory, so
     // running off its end is an out-of-bounds trap before the wasm stack fills.
@@ -57,7 +47,7 @@ async fn unbounded_recursion_is_a_crash_and_the_child_restarts() {
 
 #[tokio::test]
 async fn a_full_instance_pool_refuses_a_child_by_naming_max_instances_and_the_host_keeps_serving() {
-    let h = Harness::start(&TREE.replace("max_instances = 64", "max_instances = 3")).await;
+    let h = Harness::start(tree(3).text()).await;
     let mut started = 0;
     let refusal = loop {
         match h
@@ -102,7 +92,7 @@ async fn a_full_instance_pool_refuses_a_child_by_naming_max_instances_and_the_ho
 
 #[tokio::test]
 async fn a_dynamic_child_asking_more_memory_than_the_slots_hold_is_refused() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree(64).text()).await;
     let mut spec = WorkerSpec::new("big", "probe");
     spec.max_memory_bytes = 1 << 30;
     let err = h.node.start_child("pool", spec).await.unwrap_err();

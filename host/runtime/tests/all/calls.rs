@@ -3,42 +3,20 @@
 use arbor::CallError;
 use arbor::mailbox::MAX_MESSAGE_BYTES;
 
-use crate::support::Harness;
+use crate::support::{Harness, TreeText, root};
 
-const TREE: &str = r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "a"
-component = "probe"
-
-[[supervisor.children]]
-name = "b"
-component = "probe"
-
-[[supervisor.children]]
-name = "impatient"
-component = "probe"
-call_timeout_ms = 200
-
-[[supervisor.children]]
-name = "fenced"
-component = "probe"
-may_call = ["a"]
-
-[[supervisor.children]]
-name = "sub"
-strategy = "one_for_one"
-
-[[supervisor.children.children]]
-name = "far"
-component = "probe"
-"#;
+fn tree() -> TreeText {
+    root("")
+        .worker("a", "")
+        .worker("b", "")
+        .worker("impatient", "call_timeout_ms = 200")
+        .worker("fenced", "may_call = [\"a\"]")
+        .supervisor("sub", "strategy = \"one_for_one\"", |s| s.worker("far", ""))
+}
 
 #[tokio::test]
 async fn a_guest_calls_another_by_name_and_gets_its_reply() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     assert_eq!(h.call("a", "call b ping").await.unwrap(), "pong");
     // Across supervisors (and scheduler threads) too.
     assert_eq!(h.call("a", "call far name").await.unwrap(), "far");
@@ -47,7 +25,7 @@ async fn a_guest_calls_another_by_name_and_gets_its_reply() {
 
 #[tokio::test]
 async fn a_guest_calling_itself_gets_an_error_not_a_deadlock() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     assert_eq!(
         h.call("a", "call a ping").await,
         Err(CallError::Rejected("self-call".into()))
@@ -57,7 +35,7 @@ async fn a_guest_calling_itself_gets_an_error_not_a_deadlock() {
 
 #[tokio::test]
 async fn a_call_without_a_reply_in_time_gets_a_timeout() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     assert_eq!(
         h.call("impatient", "call b sleep 1000").await,
         Err(CallError::Rejected("timeout".into()))
@@ -67,7 +45,7 @@ async fn a_call_without_a_reply_in_time_gets_a_timeout() {
 
 #[tokio::test]
 async fn business_errors_are_replies_and_the_child_keeps_its_state() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     assert_eq!(h.call("a", "count").await.unwrap(), "1");
     assert_eq!(
         h.call("a", "fail nope").await,
@@ -88,7 +66,7 @@ async fn business_errors_are_replies_and_the_child_keeps_its_state() {
 
 #[tokio::test]
 async fn may_call_limits_whom_a_guest_can_reach() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     assert_eq!(h.call("fenced", "call a ping").await.unwrap(), "pong");
     assert_eq!(
         h.call("fenced", "call b ping").await,
@@ -99,7 +77,7 @@ async fn may_call_limits_whom_a_guest_can_reach() {
 
 #[tokio::test]
 async fn unknown_names_supervisors_and_oversized_messages_are_refused_clearly() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     assert_eq!(
         h.call("ghost", "ping").await,
         Err(CallError::NoSuchName("ghost".into()))
@@ -123,7 +101,7 @@ async fn unknown_names_supervisors_and_oversized_messages_are_refused_clearly() 
 
 #[tokio::test]
 async fn a_rust_task_spawned_near_a_supervisor_calls_casts_and_commands_its_children() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     let replies = h
         .node
         .spawn_near("sub", |node| async move {

@@ -10,34 +10,21 @@ use std::time::Duration;
 
 use arbor::{CallError, EventKind, WorkerSpec};
 
-use crate::support::{Harness, compacts};
+use crate::support::{Harness, TreeText, compacts, root};
 
-fn one(extra: &str) -> String {
-    format!(
-        r#"
-[supervisor]
-name = "root"
-max_restarts = 10
-max_seconds = 60
-
-[[supervisor.children]]
-name = "recorder"
-component = "rust"
-
-[[supervisor.children]]
-name = "p"
-component = "probe"
-timeout_ms = 2000
-args = '{{"report_to": "recorder"}}'
-{extra}
-"#
-    )
+fn one(extra: &str) -> TreeText {
+    root("max_restarts = 10\nmax_seconds = 60")
+        .worker_of("recorder", "rust", "")
+        .worker(
+            "p",
+            &format!("timeout_ms = 2000\nargs = '{{\"report_to\": \"recorder\"}}'\n{extra}"),
+        )
 }
 
 async fn start(probe: &str, extra: &str) -> Harness {
     Harness::start_with(
         &[("rust", arbor_guest_artifacts::PROBE), ("probe", probe)],
-        &one(extra),
+        one(extra).text(),
     )
     .await
 }
@@ -232,13 +219,10 @@ async fn guests_of_every_language_call_each_other() {
         ("js", arbor_guest_artifacts::JS_PROBE),
         ("c", arbor_guest_artifacts::C_PROBE),
     ];
-    let mut body = String::from("[supervisor]\nname = \"root\"\n");
-    for (lang, _) in languages {
-        body.push_str(&format!(
-            "\n[[supervisor.children]]\nname = \"{lang}-guest\"\ncomponent = \"{lang}\"\n"
-        ));
-    }
-    let h = Harness::start_with(&languages, &body).await;
+    let body = languages.iter().fold(root(""), |tree, (lang, _)| {
+        tree.worker_of(&format!("{lang}-guest"), lang, "")
+    });
+    let h = Harness::start_with(&languages, body.text()).await;
     for (from, _) in languages {
         for (to, _) in languages {
             if from != to {

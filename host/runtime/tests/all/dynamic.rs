@@ -2,22 +2,19 @@
 
 use arbor::{CallError, EventKind, RestartType, WorkerSpec};
 
-use crate::support::{Harness, compacts};
+use crate::support::{Harness, TreeText, compacts, root};
 
-const TREE: &str = r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "pool"
-dynamic = { max_children = 3 }
-max_restarts = 2
-max_seconds = 60
-"#;
+fn tree() -> TreeText {
+    root("").supervisor(
+        "pool",
+        "dynamic = { max_children = 3 }\nmax_restarts = 2\nmax_seconds = 60",
+        |s| s,
+    )
+}
 
 #[tokio::test]
 async fn dynamic_supervisor_starts_children_at_run_time_up_to_max_children() {
-    let mut h = Harness::start(TREE).await;
+    let mut h = Harness::start(tree().text()).await;
     for name in ["s1", "s2", "s3"] {
         h.node
             .start_child("pool", WorkerSpec::new(name, "probe"))
@@ -43,7 +40,7 @@ async fn dynamic_supervisor_starts_children_at_run_time_up_to_max_children() {
 
 #[tokio::test]
 async fn dynamic_children_restart_one_for_one_under_the_supervisors_intensity() {
-    let mut h = Harness::start(TREE).await;
+    let mut h = Harness::start(tree().text()).await;
     for name in ["s1", "s2"] {
         h.node
             .start_child("pool", WorkerSpec::new(name, "probe"))
@@ -83,7 +80,7 @@ async fn dynamic_children_restart_one_for_one_under_the_supervisors_intensity() 
 
 #[tokio::test]
 async fn bad_start_child_requests_are_refused_and_the_supervisor_keeps_serving() {
-    let h = Harness::start(TREE).await;
+    let h = Harness::start(tree().text()).await;
     h.node
         .start_child("pool", WorkerSpec::new("s1", "probe"))
         .await
@@ -129,7 +126,7 @@ async fn bad_start_child_requests_are_refused_and_the_supervisor_keeps_serving()
 
 #[tokio::test]
 async fn a_temporary_dynamic_child_is_removed_when_it_exits() {
-    let mut h = Harness::start(TREE).await;
+    let mut h = Harness::start(tree().text()).await;
     let mut spec = WorkerSpec::new("once", "probe");
     spec.restart = RestartType::Temporary;
     h.node.start_child("pool", spec).await.unwrap();
@@ -153,7 +150,7 @@ async fn a_temporary_dynamic_child_is_removed_when_it_exits() {
 /// keep its name, count in `count-children` or hold a `max_children` slot.
 #[tokio::test]
 async fn transient_dynamic_children_that_exit_normally_are_forgotten_and_free_their_slots() {
-    let mut h = Harness::start(TREE).await;
+    let mut h = Harness::start(tree().text()).await;
     for round in 1..=2 {
         for i in 0..3 {
             let mut spec = WorkerSpec::new(format!("t{i}"), "probe");
@@ -200,8 +197,7 @@ async fn eventually_no_children(h: &Harness, supervisor: &str) {
 /// 100 children whose `terminate` takes 1 s stop in about 1 s, not 100 s.
 #[tokio::test]
 async fn dynamic_children_stop_all_at_once_on_shutdown() {
-    let tree =
-        crate::support::root("").supervisor("pool", "dynamic = { max_children = 100 }", |s| s);
+    let tree = root("").supervisor("pool", "dynamic = { max_children = 100 }", |s| s);
     let mut h = Harness::start(tree.text()).await;
     for i in 0..100 {
         let mut spec = WorkerSpec::new(format!("d{i}"), "probe");

@@ -4,28 +4,17 @@
 
 use arbor::EventKind;
 
-use crate::support::Harness;
+use crate::support::{Harness, TreeText, root};
 
-const TREE: &str = r#"
-[node]
-max_instances = 16
-fast_traps = true
-
-[supervisor]
-name = "root"
-max_restarts = 100
-max_seconds = 10
-
-[[supervisor.children]]
-name = "w"
-component = "probe"
-max_memory_mb = 4
-timeout_ms = 300
-"#;
+fn tree() -> TreeText {
+    root("max_restarts = 100\nmax_seconds = 10")
+        .node("max_instances = 16\nfast_traps = true")
+        .worker("w", "max_memory_mb = 4\ntimeout_ms = 300")
+}
 
 #[tokio::test]
 async fn with_fast_traps_every_kind_of_trap_is_a_crash_with_its_detail_and_a_fresh_restart() {
-    let mut h = Harness::start(TREE).await;
+    let mut h = Harness::start(tree().text()).await;
     let cases = [
         ("trap", "unreachable"),
         ("crash", "unreachable"),

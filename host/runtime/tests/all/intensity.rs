@@ -13,27 +13,11 @@ use crate::support::{Harness, compacts, parse, root, user_cache};
 #[tokio::test]
 async fn intensity_exceeded_stops_the_children_in_reverse_order_and_the_supervisor_exits_with_max_restarts()
  {
-    let mut h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-max_restarts = 2
-max_seconds = 60
-
-[[supervisor.children]]
-name = "a"
-component = "probe"
-
-[[supervisor.children]]
-name = "b"
-component = "probe"
-
-[[supervisor.children]]
-name = "c"
-component = "probe"
-"#,
-    )
-    .await;
+    let tree = root("max_restarts = 2\nmax_seconds = 60")
+        .worker("a", "")
+        .worker("b", "")
+        .worker("c", "");
+    let mut h = Harness::start(tree.text()).await;
     for generation in 2..=3 {
         assert!(h.call("b", "crash").await.is_err());
         let restarted = h
@@ -67,17 +51,7 @@ component = "probe"
 
 #[tokio::test]
 async fn default_intensity_is_three_restarts_in_five_seconds() {
-    let mut h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "w"
-component = "probe"
-"#,
-    )
-    .await;
+    let mut h = Harness::start(root("").worker("w", "").text()).await;
     for _ in 0..3 {
         assert!(h.call("w", "crash").await.is_err());
         h.wait_event(EventKind::ChildRestarted, "root/w", None)
@@ -98,28 +72,12 @@ component = "probe"
 
 #[tokio::test]
 async fn nested_supervisor_giving_up_counts_as_one_child_exit_for_its_parent() {
-    let mut h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-max_restarts = 1
-max_seconds = 60
-
-[[supervisor.children]]
-name = "steady"
-component = "probe"
-
-[[supervisor.children]]
-name = "sub"
-strategy = "one_for_one"
-max_restarts = 0
-
-[[supervisor.children.children]]
-name = "x"
-component = "probe"
-"#,
-    )
-    .await;
+    let tree = root("max_restarts = 1\nmax_seconds = 60")
+        .worker("steady", "")
+        .supervisor("sub", "strategy = \"one_for_one\"\nmax_restarts = 0", |s| {
+            s.worker("x", "")
+        });
+    let mut h = Harness::start(tree.text()).await;
     assert_eq!(h.call("steady", "count").await.unwrap(), "1");
     // x crashes: sub (max 0) gives up; root restarts sub, which starts a fresh x.
     assert!(h.call("x", "crash").await.is_err());
@@ -163,29 +121,12 @@ component = "probe"
 
 #[tokio::test]
 async fn a_failed_restart_counts_as_a_restart_and_is_retried_until_the_intensity_is_exceeded() {
-    let mut h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-max_restarts = 0
-
-[[supervisor.children]]
-name = "flags"
-component = "probe"
-
-[[supervisor.children]]
-name = "sub"
-strategy = "one_for_one"
-max_restarts = 3
-max_seconds = 60
-
-[[supervisor.children.children]]
-name = "g"
-component = "probe"
-args = '{"init_gate": "flags"}'
-"#,
-    )
-    .await;
+    let tree = root("max_restarts = 0").worker("flags", "").supervisor(
+        "sub",
+        "strategy = \"one_for_one\"\nmax_restarts = 3\nmax_seconds = 60",
+        |s| s.worker("g", "args = '{\"init_gate\": \"flags\"}'"),
+    );
+    let mut h = Harness::start(tree.text()).await;
     assert_eq!(h.call("flags", "note fail-init").await.unwrap(), "noted");
     assert!(h.call("g", "crash").await.is_err());
     let events = h
@@ -213,24 +154,10 @@ args = '{"init_gate": "flags"}'
 
 #[tokio::test]
 async fn a_failed_restart_is_retried_and_succeeds_once_init_works_again() {
-    let mut h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-max_restarts = 1000
-max_seconds = 60
-
-[[supervisor.children]]
-name = "flags"
-component = "probe"
-
-[[supervisor.children]]
-name = "g"
-component = "probe"
-args = '{"init_gate": "flags"}'
-"#,
-    )
-    .await;
+    let tree = root("max_restarts = 1000\nmax_seconds = 60")
+        .worker("flags", "")
+        .worker("g", "args = '{\"init_gate\": \"flags\"}'");
+    let mut h = Harness::start(tree.text()).await;
     assert_eq!(h.call("flags", "note fail-init").await.unwrap(), "noted");
     assert!(h.call("g", "crash").await.is_err());
     h.wait_event(EventKind::ChildTerminated, "root/g", Some("error"))

@@ -4,33 +4,17 @@ use std::time::{Duration, Instant};
 
 use arbor::{CallError, EventKind, EventSink, Node, NodeError, NodeOptions, WorkerSpec};
 
-use crate::support::{Harness, compacts, parse};
+use crate::support::{Harness, TreeText, compacts, parse, root};
 
 #[tokio::test]
 async fn children_start_in_listed_order_each_init_finished_before_the_next_starts() {
     // b's init calls a, and c's init calls b: that only works if each init
     // ran to completion, in order, before the next child started.
-    let h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "a"
-component = "probe"
-
-[[supervisor.children]]
-name = "b"
-component = "probe"
-args = '{"init_gate": "a"}'
-
-[[supervisor.children]]
-name = "c"
-component = "probe"
-args = '{"init_gate": "b"}'
-"#,
-    )
-    .await;
+    let tree = root("")
+        .worker("a", "")
+        .worker("b", "args = '{\"init_gate\": \"a\"}'")
+        .worker("c", "args = '{\"init_gate\": \"b\"}'");
+    let h = Harness::start(tree.text()).await;
     assert_eq!(
         compacts(&h.seen),
         [
@@ -46,27 +30,12 @@ args = '{"init_gate": "b"}'
 #[tokio::test]
 async fn an_init_error_at_first_start_stops_the_started_siblings_in_reverse_and_fails_the_start() {
     let tree = parse(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "a"
-component = "probe"
-
-[[supervisor.children]]
-name = "b"
-component = "probe"
-
-[[supervisor.children]]
-name = "c"
-component = "probe"
-args = '{"fail_init": true}'
-
-[[supervisor.children]]
-name = "d"
-component = "probe"
-"#,
+        root("")
+            .worker("a", "")
+            .worker("b", "")
+            .worker("c", "args = '{\"fail_init\": true}'")
+            .worker("d", "")
+            .text(),
     );
     let sink = EventSink::new();
     let mut events = sink.subscribe();
@@ -105,24 +74,16 @@ component = "probe"
     );
 }
 
-const LOOPY: &str = r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "spinner"
-component = "probe"
-timeout_ms = 1000
-
-[[supervisor.children]]
-name = "neighbour"
-component = "probe"
-"#;
+fn loopy() -> TreeText {
+    root("")
+        .worker("spinner", "timeout_ms = 1000")
+        .worker("neighbour", "")
+}
 
 #[tokio::test]
 async fn a_guest_that_loops_forever_is_a_crash_with_detail_timeout_while_its_neighbours_keep_serving()
  {
-    let mut h = Harness::start(LOOPY).await;
+    let mut h = Harness::start(loopy().text()).await;
     let started = Instant::now();
     let (spin, neighbour) = tokio::join!(
         async {
@@ -156,7 +117,7 @@ async fn a_guest_that_loops_forever_is_a_crash_with_detail_timeout_while_its_nei
 
 #[tokio::test]
 async fn a_guest_sleeping_past_its_deadline_in_a_host_call_is_a_timeout_crash() {
-    let mut h = Harness::start(LOOPY).await;
+    let mut h = Harness::start(loopy().text()).await;
     assert_eq!(
         h.call("spinner", "sleep 3000").await,
         Err(CallError::Crashed("timeout".into()))
@@ -170,7 +131,7 @@ async fn a_guest_sleeping_past_its_deadline_in_a_host_call_is_a_timeout_crash() 
 
 #[tokio::test]
 async fn a_guest_that_fails_init_when_started_at_run_time_is_refused_and_the_tree_keeps_serving() {
-    let mut h = Harness::start(LOOPY).await;
+    let mut h = Harness::start(loopy().text()).await;
     let mut spec = WorkerSpec::new("broken", "probe");
     spec.args = br#"{"fail_init": true}"#.to_vec();
     let err = h.node.start_child("root", spec).await.unwrap_err();
@@ -188,26 +149,11 @@ async fn a_guest_that_fails_init_when_started_at_run_time_is_refused_and_the_tre
 
 #[tokio::test]
 async fn a_guest_that_traps_in_terminate_is_reported_as_a_crash_and_the_shutdown_goes_on() {
-    let mut h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "a"
-component = "probe"
-
-[[supervisor.children]]
-name = "bad"
-component = "probe"
-args = '{"trap_terminate": true}'
-
-[[supervisor.children]]
-name = "c"
-component = "probe"
-"#,
-    )
-    .await;
+    let tree = root("")
+        .worker("a", "")
+        .worker("bad", "args = '{\"trap_terminate\": true}'")
+        .worker("c", "");
+    let mut h = Harness::start(tree.text()).await;
     h.node.shutdown().await;
     let events = h
         .collect_until("root stopped", |e| {
@@ -242,19 +188,11 @@ component = "probe"
 
 #[tokio::test]
 async fn a_trap_in_terminate_after_stop_is_a_crash_and_the_child_restarts() {
-    let mut h = Harness::start(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "bad"
-component = "probe"
-restart = "transient"
-args = '{"trap_terminate": true}'
-"#,
-    )
-    .await;
+    let tree = root("").worker(
+        "bad",
+        "restart = \"transient\"\nargs = '{\"trap_terminate\": true}'",
+    );
+    let mut h = Harness::start(tree.text()).await;
     assert_eq!(h.call("bad", "exit normal").await.unwrap(), "bye");
     let t = h
         .wait_event(EventKind::ChildTerminated, "root/bad", None)

@@ -6,25 +6,15 @@ use std::time::{Duration, Instant};
 use arbor::mailbox::MailboxLimit;
 use arbor::{CallError, EventKind};
 
-use crate::support::Harness;
+use crate::support::{Harness, TreeText, root};
 
-fn tree(restart: &str) -> String {
-    format!(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "w"
-component = "probe"
-restart = "{restart}"
-"#
-    )
+fn tree(restart: &str) -> TreeText {
+    root("").worker("w", &format!("restart = \"{restart}\""))
 }
 
 #[tokio::test]
 async fn messages_queued_behind_a_crash_reach_the_fresh_instance() {
-    let mut h = Harness::start(&tree("permanent")).await;
+    let mut h = Harness::start(tree("permanent").text()).await;
     assert_eq!(h.call("w", "count").await.unwrap(), "1");
     // The sleep keeps w busy while the crash and two counts queue up behind it.
     let (slept, crashed, first, second) = tokio::join!(
@@ -46,7 +36,7 @@ async fn messages_queued_behind_a_crash_reach_the_fresh_instance() {
 
 #[tokio::test]
 async fn the_message_in_flight_at_a_crash_is_answered_with_the_crash() {
-    let h = Harness::start(&tree("permanent")).await;
+    let h = Harness::start(tree("permanent").text()).await;
     match h.call("w", "crash").await {
         Err(CallError::Crashed(detail)) => assert!(detail.contains("wasm trap"), "{detail}"),
         other => panic!("expected a crash reply, got {other:?}"),
@@ -56,7 +46,7 @@ async fn the_message_in_flight_at_a_crash_is_answered_with_the_crash() {
 
 #[tokio::test]
 async fn callers_of_a_child_that_is_not_restarted_get_an_error_at_once() {
-    let h = Harness::start(&tree("temporary")).await;
+    let h = Harness::start(tree("temporary").text()).await;
     let started = Instant::now();
     let (slept, crashed, queued) = tokio::join!(
         h.call("w", "sleep 100"),
@@ -75,7 +65,7 @@ async fn callers_of_a_child_that_is_not_restarted_get_an_error_at_once() {
 
 #[tokio::test]
 async fn casts_queued_behind_a_crash_are_handled_by_the_fresh_instance() {
-    let mut h = Harness::start(&tree("permanent")).await;
+    let mut h = Harness::start(tree("permanent").text()).await;
     h.node.cast("w", b"sleep 100".to_vec()).unwrap();
     h.node.cast("w", b"crash".to_vec()).unwrap();
     h.node.cast("w", b"note after-crash".to_vec()).unwrap();
@@ -87,22 +77,8 @@ async fn casts_queued_behind_a_crash_are_handled_by_the_fresh_instance() {
 
 /// `sleeper` (with `bounds` in its table) and `caster`, neighbours on one
 /// scheduler thread.
-fn bounded_tree(bounds: &str) -> String {
-    format!(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "sleeper"
-component = "probe"
-{bounds}
-
-[[supervisor.children]]
-name = "caster"
-component = "probe"
-"#
-    )
+fn bounded_tree(bounds: &str) -> TreeText {
+    root("").worker("sleeper", bounds).worker("caster", "")
 }
 
 /// Keeps `sleeper` busy in a `sleep MS` that has left its mailbox. `caster`
@@ -117,7 +93,7 @@ async fn occupy_sleeper(h: &Harness, ms: u64) {
 
 #[tokio::test]
 async fn a_guest_casting_in_a_loop_to_a_busy_child_fills_its_mailbox_to_the_bound_and_no_further() {
-    let h = Harness::start(&bounded_tree("mailbox_capacity = 8")).await;
+    let h = Harness::start(bounded_tree("mailbox_capacity = 8").text()).await;
     occupy_sleeper(&h, 1000).await;
     let reply = h
         .call("caster", "cast-many 20 sleeper note x")
@@ -153,7 +129,7 @@ async fn a_guest_casting_in_a_loop_to_a_busy_child_fills_its_mailbox_to_the_boun
 
 #[tokio::test]
 async fn a_mailbox_bounded_in_bytes_refuses_a_message_that_would_pass_mailbox_max_mb() {
-    let h = Harness::start(&bounded_tree("mailbox_max_mb = 1")).await;
+    let h = Harness::start(bounded_tree("mailbox_max_mb = 1").text()).await;
     occupy_sleeper(&h, 1000).await;
     // Three casts of 300,005 bytes fit in 1 MiB; a fourth would not.
     let big = format!("cast-many 5 sleeper note {}", "x".repeat(300_000));
@@ -168,7 +144,7 @@ async fn a_mailbox_bounded_in_bytes_refuses_a_message_that_would_pass_mailbox_ma
 
 #[tokio::test]
 async fn a_full_mailbox_stays_full_across_a_crash_and_the_fresh_instance_frees_its_room() {
-    let mut h = Harness::start(&bounded_tree("mailbox_capacity = 3")).await;
+    let mut h = Harness::start(bounded_tree("mailbox_capacity = 3").text()).await;
     occupy_sleeper(&h, 300).await;
     for message in ["crash", "note a", "note b"] {
         h.node.cast("sleeper", message.as_bytes().to_vec()).unwrap();

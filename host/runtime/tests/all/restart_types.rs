@@ -4,34 +4,18 @@ use std::time::Duration;
 
 use arbor::{CallError, EventKind};
 
-use crate::support::{Harness, compacts};
+use crate::support::{Harness, TreeText, compacts, root};
 
-fn one(restart: &str, strategy: &str) -> String {
-    format!(
-        r#"
-[supervisor]
-name = "root"
-strategy = "{strategy}"
-
-[[supervisor.children]]
-name = "keeper"
-component = "probe"
-
-[[supervisor.children]]
-name = "w"
-component = "probe"
-restart = "{restart}"
-
-[[supervisor.children]]
-name = "last"
-component = "probe"
-"#
-    )
+fn one(restart: &str, strategy: &str) -> TreeText {
+    root(&format!("strategy = \"{strategy}\""))
+        .worker("keeper", "")
+        .worker("w", &format!("restart = \"{restart}\""))
+        .worker("last", "")
 }
 
 #[tokio::test]
 async fn permanent_child_is_restarted_even_after_a_normal_exit() {
-    let mut h = Harness::start(&one("permanent", "one_for_one")).await;
+    let mut h = Harness::start(one("permanent", "one_for_one").text()).await;
     assert_eq!(h.call("w", "exit normal").await.unwrap(), "bye");
     let events = h
         .collect_until("w restarted", |e| e.event == EventKind::ChildRestarted)
@@ -49,7 +33,7 @@ async fn permanent_child_is_restarted_even_after_a_normal_exit() {
 
 #[tokio::test]
 async fn transient_child_is_restarted_after_an_abnormal_exit_only() {
-    let mut h = Harness::start(&one("transient", "one_for_one")).await;
+    let mut h = Harness::start(one("transient", "one_for_one").text()).await;
     // crash and error are abnormal: restarted.
     assert!(h.call("w", "crash").await.is_err());
     h.wait_event(EventKind::ChildRestarted, "root/w", None)
@@ -83,7 +67,7 @@ async fn transient_child_is_restarted_after_an_abnormal_exit_only() {
 
 #[tokio::test]
 async fn transient_child_is_not_restarted_after_exit_shutdown() {
-    let mut h = Harness::start(&one("transient", "one_for_one")).await;
+    let mut h = Harness::start(one("transient", "one_for_one").text()).await;
     assert_eq!(h.call("w", "exit shutdown").await.unwrap(), "bye");
     h.wait_event(EventKind::ChildTerminated, "root/w", Some("shutdown"))
         .await;
@@ -93,7 +77,7 @@ async fn transient_child_is_not_restarted_after_exit_shutdown() {
 
 #[tokio::test]
 async fn temporary_child_is_never_restarted_and_is_removed_from_the_tree() {
-    let mut h = Harness::start(&one("temporary", "one_for_one")).await;
+    let mut h = Harness::start(one("temporary", "one_for_one").text()).await;
     assert!(h.call("w", "crash").await.is_err());
     h.wait_event(EventKind::ChildTerminated, "root/w", Some("crash"))
         .await;
@@ -113,7 +97,7 @@ async fn temporary_child_is_never_restarted_and_is_removed_from_the_tree() {
 
 #[tokio::test]
 async fn temporary_child_stopped_by_a_sibling_failure_is_removed_not_restarted() {
-    let mut h = Harness::start(&one("temporary", "one_for_all")).await;
+    let mut h = Harness::start(one("temporary", "one_for_all").text()).await;
     assert!(h.call("keeper", "crash").await.is_err());
     let events = h
         .collect_until("last restarted", |e| {

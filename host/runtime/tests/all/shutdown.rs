@@ -4,43 +4,22 @@ use std::time::{Duration, Instant};
 
 use arbor::EventKind;
 
-use crate::support::{Harness, compacts};
+use crate::support::{Harness, TreeText, compacts, root};
 
-fn tree(worker_extra: &str) -> String {
-    format!(
-        r#"
-[supervisor]
-name = "root"
-
-[[supervisor.children]]
-name = "recorder"
-component = "probe"
-
-[[supervisor.children]]
-name = "sub"
-strategy = "one_for_one"
-
-[[supervisor.children.children]]
-name = "first"
-component = "probe"
-args = '{{"report_to": "recorder"}}'
-
-[[supervisor.children.children]]
-name = "second"
-component = "probe"
-args = '{{"report_to": "recorder"}}'
-
-[[supervisor.children.children]]
-name = "w"
-component = "probe"
-{worker_extra}
-"#
-    )
+fn tree(worker_extra: &str) -> TreeText {
+    let report = "args = '{\"report_to\": \"recorder\"}'";
+    root("")
+        .worker("recorder", "")
+        .supervisor("sub", "strategy = \"one_for_one\"", |s| {
+            s.worker("first", report)
+                .worker("second", report)
+                .worker("w", worker_extra)
+        })
 }
 
 #[tokio::test]
 async fn shutdown_stops_children_in_reverse_start_order_and_calls_terminate_on_each() {
-    let mut h = Harness::start(&tree("")).await;
+    let mut h = Harness::start(tree("").text()).await;
     h.node.terminate_child("root", "sub").await.unwrap();
     let events = h
         .collect_until("sub stopped", |e| {
@@ -75,10 +54,8 @@ async fn shutdown_stops_children_in_reverse_start_order_and_calls_terminate_on_e
 
 #[tokio::test]
 async fn a_child_past_its_shutdown_budget_is_killed() {
-    let mut h = Harness::start(&tree(
-        "shutdown_ms = 100\nargs = '{\"terminate_sleep_ms\": 5000}'",
-    ))
-    .await;
+    let tree = tree("shutdown_ms = 100\nargs = '{\"terminate_sleep_ms\": 5000}'");
+    let mut h = Harness::start(tree.text()).await;
     let started = Instant::now();
     h.node.terminate_child("root", "sub").await.unwrap();
     let killed = h
@@ -95,10 +72,8 @@ async fn a_child_past_its_shutdown_budget_is_killed() {
 
 #[tokio::test]
 async fn brutal_kill_drops_the_child_without_calling_terminate() {
-    let mut h = Harness::start(&tree(
-        "shutdown_ms = \"brutal_kill\"\nargs = '{\"report_to\": \"recorder\"}'",
-    ))
-    .await;
+    let tree = tree("shutdown_ms = \"brutal_kill\"\nargs = '{\"report_to\": \"recorder\"}'");
+    let mut h = Harness::start(tree.text()).await;
     h.node.terminate_child("root", "sub").await.unwrap();
     let killed = h
         .wait_event(EventKind::ChildTerminated, "root/sub/w", None)
@@ -120,10 +95,8 @@ async fn brutal_kill_drops_the_child_without_calling_terminate() {
 
 #[tokio::test]
 async fn an_infinity_budget_waits_for_terminate_to_finish() {
-    let mut h = Harness::start(&tree(
-        "shutdown_ms = \"infinity\"\nargs = '{\"terminate_sleep_ms\": 300}'",
-    ))
-    .await;
+    let tree = tree("shutdown_ms = \"infinity\"\nargs = '{\"terminate_sleep_ms\": 300}'");
+    let mut h = Harness::start(tree.text()).await;
     let started = Instant::now();
     h.node.terminate_child("root", "sub").await.unwrap();
     let stopped = h
@@ -136,7 +109,7 @@ async fn an_infinity_budget_waits_for_terminate_to_finish() {
 
 #[tokio::test]
 async fn a_stopped_child_can_be_restarted_by_name() {
-    let mut h = Harness::start(&tree("")).await;
+    let mut h = Harness::start(tree("").text()).await;
     h.node.terminate_child("sub", "second").await.unwrap();
     h.wait_event(
         EventKind::ChildTerminated,
@@ -159,7 +132,7 @@ async fn a_stopped_child_can_be_restarted_by_name() {
 /// exactly one stop.
 #[tokio::test]
 async fn a_kill_while_a_child_is_being_stopped_still_stops_and_reports_that_child() {
-    let tree = crate::support::root("").supervisor(
+    let tree = root("").supervisor(
         "sub",
         "strategy = \"one_for_one\"\nshutdown_ms = 300",
         |s| {

@@ -2,33 +2,18 @@
 
 use arbor::EventKind;
 
-use crate::support::{Harness, compacts};
+use crate::support::{Harness, TreeText, compacts, root};
 
-fn three(strategy: &str) -> String {
-    format!(
-        r#"
-[supervisor]
-name = "root"
-strategy = "{strategy}"
-
-[[supervisor.children]]
-name = "a"
-component = "probe"
-
-[[supervisor.children]]
-name = "b"
-component = "probe"
-
-[[supervisor.children]]
-name = "c"
-component = "probe"
-"#
-    )
+fn three(strategy: &str) -> TreeText {
+    root(&format!("strategy = \"{strategy}\""))
+        .worker("a", "")
+        .worker("b", "")
+        .worker("c", "")
 }
 
 #[tokio::test]
 async fn one_for_one_restarts_only_the_failed_child() {
-    let mut h = Harness::start(&three("one_for_one")).await;
+    let mut h = Harness::start(three("one_for_one").text()).await;
     for name in ["a", "b", "c"] {
         assert_eq!(h.call(name, "count").await.unwrap(), "1");
     }
@@ -49,7 +34,7 @@ async fn one_for_one_restarts_only_the_failed_child() {
 
 #[tokio::test]
 async fn one_for_all_stops_the_others_in_reverse_order_then_restarts_all_in_start_order() {
-    let mut h = Harness::start(&three("one_for_all")).await;
+    let mut h = Harness::start(three("one_for_all").text()).await;
     assert!(h.call("b", "crash").await.is_err());
     let events = h
         .collect_until("c restarted", |e| {
@@ -75,7 +60,7 @@ async fn one_for_all_stops_the_others_in_reverse_order_then_restarts_all_in_star
 
 #[tokio::test]
 async fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
-    let mut h = Harness::start(&three("rest_for_one")).await;
+    let mut h = Harness::start(three("rest_for_one").text()).await;
     for name in ["a", "b", "c"] {
         assert_eq!(h.call(name, "count").await.unwrap(), "1");
     }
@@ -109,11 +94,10 @@ async fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
 /// group restart, so every child starts exactly once more.
 #[tokio::test]
 async fn a_sibling_crashing_during_a_group_restart_joins_that_restart() {
-    let tree =
-        crate::support::root("strategy = \"one_for_all\"\nmax_restarts = 5\nmax_seconds = 60")
-            .worker("a", "")
-            .worker("b", "")
-            .worker("c", "args = '{\"terminate_sleep_ms\": 300}'");
+    let tree = root("strategy = \"one_for_all\"\nmax_restarts = 5\nmax_seconds = 60")
+        .worker("a", "")
+        .worker("b", "")
+        .worker("c", "args = '{\"terminate_sleep_ms\": 300}'");
     let mut h = Harness::start(tree.text()).await;
     h.node.cast("a", b"crash".to_vec()).unwrap();
     h.node.cast("b", b"crash".to_vec()).unwrap();

@@ -17,10 +17,12 @@ pub fn tree(body: &str) -> String {
     format!("[components]\nprobe = {:?}\n\n{body}", probe())
 }
 
-/// Builds the `[supervisor]` part of a tree file, so tests state only what
+/// Builds the tree file text after `[components]`, so tests state only what
 /// differs: `root("max_restarts = 2").worker("a", "").supervisor("sub",
-/// "strategy = \"one_for_all\"", |s| s.worker("x", ""))`. Every worker runs
-/// the probe; `settings` are extra TOML lines for that table.
+/// "strategy = \"one_for_all\"", |s| s.worker("x", ""))`. Workers run the
+/// probe unless [`TreeText::worker_of`] names another component; `settings`
+/// are extra TOML lines for that table (`""` for none). The text reads as a
+/// hand-written tree: one blank line before each table.
 pub struct TreeText {
     text: String,
     table: String,
@@ -29,23 +31,39 @@ pub struct TreeText {
 /// The root supervisor, named `root`.
 pub fn root(settings: &str) -> TreeText {
     TreeText {
-        text: format!("[supervisor]\nname = \"root\"\n{settings}\n"),
+        text: format!("[supervisor]\nname = \"root\"\n{}", lines(settings)),
         table: "supervisor".to_string(),
+    }
+}
+
+/// `settings` as whole lines: nothing for `""`, else ending in a newline.
+fn lines(settings: &str) -> String {
+    if settings.is_empty() {
+        String::new()
+    } else {
+        format!("{}\n", settings.trim_end_matches('\n'))
     }
 }
 
 impl TreeText {
     /// Appends a worker running the probe.
-    pub fn worker(mut self, name: &str, settings: &str) -> Self {
+    pub fn worker(self, name: &str, settings: &str) -> Self {
+        self.worker_of(name, "probe", settings)
+    }
+
+    /// Appends a worker running `component` (a name under `[components]`,
+    /// for trees started with [`Harness::start_with`]).
+    pub fn worker_of(mut self, name: &str, component: &str, settings: &str) -> Self {
         self.text.push_str(&format!(
-            "\n[[{}.children]]\nname = {name:?}\ncomponent = \"probe\"\n{settings}\n",
-            self.table
+            "\n[[{}.children]]\nname = {name:?}\ncomponent = {component:?}\n{}",
+            self.table,
+            lines(settings)
         ));
         self
     }
 
     /// Appends a nested supervisor (`settings` must make it one: a
-    /// `strategy` or `dynamic`) and its children.
+    /// `strategy` or `dynamic`) and its children (`|s| s` for none).
     pub fn supervisor(
         mut self,
         name: &str,
@@ -53,14 +71,23 @@ impl TreeText {
         children: impl FnOnce(TreeText) -> TreeText,
     ) -> Self {
         self.text.push_str(&format!(
-            "\n[[{}.children]]\nname = {name:?}\n{settings}\n",
-            self.table
+            "\n[[{}.children]]\nname = {name:?}\n{}",
+            self.table,
+            lines(settings)
         ));
         let nested = children(TreeText {
             text: String::new(),
             table: format!("{}.children", self.table),
         });
         self.text.push_str(&nested.text);
+        self
+    }
+
+    /// Puts a `[node]` table with `settings` before `[supervisor]` (call it
+    /// on the root).
+    pub fn node(mut self, settings: &str) -> Self {
+        assert_eq!(self.table, "supervisor", "[node] belongs to the root");
+        self.text = format!("[node]\n{}\n{}", lines(settings), self.text);
         self
     }
 
