@@ -5,7 +5,7 @@
 use crate::spec::{ChildSpec, check_name};
 use crate::supervisor::driver::Supervisor;
 use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand};
-use crate::vocab::RestartType;
+use crate::vocab::{ChildId, RestartType};
 
 impl Supervisor {
     pub(super) async fn on_command(&mut self, command: SupervisorCommand) {
@@ -75,10 +75,7 @@ impl Supervisor {
     }
 
     async fn terminate_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
-        let id = self
-            .places
-            .find(name)
-            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
+        let id = self.find_child(name)?;
         self.stop_one(id).await;
         let temporary = self
             .places
@@ -93,18 +90,32 @@ impl Supervisor {
         Ok(())
     }
 
-    async fn restart_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
-        let id = self
-            .places
-            .find(name)
-            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
+    /// The child `name`, which must be neither running (`running` says what
+    /// to answer then) nor waiting for a restart retry.
+    fn stopped_child(
+        &self,
+        name: &str,
+        running: fn(String) -> ChildCommandError,
+    ) -> Result<ChildId, ChildCommandError> {
+        let id = self.find_child(name)?;
         let place = self.places.get(id).expect("found");
         if place.live.is_some() {
-            return Err(ChildCommandError::AlreadyRunning(name.to_string()));
+            return Err(running(name.to_string()));
         }
         if place.restarting {
             return Err(ChildCommandError::Restarting(name.to_string()));
         }
+        Ok(id)
+    }
+
+    fn find_child(&self, name: &str) -> Result<ChildId, ChildCommandError> {
+        self.places
+            .find(name)
+            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))
+    }
+
+    async fn restart_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
+        let id = self.stopped_child(name, ChildCommandError::AlreadyRunning)?;
         self.start_place(id)
             .await
             .map_err(|f| ChildCommandError::StartFailed {
@@ -117,18 +128,8 @@ impl Supervisor {
         if self.is_dynamic() {
             return Err(ChildCommandError::Dynamic);
         }
-        let id = self
-            .places
-            .find(name)
-            .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
-        let place = self.places.get(id).expect("found");
-        if place.live.is_some() {
-            return Err(ChildCommandError::Running(name.to_string()));
-        }
-        if place.restarting {
-            return Err(ChildCommandError::Restarting(name.to_string()));
-        }
-        let why = format!("{} was deleted", place.path);
+        let id = self.stopped_child(name, ChildCommandError::Running)?;
+        let why = format!("{} was deleted", self.places.path_of(id));
         self.remove_place(id, &why);
         Ok(())
     }
