@@ -57,7 +57,8 @@ pub enum ScaffoldError {
     },
 }
 
-const WIT: &str = include_str!("../../../wit/arbor.wit");
+/// The contract new projects get: 0.1.0 until the templates move to 0.2.0.
+const WIT: &str = include_str!("../../../wit/arbor-0.1.0/arbor.wit");
 
 fn templates(language: Language, name: &str) -> Vec<(String, &'static str)> {
     match language {
