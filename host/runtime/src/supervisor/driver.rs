@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::child;
+use crate::child::{self, Started};
 use crate::events::EventKind;
 use crate::spec::{ChildSpec, SupervisorSpec, check_name};
 use crate::supervisor::Shared;
@@ -32,7 +32,7 @@ use crate::supervisor::protocol::{
     signalled,
 };
 use crate::supervisor::state::{Decision, Rules, SupervisorState};
-use crate::vocab::{ChildId, ExitReason, RestartType, SupervisorStop};
+use crate::vocab::{ChildId, ExitReason, RestartType, StartOutcome, SupervisorStop};
 
 /// Everything a supervisor task needs to start.
 pub(crate) struct Launch {
@@ -247,6 +247,8 @@ impl Supervisor {
 
     /// First start: each child's `init` finishes before the next starts; a
     /// failure stops the started ones in reverse order and fails the start.
+    /// A child that answers `ignore` is not a failure: the start goes on
+    /// with the next one.
     async fn start_all(&mut self) -> Result<(), Failure> {
         let specs = self.spec.children.clone();
         for spec in specs {
@@ -268,15 +270,16 @@ impl Supervisor {
     }
 
     /// Starts (or restarts) the child at `id`; a failure is reported as the
-    /// child's exit.
-    async fn start_place(&mut self, id: ChildId) -> Result<(), Failure> {
+    /// child's exit. A worker whose `init` answers `ignore` started nothing
+    /// and did not fail ([`Self::ignored`]).
+    async fn start_place(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let result = self.try_start_place(id).await;
         if let Some(place) = self.places.get_mut(id) {
             if result.is_ok() {
                 place.restarting = false;
             }
             place.publish();
-            if result.is_ok() && place.is_worker() {
+            if matches!(result, Ok(StartOutcome::Running)) && place.is_worker() {
                 let generation = place.generation;
                 let kind = if generation == 1 {
                     EventKind::ChildStarted
@@ -290,6 +293,9 @@ impl Supervisor {
                     tracing::info!(child = place.path, "restarted (generation {generation})");
                 }
             }
+        }
+        if let Ok(StartOutcome::Ignored) = result {
+            self.ignored(id);
         }
         if let Err(failure) = &result
             && let Some(place) = self.places.get(id)
@@ -313,7 +319,40 @@ impl Supervisor {
         result
     }
 
-    async fn try_start_place(&mut self, id: ChildId) -> Result<(), Failure> {
+    /// A worker's `init` answered `ignore`: nothing runs and nothing failed,
+    /// so nothing is retried or counted as a restart (OTP's `{ok,
+    /// undefined}`). Like a child that is not restarted, it keeps its place,
+    /// stopped, in a static supervisor, and its callers (those queued behind
+    /// a crash included) get `stopped` at once; a dynamic supervisor, or a
+    /// temporary child, forgets it. Its generation is not counted: it did
+    /// not start.
+    fn ignored(&mut self, id: ChildId) {
+        let path = self.places.path_of(id);
+        let why = format!("{path} is not running (its init answered ignore)");
+        self.set_aside(id, &why);
+        // After the table is up to date, as for an exit.
+        self.shared
+            .events
+            .emit(EventKind::ChildIgnored, &path, None, None, None);
+        tracing::info!(child = path, "init answered ignore: not started");
+    }
+
+    /// A child that is not running and not coming back by itself: a dynamic
+    /// supervisor, or a temporary child, is forgotten; any other keeps its
+    /// place, stopped, and its callers get errors at once.
+    fn set_aside(&mut self, id: ChildId, why: &str) {
+        let temporary = self
+            .places
+            .get(id)
+            .is_some_and(|p| p.spec.restart() == RestartType::Temporary);
+        if self.is_dynamic() || temporary {
+            self.remove_place(id, why);
+        } else {
+            self.places.close(id, why);
+        }
+    }
+
+    async fn try_start_place(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let shared = self.shared.clone();
         let exits = self.exits_tx.clone();
         let place = self.places.get(id).expect("a known child");
@@ -328,7 +367,7 @@ impl Supervisor {
                         format!("unknown component {:?}", worker.component),
                     )
                 })?;
-                let instance = child::start(
+                let started = child::start(
                     shared.engine.engine(),
                     component,
                     &worker,
@@ -336,6 +375,10 @@ impl Supervisor {
                     shared.registry.clone(),
                 )
                 .await?;
+                let instance = match started {
+                    Started::Running(instance) => instance,
+                    Started::Ignored => return Ok(StartOutcome::Ignored),
+                };
                 let mailbox = self.places.take_mailbox(id).expect("a worker's place");
                 child::spawn(
                     instance,
@@ -396,7 +439,7 @@ impl Supervisor {
                 }
             }
         }
-        Ok(())
+        Ok(StartOutcome::Running)
     }
 
     /// Records a child's exit (hands the mailbox back) and reports it.
@@ -595,18 +638,17 @@ impl Supervisor {
         }
     }
 
-    async fn start_child(&mut self, spec: ChildSpec) -> Result<(), ChildCommandError> {
+    async fn start_child(&mut self, spec: ChildSpec) -> Result<StartOutcome, ChildCommandError> {
         self.check_new_child(&spec)?;
         let id = self.add_place(spec)?;
-        if let Err(failure) = self.start_place(id).await {
+        self.start_place(id).await.map_err(|failure| {
             let why = format!("{} failed to start", self.places.path_of(id));
             self.remove_place(id, &why);
-            return Err(ChildCommandError::StartFailed {
+            ChildCommandError::StartFailed {
                 reason: failure.reason,
                 detail: failure.detail,
-            });
-        }
-        Ok(())
+            }
+        })
     }
 
     /// What can be refused before anything starts.
@@ -647,20 +689,12 @@ impl Supervisor {
             .find(name)
             .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))?;
         self.stop_one(id).await;
-        let temporary = self
-            .places
-            .get(id)
-            .is_some_and(|p| p.spec.restart() == RestartType::Temporary);
         let why = format!("{} was stopped", self.places.path_of(id));
-        if self.is_dynamic() || temporary {
-            self.remove_place(id, &why);
-        } else {
-            self.places.close(id, &why);
-        }
+        self.set_aside(id, &why);
         Ok(())
     }
 
-    async fn restart_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
+    async fn restart_child(&mut self, name: &str) -> Result<StartOutcome, ChildCommandError> {
         let id = self
             .places
             .find(name)
