@@ -8,6 +8,7 @@ mod calls;
 mod conformance;
 mod dynamic;
 mod fast_traps;
+mod ignore;
 mod inspection;
 mod intensity;
 mod lifecycle;
