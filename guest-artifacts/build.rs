@@ -21,6 +21,11 @@ use std::time::SystemTime;
 
 /// The Rust guests whose components the host's tests and examples use.
 const RUST_GUESTS: &[&str] = &["probe"];
+/// The contract the Python, JavaScript and C probes are built against: the
+/// first version, kept in `wit/arbor-0.1.0/`. The Rust probe targets the
+/// newest (`wit/arbor.wit`), so the conformance suite runs guests of both
+/// versions side by side and proves that old components keep working.
+const CONTRACT_0_1: &str = "wit/arbor-0.1.0";
 const TARGET: &str = "wasm32-wasip2";
 /// componentize-py is pinned: its output and CLI change between releases.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
@@ -122,7 +127,7 @@ impl Build {
         let output = self.out.join("c").join(format!("{guest}.wasm"));
         let venv = self.tools.join("c");
         let marker = python_tool(&venv, ZIGLANG);
-        let contract = self.root.join("wit");
+        let contract = self.root.join(CONTRACT_0_1);
         if is_stale(&output, &[&source, &contract, &marker]) {
             // The guest's world includes `supervised` and adds the WASI clock
             // it sleeps on; the contract is staged beside it as a dependency.
@@ -178,7 +183,7 @@ impl Build {
         let venv = self.tools.join("python");
         let tool = venv.join("bin/componentize-py");
         let marker = python_tool(&venv, COMPONENTIZE_PY);
-        let wit = self.root.join("wit");
+        let wit = self.root.join(CONTRACT_0_1);
         if is_stale(&output, &[&source, &wit, &marker]) {
             // Stage the sources alone: whatever else is on the path is
             // snapshotted into the component.
@@ -232,7 +237,7 @@ impl Build {
                 "installing componentize-js from npm (npm ci)",
             );
         }
-        let wit = self.root.join("wit");
+        let wit = self.root.join(CONTRACT_0_1);
         if is_stale(&output, &[&source, &wit, &cli]) {
             std::fs::create_dir_all(output.parent().expect("has a parent"))
                 .expect("create the output dir");

@@ -24,13 +24,19 @@
 //! | `overflow` | recurses without end (a trap when the stack runs out) |
 //! | `log-many N SIZE` | logs N info lines of SIZE bytes (`log-many I xxx...`, I from 0), replies `logged N` |
 //!
+//! It targets the newest contract (`wit/arbor.wit`, 0.2.0); the Python,
+//! JavaScript and C probes stay on 0.1.0, so the conformance suite runs both
+//! versions side by side.
+//!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
+//! `ignore_init` (answer `ignore`: start nothing),
 //! `init_sleep_ms` (sleep in `init`, e.g. past its deadline),
 //! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
 //! `terminate`), `report_to` (cast `note terminated:NAME:REASON` to that child
 //! from `terminate`), `init_gate` (fail `init` while that child holds the note
 //! `fail-init`, or hang in `init` until the host's deadline while it holds
-//! `hang-init`: lets a test make restarts fail, or fail slowly).
+//! `hang-init`, or answer `ignore` while it holds `ignore-init`: lets a test
+//! make restarts fail, fail slowly, or be ignored).
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -42,13 +48,14 @@ wit_bindgen::generate!({
 
 use arbor::supervised::host::{self, Level};
 use arbor::supervised::types::{CallError, ExitReason};
-use exports::arbor::supervised::lifecycle::Guest;
+use exports::arbor::supervised::lifecycle::{Guest, InitOutcome};
 
 #[derive(Default, serde::Deserialize)]
 #[serde(default)]
 struct Args {
     fail_init: bool,
     trap_init: bool,
+    ignore_init: bool,
     terminate_sleep_ms: u64,
     trap_terminate: bool,
     report_to: Option<String>,
@@ -124,6 +131,7 @@ fn describe(error: &CallError) -> String {
         CallError::SelfCall => "self-call".to_string(),
         CallError::Denied(why) => format!("denied: {why}"),
         CallError::TooLarge(limit) => format!("too large: limit {limit} bytes"),
+        CallError::MailboxFull(why) => format!("mailbox full: {why}"),
     }
 }
 
@@ -136,7 +144,7 @@ fn reason_text(reason: &ExitReason) -> String {
 }
 
 impl Guest for Probe {
-    fn init(args: Vec<u8>) -> Result<(), String> {
+    fn init(args: Vec<u8>) -> Result<InitOutcome, String> {
         let args: Args = if args.is_empty() {
             Args::default()
         } else {
@@ -151,6 +159,9 @@ impl Guest for Probe {
         if args.fail_init {
             return Err("fail_init was set".to_string());
         }
+        if args.ignore_init {
+            return Ok(InitOutcome::Ignore);
+        }
         if let Some(gate) = &args.init_gate {
             let notes = host::call(gate, b"notes").map_err(|e| describe(&e))?;
             let notes = String::from_utf8_lossy(&notes).into_owned();
@@ -160,9 +171,12 @@ impl Guest for Probe {
             if notes.split(',').any(|n| n == "hang-init") {
                 std::thread::sleep(Duration::from_secs(3600));
             }
+            if notes.split(',').any(|n| n == "ignore-init") {
+                return Ok(InitOutcome::Ignore);
+            }
         }
         STATE.with_borrow_mut(|state| state.args = args);
-        Ok(())
+        Ok(InitOutcome::Running)
     }
 
     fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {

@@ -1,8 +1,9 @@
 //! `arbor new`: a new guest project in Rust, Python, JavaScript or C that
 //! builds and passes `arbor check` as generated.
 //!
-//! Each project holds its own copy of the guest contract (`wit/arbor.wit`),
-//! a minimal guest (`ping`, `count`, `crash`), a `tree.toml` that runs it, and
+//! Each project holds its own copy of the newest guest contract
+//! (`wit/arbor.wit`, `arbor:supervised@0.2.0`: new guests target it), a
+//! minimal guest (`ping`, `count`, `crash`), a `tree.toml` that runs it, and
 //! a README with the exact build commands.
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,7 @@ pub enum ScaffoldError {
     },
 }
 
+/// The contract new projects get: the newest, which the templates implement.
 const WIT: &str = include_str!("../../../wit/arbor.wit");
 
 fn templates(language: Language, name: &str) -> Vec<(String, &'static str)> {

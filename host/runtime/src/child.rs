@@ -3,6 +3,11 @@
 //! nothing of supervisors beyond the signal it obeys and the exit it sends
 //! ([`crate::supervisor::protocol`]).
 //!
+//! An `init` may also answer `ignore` (contract 0.2.0): the instance is
+//! dropped at once and [`start`] says so, for the supervisor to keep the
+//! place stopped. Which contract version a guest was built against is
+//! settled by [`Supervised`]; nothing here depends on it.
+//!
 //! Three outcomes of a callback are kept apart: a reply (`ok`), a business
 //! error (`err`, answered to the caller, the child keeps running) and a trap
 //! (a crash: the instance is dead, the message that killed it is answered
@@ -20,7 +25,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
-use crate::bindings::{Supervised, WitExitReason};
+use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
 use crate::host_api::ChildState;
 use crate::mailbox::{CallError, Envelope, MailboxReceiver};
@@ -28,6 +33,14 @@ use crate::registry::Registry;
 use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::vocab::ExitReason;
+
+/// What a start that did not fail produced.
+pub(crate) enum Started {
+    /// `init` returned `ok` (`running`): serve the mailbox.
+    Running(Instance),
+    /// `init` answered `ignore`: the instance is already dropped.
+    Ignored,
+}
 
 /// A live instance and the `Store` it lives in.
 pub(crate) struct Instance {
@@ -93,13 +106,15 @@ fn instantiate_failure(error: &wasmtime::Error) -> String {
 }
 
 /// Builds a fresh `Store`, instantiates the component and runs `init`.
+/// An `init` that answers `ignore` is not a failure: its instance is
+/// dropped here, before anything can reach it.
 pub(crate) async fn start(
     engine: &Engine,
     component: &LoadedComponent,
     spec: &WorkerSpec,
     path: Arc<str>,
     registry: Registry,
-) -> Result<Instance, Failure> {
+) -> Result<Started, Failure> {
     let new_store = || {
         let mut store = Store::new(
             engine,
@@ -125,12 +140,9 @@ pub(crate) async fn start(
                 Err(e) => return Err(Failure::new(ExitReason::Crash, instantiate_failure(&e))),
             }
         };
-        match bindings
-            .arbor_supervised_lifecycle()
-            .call_init(&mut store, &spec.args)
-            .await
-        {
-            Ok(Ok(())) => Ok((store, bindings)),
+        match bindings.init(&mut store, &spec.args).await {
+            Ok(Ok(InitOutcome::Running)) => Ok(Some((store, bindings))),
+            Ok(Ok(InitOutcome::Ignore)) => Ok(None),
             Ok(Err(text)) => Err(Failure::new(
                 ExitReason::Error,
                 format!("init returned an error: {text}"),
@@ -142,12 +154,15 @@ pub(crate) async fn start(
         }
     };
     let (mut store, bindings) = match timeout(spec.timeout, init).await {
-        Ok(result) => result?,
+        Ok(Ok(Some(running))) => running,
+        // The instance and its store were dropped with the `init` future.
+        Ok(Ok(None)) => return Ok(Started::Ignored),
+        Ok(Err(failure)) => return Err(failure),
         Err(_) => return Err(Failure::new(ExitReason::Crash, "init: timeout")),
     };
     // A `stop` during init has no callback to finish: ignore it.
     store.data_mut().stop_request = None;
-    Ok(Instance { store, bindings })
+    Ok(Started::Running(Instance { store, bindings }))
 }
 
 thread_local! {
@@ -228,7 +243,7 @@ async fn serve(
             biased;
             // No deadline here: the supervisor enforces the shutdown budget.
             _ = &mut stop => {
-                return terminate(instance, WitExitReason::Shutdown, None).await;
+                return terminate(instance, GuestExit::Shutdown, None).await;
             }
             envelope = mailbox.recv() => envelope,
         };
@@ -245,10 +260,7 @@ async fn serve(
                 let _ = reply.send(result);
             }
         };
-        let call = instance
-            .bindings
-            .arbor_supervised_lifecycle()
-            .call_handle(&mut instance.store, &message);
+        let call = instance.bindings.handle(&mut instance.store, &message);
         match within(deadline, call).await {
             Err(_) => {
                 answer(Err(CallError::Crashed("timeout".to_string())));
@@ -281,18 +293,15 @@ async fn serve(
 
 async fn terminate(
     instance: &mut Instance,
-    reason: WitExitReason,
+    reason: GuestExit,
     deadline: Option<Duration>,
 ) -> (ExitReason, Option<String>) {
     let (exit, detail) = match &reason {
-        WitExitReason::Normal => (ExitReason::Normal, None),
-        WitExitReason::Shutdown => (ExitReason::Shutdown, None),
-        WitExitReason::Error(text) => (ExitReason::Error, Some(text.clone())),
+        GuestExit::Normal => (ExitReason::Normal, None),
+        GuestExit::Shutdown => (ExitReason::Shutdown, None),
+        GuestExit::Error(text) => (ExitReason::Error, Some(text.clone())),
     };
-    let call = instance
-        .bindings
-        .arbor_supervised_lifecycle()
-        .call_terminate(&mut instance.store, &reason);
+    let call = instance.bindings.terminate(&mut instance.store, &reason);
     let result = match deadline {
         Some(deadline) => match timeout(deadline, call).await {
             Ok(result) => result,

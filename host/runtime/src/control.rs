@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::node::Node;
 use crate::spec::{SupervisorSpec, WorkerSpec, check_name};
-use crate::vocab::RestartType;
+use crate::vocab::{RestartType, StartOutcome};
 
 /// Events queued for one `events` connection that is not reading. A client
 /// that falls this far behind loses the next events and reads an
@@ -47,7 +47,8 @@ pub enum Request {
         /// The message.
         message: String,
     },
-    /// Add a worker under a supervisor.
+    /// Add a worker under a supervisor. Answers `null` once it runs, or a
+    /// text starting `ignored` when its `init` answered `ignore`.
     StartChild {
         /// The supervisor (name or path).
         supervisor: String,
@@ -85,7 +86,7 @@ pub enum Request {
         /// The child.
         name: String,
     },
-    /// Start a stopped child again.
+    /// Start a stopped child again; answers as `StartChild`.
     RestartChild {
         /// The supervisor.
         supervisor: String,
@@ -374,6 +375,18 @@ async fn write_line<T: Serialize>(
     write.write_all(line.as_bytes()).await
 }
 
+/// The answer to a start that did not fail: `ctl` prints `ok` for a child
+/// that runs, and says so when it does not, since an ignored child is not
+/// an error but is not running either.
+fn started(outcome: StartOutcome) -> Response {
+    match outcome {
+        StartOutcome::Running => Response::ok(serde_json::Value::Null),
+        StartOutcome::Ignored => Response::ok(serde_json::Value::String(
+            "ignored: its init answered ignore, so it is not running".to_string(),
+        )),
+    }
+}
+
 async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<()>) -> Response {
     use serde_json::Value;
     match request {
@@ -418,7 +431,7 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             spec.restart = restart;
             spec.args = args.unwrap_or_default().into_bytes();
             match node.start_child(&supervisor, spec).await {
-                Ok(()) => Response::ok(Value::Null),
+                Ok(outcome) => started(outcome),
                 Err(e) => Response::err(e),
             }
         }
@@ -436,7 +449,7 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
                 Err(e) => return Response::err(e),
             };
             match node.start_child(&supervisor, spec).await {
-                Ok(()) => Response::ok(Value::Null),
+                Ok(outcome) => started(outcome),
                 Err(e) => Response::err(e),
             }
         }
@@ -454,7 +467,7 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
         }
         Request::RestartChild { supervisor, name } => {
             match node.restart_child(&supervisor, &name).await {
-                Ok(()) => Response::ok(Value::Null),
+                Ok(outcome) => started(outcome),
                 Err(e) => Response::err(e),
             }
         }

@@ -4,9 +4,11 @@
 //! epoch interruption driven by a ticker thread, and no wasm backtrace capture
 //! (a trap is an ordinary event here, and capturing one costs more than the
 //! restart). [`ArborEngine::load`] compiles a component once, checks that it
-//! is a component, that it exports the `arbor:supervised` lifecycle and that
-//! every import is one the host provides, and pre-instantiates it so every
-//! (re)start only builds a fresh `Store`.
+//! is a component, that it exports the `arbor:supervised` lifecycle of a
+//! contract version the host runs (0.2.0 or 0.1.0: the linker holds the
+//! `host` interface of both, so guests built before 0.2.0 keep running) and
+//! that every import is one the host provides, and pre-instantiates it so
+//! every (re)start only builds a fresh `Store`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +19,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use crate::allocator::Allocation;
-use crate::bindings::{Supervised, SupervisedPre};
+pub use crate::bindings::ContractVersion;
+use crate::bindings::{SupervisedPre, v0_1, v0_2};
 use crate::compile_cache::{CacheOutcome, CompileCache};
 use crate::host_api::ChildState;
 use crate::spec::TreeSpec;
@@ -65,12 +68,13 @@ pub enum LoadError {
         /// wasmtime's explanation, on one line.
         message: String,
     },
-    /// The component does not export the lifecycle interface as expected.
-    #[error("{}: does not export `arbor:supervised/lifecycle@0.1.0` (init, handle, terminate) as expected: {message}", path.display())]
+    /// The component exports the lifecycle interface of no contract
+    /// version the host runs, or not as that version declares it.
+    #[error("{}: does not export `arbor:supervised/lifecycle@0.2.0` or `@0.1.0` (init, handle, terminate) as expected: {message}", path.display())]
     Exports {
         /// The file.
         path: PathBuf,
-        /// wasmtime's explanation, on one line.
+        /// wasmtime's explanation for each version, on one line.
         message: String,
     },
 }
@@ -84,11 +88,19 @@ pub struct LoadedComponent {
     pub(crate) pre: SupervisedPre<ChildState>,
 }
 
+impl LoadedComponent {
+    /// The contract version the component was built against.
+    pub fn contract(&self) -> ContractVersion {
+        self.pre.version()
+    }
+}
+
 impl std::fmt::Debug for LoadedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedComponent")
             .field("name", &self.name)
             .field("path", &self.path)
+            .field("contract", &self.contract())
             .finish()
     }
 }
@@ -204,7 +216,12 @@ impl ArborEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| EngineError(one_line(&e)))?;
-        Supervised::add_to_linker::<ChildState, HasSelf<ChildState>>(&mut linker, |s| s)
+        // Every version's `host`: their instance names differ
+        // (`arbor:supervised/host@0.2.0`, `@0.1.0`), so each component links
+        // to the one it was built against.
+        v0_2::Supervised::add_to_linker::<ChildState, HasSelf<ChildState>>(&mut linker, |s| s)
+            .map_err(|e| EngineError(one_line(&e)))?;
+        v0_1::Supervised::add_to_linker::<ChildState, HasSelf<ChildState>>(&mut linker, |s| s)
             .map_err(|e| EngineError(one_line(&e)))?;
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -265,10 +282,15 @@ impl ArborEngine {
                     path: path_buf.clone(),
                     message: one_line(&e),
                 })?;
-        let pre = SupervisedPre::new(instance_pre).map_err(|e| LoadError::Exports {
+        let pre = SupervisedPre::new(instance_pre).map_err(|none| LoadError::Exports {
             path: path_buf.clone(),
-            message: one_line(&e),
+            message: format!(
+                "0.2.0: {}; 0.1.0: {}",
+                one_line(&none.newest),
+                one_line(&none.oldest)
+            ),
         })?;
+        tracing::debug!("component {name} targets {}", pre.version());
         Ok(LoadedComponent {
             name: name.to_string(),
             path: path_buf,
@@ -366,7 +388,12 @@ mod tests {
         let path = write_temp("empty.wasm", b"\0asm\x0d\x00\x01\x00");
         let err = engine.load("empty", &path).unwrap_err();
         assert!(matches!(err, LoadError::Exports { .. }), "{err}");
-        assert!(!err.to_string().contains('\n'));
+        let text = err.to_string();
+        assert!(!text.contains('\n'));
+        // Both versions were tried, and each says why it did not match.
+        for version in ["lifecycle@0.2.0", "0.2.0: ", "0.1.0: "] {
+            assert!(text.contains(version), "{text}");
+        }
     }
 
     fn wat_core_module() -> Vec<u8> {

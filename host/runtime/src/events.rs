@@ -45,6 +45,11 @@ pub enum EventKind {
     ChildRestarted,
     /// A worker stopped; `reason` says why.
     ChildTerminated,
+    /// A worker's `init` answered `ignore` (at a start, a restart or a
+    /// `restart-child`): nothing runs and nothing failed. The child is not
+    /// running from now on, as after a `child_terminated`; a static
+    /// supervisor keeps its place, stopped.
+    ChildIgnored,
     /// This output could not keep up: `dropped` events before this one were
     /// not delivered to it. `path` is empty (no child is meant); `t_us` is no
     /// earlier than the last event dropped.

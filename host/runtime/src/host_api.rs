@@ -2,6 +2,12 @@
 //! `arbor:supervised/host` functions (`log`, `self-name`, `call`, `cast`,
 //! `stop`).
 //!
+//! Every contract version's `host` interface is implemented here, each a
+//! thin conversion of that version's types around one shared method, so
+//! the versions cannot drift apart in what they do. They differ in one
+//! answer only: a full mailbox is `mailbox-full` for 0.2.0 guests and
+//! `rejected` for 0.1.0 guests, which had no case of its own for it.
+//!
 //! A guest sees nothing of the machine: its WASI context inherits no files,
 //! environment or stdio, and its memory is capped by a [`StoreLimits`].
 
@@ -12,8 +18,7 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::batch_writer::clip;
-use crate::bindings::arbor::supervised::{host, types};
-use crate::bindings::{Level, WitCallError, WitExitReason};
+use crate::bindings::{GuestExit, v0_1, v0_2};
 use crate::mailbox::CallError;
 use crate::registry::Registry;
 use crate::spec::WorkerSpec;
@@ -34,7 +39,7 @@ pub struct ChildState {
     call_timeout: Duration,
     may_call: Option<Arc<[String]>>,
     /// Set by `host.stop`: the child exits once the current callback returns.
-    pub(crate) stop_request: Option<WitExitReason>,
+    pub(crate) stop_request: Option<GuestExit>,
 }
 
 impl ChildState {
@@ -69,6 +74,43 @@ impl ChildState {
             _ => Ok(()),
         }
     }
+
+    /// `host.log`, cut to [`MAX_LOG_MESSAGE_BYTES`].
+    fn log(&self, level: tracing::Level, message: &str) {
+        let path = &*self.path;
+        let message = clip(message, MAX_LOG_MESSAGE_BYTES);
+        match level {
+            tracing::Level::TRACE => {
+                tracing::trace!(target: "arbor::guest", child = path, "{message}")
+            }
+            tracing::Level::DEBUG => {
+                tracing::debug!(target: "arbor::guest", child = path, "{message}")
+            }
+            tracing::Level::INFO => {
+                tracing::info!(target: "arbor::guest", child = path, "{message}")
+            }
+            tracing::Level::WARN => {
+                tracing::warn!(target: "arbor::guest", child = path, "{message}")
+            }
+            _ => tracing::error!(target: "arbor::guest", child = path, "{message}"),
+        }
+    }
+
+    /// `host.call`: checked against `may_call`, then sent. Takes `&mut`
+    /// because the future must be `Send` and `ChildState` is not `Sync`
+    /// (its WASI context is not).
+    async fn call(&mut self, target: &str, message: Vec<u8>) -> Result<Vec<u8>, CallError> {
+        self.allowed(target)?;
+        self.registry
+            .call(Some(&self.name), target, message, self.call_timeout)
+            .await
+    }
+
+    /// `host.cast`: checked against `may_call`, then queued.
+    fn cast(&self, target: &str, message: Vec<u8>) -> Result<(), CallError> {
+        self.allowed(target)?;
+        self.registry.cast(target, message)
+    }
 }
 
 impl WasiView for ChildState {
@@ -80,75 +122,138 @@ impl WasiView for ChildState {
     }
 }
 
-fn to_wit(error: CallError) -> WitCallError {
-    match error {
-        // The contract has no case of its own for this: `rejected`, with a
-        // text that says the mailbox is full and names the target.
-        full @ CallError::MailboxFull { .. } => WitCallError::Rejected(full.to_string()),
-        CallError::NoSuchName(n) | CallError::NotAWorker(n) => WitCallError::NoSuchName(n),
-        CallError::Stopped(why) => WitCallError::Stopped(why),
-        CallError::Timeout => WitCallError::Timeout,
-        CallError::Crashed(why) => WitCallError::Crashed(why),
-        CallError::Rejected(why) => WitCallError::Rejected(why),
-        CallError::SelfCall => WitCallError::SelfCall,
-        CallError::Denied(n) => WitCallError::Denied(n),
-        CallError::TooLarge { limit, .. } => WitCallError::TooLarge(limit as u64),
-    }
-}
-
-impl types::Host for ChildState {}
-
-impl host::Host for ChildState {
-    async fn log(&mut self, level: Level, message: String) {
-        let path = &*self.path;
-        let message = clip(&message, MAX_LOG_MESSAGE_BYTES);
-        match level {
-            Level::Trace => tracing::trace!(target: "arbor::guest", child = path, "{message}"),
-            Level::Debug => tracing::debug!(target: "arbor::guest", child = path, "{message}"),
-            Level::Info => tracing::info!(target: "arbor::guest", child = path, "{message}"),
-            Level::Warn => tracing::warn!(target: "arbor::guest", child = path, "{message}"),
-            Level::Error => tracing::error!(target: "arbor::guest", child = path, "{message}"),
+/// `error` as the `call-error` of contract version `$v`, a full mailbox as
+/// `$full` (the one case in which the versions differ).
+macro_rules! call_error_to {
+    ($v:ident, $error:expr, $full:ident) => {{
+        use $v::arbor::supervised::types::CallError as Wit;
+        match $error {
+            full @ CallError::MailboxFull { .. } => Wit::$full(full.to_string()),
+            CallError::NoSuchName(n) | CallError::NotAWorker(n) => Wit::NoSuchName(n),
+            CallError::Stopped(why) => Wit::Stopped(why),
+            CallError::Timeout => Wit::Timeout,
+            CallError::Crashed(why) => Wit::Crashed(why),
+            CallError::Rejected(why) => Wit::Rejected(why),
+            CallError::SelfCall => Wit::SelfCall,
+            CallError::Denied(n) => Wit::Denied(n),
+            CallError::TooLarge { limit, .. } => Wit::TooLarge(limit as u64),
         }
-    }
-
-    async fn self_name(&mut self) -> String {
-        self.name.to_string()
-    }
-
-    async fn call(&mut self, target: String, message: Vec<u8>) -> Result<Vec<u8>, WitCallError> {
-        self.allowed(&target).map_err(to_wit)?;
-        self.registry
-            .call(Some(&self.name), &target, message, self.call_timeout)
-            .await
-            .map_err(to_wit)
-    }
-
-    async fn cast(&mut self, target: String, message: Vec<u8>) -> Result<(), WitCallError> {
-        self.allowed(&target).map_err(to_wit)?;
-        self.registry.cast(&target, message).map_err(to_wit)
-    }
-
-    async fn stop(&mut self, reason: WitExitReason) {
-        self.stop_request = Some(reason);
-    }
+    }};
 }
+
+/// For 0.2.0 guests a full mailbox is `mailbox-full`.
+fn to_wit_0_2(error: CallError) -> v0_2::arbor::supervised::types::CallError {
+    call_error_to!(v0_2, error, MailboxFull)
+}
+
+/// 0.1.0 has no case for a full mailbox: `rejected`, with a text that says
+/// the mailbox is full and names the target, as before 0.2.0.
+fn to_wit_0_1(error: CallError) -> v0_1::arbor::supervised::types::CallError {
+    call_error_to!(v0_1, error, Rejected)
+}
+
+/// Implements contract version `$v`'s `host` interface for [`ChildState`]:
+/// each function converts that version's types (`$to_wit` for call errors)
+/// around the shared method.
+macro_rules! host_interface {
+    ($v:ident, $to_wit:ident) => {
+        impl $v::arbor::supervised::types::Host for ChildState {}
+
+        impl $v::arbor::supervised::host::Host for ChildState {
+            async fn log(&mut self, level: $v::arbor::supervised::host::Level, message: String) {
+                use $v::arbor::supervised::host::Level;
+                let level = match level {
+                    Level::Trace => tracing::Level::TRACE,
+                    Level::Debug => tracing::Level::DEBUG,
+                    Level::Info => tracing::Level::INFO,
+                    Level::Warn => tracing::Level::WARN,
+                    Level::Error => tracing::Level::ERROR,
+                };
+                ChildState::log(self, level, &message);
+            }
+
+            async fn self_name(&mut self) -> String {
+                self.name.to_string()
+            }
+
+            async fn call(
+                &mut self,
+                target: String,
+                message: Vec<u8>,
+            ) -> Result<Vec<u8>, $v::arbor::supervised::types::CallError> {
+                ChildState::call(self, &target, message)
+                    .await
+                    .map_err($to_wit)
+            }
+
+            async fn cast(
+                &mut self,
+                target: String,
+                message: Vec<u8>,
+            ) -> Result<(), $v::arbor::supervised::types::CallError> {
+                ChildState::cast(self, &target, message).map_err($to_wit)
+            }
+
+            async fn stop(&mut self, reason: $v::arbor::supervised::types::ExitReason) {
+                self.stop_request = Some(reason.into());
+            }
+        }
+    };
+}
+
+host_interface!(v0_2, to_wit_0_2);
+host_interface!(v0_1, to_wit_0_1);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_mailbox_reaches_guests_as_rejected_naming_the_target() {
-        let full = CallError::MailboxFull {
+    fn full() -> CallError {
+        CallError::MailboxFull {
             target: "sleeper".into(),
             limit: crate::mailbox::MailboxLimit::Messages(8),
-        };
-        match to_wit(full) {
-            WitCallError::Rejected(text) => assert_eq!(
-                text,
-                "the mailbox of \"sleeper\" is full: limit of 8 messages (mailbox_capacity)"
-            ),
+        }
+    }
+
+    const FULL_TEXT: &str =
+        "the mailbox of \"sleeper\" is full: limit of 8 messages (mailbox_capacity)";
+
+    #[test]
+    fn a_full_mailbox_reaches_0_2_guests_as_mailbox_full_naming_the_target() {
+        use v0_2::arbor::supervised::types::CallError as Wit;
+        match to_wit_0_2(full()) {
+            Wit::MailboxFull(text) => assert_eq!(text, FULL_TEXT),
+            other => panic!("expected mailbox-full, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_mailbox_reaches_0_1_guests_as_rejected_naming_the_target() {
+        use v0_1::arbor::supervised::types::CallError as Wit;
+        match to_wit_0_1(full()) {
+            Wit::Rejected(text) => assert_eq!(text, FULL_TEXT),
             other => panic!("expected rejected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_versions_answer_every_other_call_error_alike() {
+        let cases = [
+            CallError::NoSuchName("x".into()),
+            CallError::NotAWorker("sup".into()),
+            CallError::Stopped("gone".into()),
+            CallError::Timeout,
+            CallError::Crashed("trap".into()),
+            CallError::Rejected("no".into()),
+            CallError::SelfCall,
+            CallError::Denied("y".into()),
+            CallError::TooLarge { size: 9, limit: 8 },
+        ];
+        for error in cases {
+            assert_eq!(
+                format!("{:?}", to_wit_0_2(error.clone())),
+                format!("{:?}", to_wit_0_1(error)),
+            );
         }
     }
 }

@@ -31,7 +31,7 @@ pub mod supervisor;
 pub mod vocab;
 
 pub use allocator::{Allocation, InstanceUsage, PoolSize};
-pub use engine::{ArborEngine, EngineSettings, LoadError};
+pub use engine::{ArborEngine, ContractVersion, EngineSettings, LoadError};
 pub use events::{Event, EventKind, EventSink};
 pub use mailbox::CallError;
 pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit};
@@ -40,5 +40,5 @@ pub use spec::{ChildSpec, SpecError, SupervisorSpec, TreeSpec, WorkerSpec};
 pub use supervisor::protocol::ChildCommandError;
 pub use vocab::{
     AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,
-    Strategy, SupervisorStop,
+    StartOutcome, Strategy, SupervisorStop,
 };

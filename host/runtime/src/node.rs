@@ -32,7 +32,7 @@ use crate::supervisor::driver::{self, Launch};
 use crate::supervisor::protocol::{
     ChildCommandError, ChildExit, Signal, SupervisorCommand, SupervisorRef,
 };
-use crate::vocab::{ChildId, ExitReason, SupervisorStop};
+use crate::vocab::{ChildId, ExitReason, StartOutcome, SupervisorStop};
 
 /// How a host is set up.
 #[derive(Clone)]
@@ -343,12 +343,14 @@ impl NodeHandle {
     }
 
     /// Adds a child (a worker, or a whole supervisor with its subtree) at
-    /// the end of `supervisor`'s children and starts it.
+    /// the end of `supervisor`'s children and starts it. A worker whose
+    /// `init` answers `ignore` is [`StartOutcome::Ignored`], not an error:
+    /// a static supervisor keeps it stopped, a dynamic one forgets it.
     pub async fn start_child(
         &self,
         supervisor: &str,
         spec: impl Into<ChildSpec>,
-    ) -> Result<(), CommandError> {
+    ) -> Result<StartOutcome, CommandError> {
         let spec = spec.into();
         Ok(self
             .ask(supervisor, |tx| SupervisorCommand::StartChild(spec, tx))
@@ -364,8 +366,13 @@ impl NodeHandle {
             .await??)
     }
 
-    /// Starts the stopped child `name` of `supervisor` again.
-    pub async fn restart_child(&self, supervisor: &str, name: &str) -> Result<(), CommandError> {
+    /// Starts the stopped child `name` of `supervisor` again; when its
+    /// `init` answers `ignore`, it stays stopped ([`StartOutcome::Ignored`]).
+    pub async fn restart_child(
+        &self,
+        supervisor: &str,
+        name: &str,
+    ) -> Result<StartOutcome, CommandError> {
         let name = name.to_string();
         Ok(self
             .ask(supervisor, |tx| SupervisorCommand::RestartChild(name, tx))

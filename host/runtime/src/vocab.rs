@@ -251,6 +251,19 @@ impl AutoShutdown {
     }
 }
 
+/// What a start that did not fail did: OTP's `{ok, Pid}` or, when the
+/// child's `init` answered `ignore`, `{ok, undefined}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOutcome {
+    /// The child runs.
+    Running,
+    /// The child's `init` answered `ignore`: nothing runs and nothing
+    /// failed. A static supervisor keeps it, stopped; a dynamic one, or a
+    /// temporary child, forgets it.
+    Ignored,
+}
+
 /// Where a child is in its life, as inspection shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

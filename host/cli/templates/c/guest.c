@@ -1,7 +1,8 @@
 // {{name}}: an Arbor guest in C.
 //
-// `init` gets the tree file's `args`; each message is handled by `handle`;
-// `terminate` runs on an orderly stop. Return false with `err` set to answer
+// `init` gets the tree file's `args` and sets `*ret` to RUNNING (or IGNORE:
+// start nothing, the child stays stopped); each message is handled by
+// `handle`; `terminate` runs on an orderly stop. Return false with `err` set to answer
 // the caller with an error; __builtin_trap() is a crash: Arbor drops this
 // instance and its supervisor decides whether a fresh one starts.
 //
@@ -27,11 +28,14 @@ static void set_text(uint8_t **ptr, size_t *len, const char *text) {
   if (*len) memcpy(*ptr, text, *len);
 }
 
-bool exports_arbor_supervised_lifecycle_init(supervised_list_u8_t *args, supervised_string_t *err) {
+bool exports_arbor_supervised_lifecycle_init(supervised_list_u8_t *args,
+                                             exports_arbor_supervised_lifecycle_init_outcome_t *ret,
+                                             supervised_string_t *err) {
   (void)err;
   supervised_list_u8_free(args);
   supervised_string_t line = {(uint8_t *)"{{name}} starting", strlen("{{name}} starting")};
   arbor_supervised_host_log(ARBOR_SUPERVISED_HOST_LEVEL_INFO, &line);
+  *ret = EXPORTS_ARBOR_SUPERVISED_LIFECYCLE_INIT_OUTCOME_RUNNING;
   return true;
 }
 

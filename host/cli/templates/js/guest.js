@@ -1,12 +1,13 @@
 // {{name}}: an Arbor guest in JavaScript, built with componentize-js.
 //
-// `init` gets the tree file's `args`; each message is handled by `handle`;
-// `terminate` runs on an orderly stop. Return `{ tag: 'err', val: text }` to
+// `init` gets the tree file's `args` and answers 'running' (or 'ignore':
+// start nothing, the child stays stopped); each message is handled by
+// `handle`; `terminate` runs on an orderly stop. Return `{ tag: 'err', val: text }` to
 // answer the caller with an error; a thrown `Error` traps, which is a crash:
 // Arbor drops this instance and its supervisor decides whether a fresh one
 // starts.
 
-import { log, selfName } from 'arbor:supervised/host@0.1.0';
+import { log, selfName } from 'arbor:supervised/host@0.2.0';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -14,7 +15,7 @@ let handled = 0; // instance state: fresh after every restart
 
 function init(args) {
   log('info', `${selfName()} starting`);
-  return { tag: 'ok', val: undefined };
+  return { tag: 'ok', val: 'running' };
 }
 
 function handle(message) {

@@ -1,5 +1,6 @@
-//! {{name}}: an Arbor guest. `init` gets the tree file's `args`; each message
-//! is handled by `handle`; `terminate` runs on an orderly stop.
+//! {{name}}: an Arbor guest. `init` gets the tree file's `args` and answers
+//! `Running` (or `Ignore`: start nothing, the child stays stopped); each
+//! message is handled by `handle`; `terminate` runs on an orderly stop.
 //!
 //! A panic is a crash: Arbor drops this instance and its supervisor decides
 //! whether a fresh one starts. Return `Err` for errors the caller should see.
@@ -13,7 +14,7 @@ wit_bindgen::generate!({
 
 use arbor::supervised::host::{self, Level};
 use arbor::supervised::types::ExitReason;
-use exports::arbor::supervised::lifecycle::Guest;
+use exports::arbor::supervised::lifecycle::{Guest, InitOutcome};
 
 thread_local! {
     // Instance state: fresh after every restart.
@@ -23,9 +24,9 @@ thread_local! {
 struct Component;
 
 impl Guest for Component {
-    fn init(_args: Vec<u8>) -> Result<(), String> {
+    fn init(_args: Vec<u8>) -> Result<InitOutcome, String> {
         host::log(Level::Info, &format!("{} starting", host::self_name()));
-        Ok(())
+        Ok(InitOutcome::Running)
     }
 
     fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {

@@ -114,7 +114,7 @@ fn check_reports_bad_components_on_one_line_each() {
         (
             "empty.wasm",
             b"\0asm\x0d\x00\x01\x00",
-            "empty.wasm: does not export `arbor:supervised/lifecycle@0.1.0`",
+            "empty.wasm: does not export `arbor:supervised/lifecycle@0.2.0` or `@0.1.0`",
         ),
         ("text.wasm", b"hello", "text.wasm: not a WebAssembly file"),
     ];
@@ -305,6 +305,22 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
     ]);
     assert!(started.status.success(), "{}", stderr(&started));
     assert_eq!(stdout(&host.ctl(&["call", "s1", "name"])).trim(), "s1");
+    // An init that answers ignore is a success that starts nothing: ctl says
+    // so, and the dynamic supervisor does not keep it.
+    let ignored = host.ctl(&[
+        "start-child",
+        "pool",
+        "probe",
+        "--name",
+        "s2",
+        "--args",
+        r#"{"ignore_init": true}"#,
+    ]);
+    assert!(ignored.status.success(), "{}", stderr(&ignored));
+    assert_eq!(
+        stdout(&ignored).trim(),
+        "ignored: its init answered ignore, so it is not running"
+    );
     assert_eq!(
         stdout(&host.ctl(&["count-children", "pool"])).trim(),
         "specs=1 active=1 supervisors=0 workers=1"

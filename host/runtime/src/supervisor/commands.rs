@@ -5,7 +5,7 @@
 use crate::spec::{ChildSpec, check_name};
 use crate::supervisor::driver::Supervisor;
 use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand};
-use crate::vocab::{ChildId, RestartType};
+use crate::vocab::{ChildId, StartOutcome};
 
 impl Supervisor {
     pub(super) async fn on_command(&mut self, command: SupervisorCommand) {
@@ -28,18 +28,17 @@ impl Supervisor {
         }
     }
 
-    async fn start_child(&mut self, spec: ChildSpec) -> Result<(), ChildCommandError> {
+    async fn start_child(&mut self, spec: ChildSpec) -> Result<StartOutcome, ChildCommandError> {
         self.check_new_child(&spec)?;
         let id = self.add_place(spec)?;
-        if let Err(failure) = self.start_place(id).await {
+        self.start_place(id).await.map_err(|failure| {
             let why = format!("{} failed to start", self.places.path_of(id));
             self.remove_place(id, &why);
-            return Err(ChildCommandError::StartFailed {
+            ChildCommandError::StartFailed {
                 reason: failure.reason,
                 detail: failure.detail,
-            });
-        }
-        Ok(())
+            }
+        })
     }
 
     /// What can be refused before anything starts.
@@ -77,16 +76,8 @@ impl Supervisor {
     async fn terminate_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
         let id = self.find_child(name)?;
         self.stop_one(id).await;
-        let temporary = self
-            .places
-            .get(id)
-            .is_some_and(|p| p.spec.restart() == RestartType::Temporary);
         let why = format!("{} was stopped", self.places.path_of(id));
-        if self.is_dynamic() || temporary {
-            self.remove_place(id, &why);
-        } else {
-            self.places.close(id, &why);
-        }
+        self.set_aside(id, &why);
         Ok(())
     }
 
@@ -114,7 +105,7 @@ impl Supervisor {
             .ok_or_else(|| ChildCommandError::NoSuchChild(name.to_string()))
     }
 
-    async fn restart_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
+    async fn restart_child(&mut self, name: &str) -> Result<StartOutcome, ChildCommandError> {
         let id = self.stopped_child(name, ChildCommandError::AlreadyRunning)?;
         self.start_place(id)
             .await

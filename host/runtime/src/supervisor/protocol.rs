@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::mailbox::MailboxReceiver;
 use crate::spec::ChildSpec;
 use crate::supervisor::inspect::Published;
-use crate::vocab::{ChildId, ExitReason, SupervisorStop};
+use crate::vocab::{ChildId, ExitReason, StartOutcome, SupervisorStop};
 
 /// What a supervisor tells a running child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,11 +137,17 @@ pub struct SupervisorRef {
 )]
 pub(crate) enum SupervisorCommand {
     /// Add a child (a worker or a whole supervisor) and start it.
-    StartChild(ChildSpec, oneshot::Sender<Result<(), ChildCommandError>>),
+    StartChild(
+        ChildSpec,
+        oneshot::Sender<Result<StartOutcome, ChildCommandError>>,
+    ),
     /// Stop a child (kept in the spec list unless temporary or dynamic).
     TerminateChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
     /// Start a stopped child again.
-    RestartChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
+    RestartChild(
+        String,
+        oneshot::Sender<Result<StartOutcome, ChildCommandError>>,
+    ),
     /// Forget a stopped child of a static supervisor.
     DeleteChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
 }

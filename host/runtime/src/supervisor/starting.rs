@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
 
-use crate::child;
+use crate::child::{self, Started};
 use crate::events::EventKind;
 use crate::spec::ChildSpec;
 use crate::supervisor::driver::{Launch, Supervisor, launch};
 use crate::supervisor::places::Live;
 use crate::supervisor::protocol::{ChildExit, ExitNotifier, Failure, Signal};
-use crate::vocab::{ChildId, ExitReason};
+use crate::vocab::{ChildId, ExitReason, RestartType, StartOutcome};
 
 /// A child's exit, recorded and about to be reported.
 pub(super) struct ExitReport {
@@ -25,6 +25,8 @@ pub(super) struct ExitReport {
 impl Supervisor {
     /// First start: each child's `init` finishes before the next starts; a
     /// failure stops the started ones in reverse order and fails the start.
+    /// A child that answers `ignore` is not a failure: the start goes on
+    /// with the next one.
     pub(super) async fn start_all(&mut self) -> Result<(), Failure> {
         let specs = self.spec.children.clone();
         for spec in specs {
@@ -46,15 +48,16 @@ impl Supervisor {
     }
 
     /// Starts (or restarts) the child at `id`; a failure is reported as the
-    /// child's exit.
-    pub(super) async fn start_place(&mut self, id: ChildId) -> Result<(), Failure> {
+    /// child's exit. A worker whose `init` answers `ignore` started nothing
+    /// and did not fail ([`Self::ignored`]).
+    pub(super) async fn start_place(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let result = self.try_start_place(id).await;
         if let Some(place) = self.places.get_mut(id) {
             if result.is_ok() {
                 place.restarting = false;
             }
             place.publish();
-            if result.is_ok() && place.is_worker() {
+            if matches!(result, Ok(StartOutcome::Running)) && place.is_worker() {
                 let generation = place.generation;
                 let kind = if generation == 1 {
                     EventKind::ChildStarted
@@ -68,6 +71,9 @@ impl Supervisor {
                     tracing::info!(child = place.path, "restarted (generation {generation})");
                 }
             }
+        }
+        if let Ok(StartOutcome::Ignored) = result {
+            self.ignored(id);
         }
         if let Err(failure) = &result
             && let Some(place) = self.places.get(id)
@@ -91,7 +97,40 @@ impl Supervisor {
         result
     }
 
-    async fn try_start_place(&mut self, id: ChildId) -> Result<(), Failure> {
+    /// A worker's `init` answered `ignore`: nothing runs and nothing failed,
+    /// so nothing is retried or counted as a restart (OTP's `{ok,
+    /// undefined}`). Like a child that is not restarted, it keeps its place,
+    /// stopped, in a static supervisor, and its callers (those queued behind
+    /// a crash included) get `stopped` at once; a dynamic supervisor, or a
+    /// temporary child, forgets it. Its generation is not counted: it did
+    /// not start.
+    fn ignored(&mut self, id: ChildId) {
+        let path = self.places.path_of(id);
+        let why = format!("{path} is not running (its init answered ignore)");
+        self.set_aside(id, &why);
+        // After the table is up to date, as for an exit.
+        self.shared
+            .events
+            .emit(EventKind::ChildIgnored, &path, None, None, None);
+        tracing::info!(child = path, "init answered ignore: not started");
+    }
+
+    /// A child that is not running and not coming back by itself: a dynamic
+    /// supervisor, or a temporary child, is forgotten; any other keeps its
+    /// place, stopped, and its callers get errors at once.
+    pub(super) fn set_aside(&mut self, id: ChildId, why: &str) {
+        let temporary = self
+            .places
+            .get(id)
+            .is_some_and(|p| p.spec.restart() == RestartType::Temporary);
+        if self.is_dynamic() || temporary {
+            self.remove_place(id, why);
+        } else {
+            self.places.close(id, why);
+        }
+    }
+
+    async fn try_start_place(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let place = self.places.get(id).expect("a known child");
         if place.is_worker() {
             self.start_worker(id).await
@@ -100,7 +139,7 @@ impl Supervisor {
         }
     }
 
-    async fn start_worker(&mut self, id: ChildId) -> Result<(), Failure> {
+    async fn start_worker(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let shared = self.shared.clone();
         let exits = self.exits_tx.clone();
         let place = self.places.get(id).expect("a known child");
@@ -109,7 +148,7 @@ impl Supervisor {
         // The spec is borrowed, not cloned: a restart allocates as little
         // as it can.
         let ChildSpec::Worker(worker) = &place.spec else {
-            return Ok(()); // a supervisor: start_supervisor's
+            return Ok(StartOutcome::Running); // a supervisor: start_supervisor's
         };
         let component = shared.components.get(&worker.component).ok_or_else(|| {
             Failure::new(
@@ -117,7 +156,7 @@ impl Supervisor {
                 format!("unknown component {:?}", worker.component),
             )
         })?;
-        let instance = child::start(
+        let started = child::start(
             shared.engine.engine(),
             component,
             worker,
@@ -125,6 +164,10 @@ impl Supervisor {
             shared.registry.clone(),
         )
         .await?;
+        let instance = match started {
+            Started::Running(instance) => instance,
+            Started::Ignored => return Ok(StartOutcome::Ignored),
+        };
         let deadline = worker.timeout;
         let mailbox = self.places.take_mailbox(id).expect("a worker's place");
         child::spawn(
@@ -141,10 +184,10 @@ impl Supervisor {
             signal: signal_tx,
             supervisor: None,
         });
-        Ok(())
+        Ok(StartOutcome::Running)
     }
 
-    async fn start_supervisor(&mut self, id: ChildId) -> Result<(), Failure> {
+    async fn start_supervisor(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let shared = self.shared.clone();
         let exits = self.exits_tx.clone();
         let place = self.places.get(id).expect("a known child");
@@ -152,7 +195,7 @@ impl Supervisor {
         let (signal_tx, signal_rx) = watch::channel(Signal::Run);
         let path = place.path.clone();
         let ChildSpec::Supervisor(spec) = place.spec.clone() else {
-            return Ok(()); // a worker: start_worker's
+            return Ok(StartOutcome::Running); // a worker: start_worker's
         };
         let (started_tx, started_rx) = oneshot::channel();
         launch(Launch {
@@ -195,7 +238,7 @@ impl Supervisor {
                 ));
             }
         }
-        Ok(())
+        Ok(StartOutcome::Running)
     }
 
     /// Records a child's exit (hands the mailbox back) and reports it.

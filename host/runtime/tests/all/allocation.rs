@@ -55,7 +55,7 @@ async fn a_full_instance_pool_refuses_a_child_by_naming_max_instances_and_the_ho
             .start_child("pool", WorkerSpec::new(format!("d{started}"), "probe"))
             .await
         {
-            Ok(()) => started += 1,
+            Ok(_) => started += 1,
             Err(e) => break e,
         }
         assert!(

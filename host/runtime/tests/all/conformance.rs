@@ -5,10 +5,15 @@
 //! one case has guests of all languages call each other. A language whose
 //! toolchain is missing fails the build of `arbor-guest-artifacts`, so the
 //! suite fails rather than skips.
+//!
+//! The probes span both contract versions: the Rust probe targets 0.2.0,
+//! the Python, JavaScript and C probes 0.1.0 (`guest-artifacts/build.rs`),
+//! so every case also proves that guests built against the older contract
+//! keep running beside the newer ones.
 
 use std::time::Duration;
 
-use arbor::{CallError, EventKind, WorkerSpec};
+use arbor::{CallError, ContractVersion, EventKind, WorkerSpec};
 
 use crate::support::{Harness, TreeText, compacts, root};
 
@@ -242,5 +247,80 @@ async fn guests_of_every_language_call_each_other() {
         "pong"
     );
     let _ = compacts(&h.seen);
+    h.node.shutdown().await;
+}
+
+#[test]
+fn each_probe_loads_as_the_contract_version_it_was_built_against() {
+    let cases = [
+        (arbor_guest_artifacts::PROBE, ContractVersion::V0_2),
+        (arbor_guest_artifacts::PYTHON_PROBE, ContractVersion::V0_1),
+        (arbor_guest_artifacts::JS_PROBE, ContractVersion::V0_1),
+        (arbor_guest_artifacts::C_PROBE, ContractVersion::V0_1),
+    ];
+    for (path, version) in cases {
+        assert_eq!(crate::support::load(path).contract(), version, "{path}");
+    }
+}
+
+/// Asks `from` to call `to` with `message`; the reply, or `from`'s error.
+async fn relay(h: &Harness, from: &str, to: &str, message: &str) -> Result<String, CallError> {
+    h.call(from, &format!("call {to} {message}")).await
+}
+
+/// 0.1.0 and 0.2.0 guests in one tree call each other, and each is told of
+/// a full mailbox in its own version's words: `mailbox-full` for 0.2.0,
+/// `rejected` (as before 0.2.0) for 0.1.0, with the same text.
+#[tokio::test]
+async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_full_mailbox_its_way()
+{
+    let languages = [
+        ("rust", arbor_guest_artifacts::PROBE),
+        ("python", arbor_guest_artifacts::PYTHON_PROBE),
+        ("js", arbor_guest_artifacts::JS_PROBE),
+        ("c", arbor_guest_artifacts::C_PROBE),
+    ];
+    // All on root's thread: once a neighbour answers, the sleeper is asleep.
+    let mut body = String::from(
+        "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"sleeper\"\n\
+         component = \"rust\"\nmailbox_capacity = 1\n",
+    );
+    for (lang, _) in languages {
+        body.push_str(&format!(
+            "\n[[supervisor.children]]\nname = \"{lang}-guest\"\ncomponent = \"{lang}\"\n"
+        ));
+    }
+    let h = Harness::start_with(&languages, &body).await;
+    for old in ["python-guest", "js-guest", "c-guest"] {
+        assert_eq!(relay(&h, "rust-guest", old, "name").await.unwrap(), old);
+        assert_eq!(
+            relay(&h, old, "rust-guest", "name").await.unwrap(),
+            "rust-guest"
+        );
+        // A business error crosses the versions as `rejected` both ways.
+        let nope = Err(CallError::Rejected("rejected: nope".into()));
+        assert_eq!(relay(&h, "rust-guest", old, "fail nope").await, nope);
+        assert_eq!(relay(&h, old, "rust-guest", "fail nope").await, nope);
+    }
+
+    h.node.cast("sleeper", b"sleep 3000".to_vec()).unwrap();
+    assert_eq!(h.call("rust-guest", "ping").await.unwrap(), "pong");
+    assert_eq!(
+        h.call("rust-guest", "cast sleeper note a").await.unwrap(),
+        "sent"
+    );
+    let full = "the mailbox of \"sleeper\" is full: limit of 1 messages (mailbox_capacity)";
+    assert_eq!(
+        h.call("rust-guest", "cast sleeper note b").await,
+        Err(CallError::Rejected(format!("mailbox full: {full}"))),
+        "0.2.0: mailbox-full"
+    );
+    for old in ["python", "js", "c"] {
+        assert_eq!(
+            h.call(&format!("{old}-guest"), "cast sleeper note b").await,
+            Err(CallError::Rejected(format!("rejected: {full}"))),
+            "0.1.0 ({old}): rejected"
+        );
+    }
     h.node.shutdown().await;
 }

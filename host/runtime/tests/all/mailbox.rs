@@ -101,7 +101,7 @@ async fn a_guest_casting_in_a_loop_to_a_busy_child_fills_its_mailbox_to_the_boun
         .unwrap();
     assert_eq!(
         reply,
-        "8 sent, 12 failed: rejected: the mailbox of \"sleeper\" is full: \
+        "8 sent, 12 failed: mailbox full: the mailbox of \"sleeper\" is full: \
          limit of 8 messages (mailbox_capacity)"
     );
     // A call is refused the same way, at once: it does not wait out the sleep.
@@ -136,7 +136,7 @@ async fn a_mailbox_bounded_in_bytes_refuses_a_message_that_would_pass_mailbox_ma
     let reply = h.call("caster", &big).await.unwrap();
     assert_eq!(
         reply,
-        "3 sent, 2 failed: rejected: the mailbox of \"sleeper\" is full: \
+        "3 sent, 2 failed: mailbox full: the mailbox of \"sleeper\" is full: \
          limit of 1048576 bytes (mailbox_max_mb)"
     );
     h.node.shutdown().await;

@@ -10,6 +10,7 @@ mod children;
 mod conformance;
 mod dynamic;
 mod fast_traps;
+mod ignore;
 mod inspection;
 mod intensity;
 mod lifecycle;

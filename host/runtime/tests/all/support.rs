@@ -123,17 +123,22 @@ pub fn warm(path: &str) {
     static WARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut warmed = WARMED.lock().unwrap_or_else(|p| p.into_inner());
     if !warmed.iter().any(|p| p == path) {
-        // The settings a tree with default memory limits runs with, so the cache entry is the one used.
-        let pool = arbor::Allocation::Pooling(arbor::PoolSize {
-            instances: 1,
-            memory_bytes: arbor::spec::DEFAULT_MAX_MEMORY_BYTES,
-        });
-        let engine = arbor::ArborEngine::with_options(user_cache(), pool).expect("engine");
-        engine
-            .load("warm", Path::new(path))
-            .expect("the component loads");
+        load(path);
         warmed.push(path.to_string());
     }
+}
+
+/// Loads the component at `path` with the settings a tree with default
+/// memory limits runs with, so the compile cache entry is the one used.
+pub fn load(path: &str) -> arbor::engine::LoadedComponent {
+    let pool = arbor::Allocation::Pooling(arbor::PoolSize {
+        instances: 1,
+        memory_bytes: arbor::spec::DEFAULT_MAX_MEMORY_BYTES,
+    });
+    let engine = arbor::ArborEngine::with_options(user_cache(), pool).expect("engine");
+    engine
+        .load("warm", Path::new(path))
+        .expect("the component loads")
 }
 
 impl Harness {
