@@ -192,6 +192,19 @@ impl Places {
         })
     }
 
+    /// Records that the child at `id` exists from now on, as start number
+    /// `generation`, stopped through `signal`.
+    pub fn set_live(&mut self, id: ChildId, generation: u64, signal: watch::Sender<Signal>) {
+        if let Some(place) = self.places.get_mut(&id) {
+            place.generation = generation;
+            place.live = Some(Live {
+                generation,
+                signal,
+                supervisor: None,
+            });
+        }
+    }
+
     /// Points a nested supervisor's name at the running supervisor (or at
     /// nothing while it is down).
     pub fn set_supervisor(&self, id: ChildId, running: Option<SupervisorRef>) {

@@ -10,7 +10,6 @@ use crate::child::{self, Started};
 use crate::events::EventKind;
 use crate::spec::ChildSpec;
 use crate::supervisor::driver::{Launch, Supervisor, launch};
-use crate::supervisor::places::Live;
 use crate::supervisor::protocol::{ChildExit, ExitNotifier, Failure, Signal};
 use crate::vocab::{ChildId, ExitReason, RestartType, StartOutcome};
 
@@ -177,13 +176,7 @@ impl Supervisor {
             signal_rx,
             ExitNotifier::new(exits, id, generation),
         );
-        let place = self.places.get_mut(id).expect("a known child");
-        place.generation = generation;
-        place.live = Some(Live {
-            generation,
-            signal: signal_tx,
-            supervisor: None,
-        });
+        self.places.set_live(id, generation, signal_tx);
         Ok(StartOutcome::Running)
     }
 
@@ -209,13 +202,7 @@ impl Supervisor {
             started: started_tx,
         });
         // Live from now on: a kill while it starts must reach it.
-        let place = self.places.get_mut(id).expect("a known child");
-        place.generation = generation;
-        place.live = Some(Live {
-            generation,
-            signal: signal_tx,
-            supervisor: None,
-        });
+        self.places.set_live(id, generation, signal_tx);
         let started = started_rx.await;
         let place = self.places.get_mut(id).expect("a known child");
         match started {
