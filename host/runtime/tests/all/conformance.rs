@@ -281,16 +281,11 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         ("c", arbor_guest_artifacts::C_PROBE),
     ];
     // All on root's thread: once a neighbour answers, the sleeper is asleep.
-    let mut body = String::from(
-        "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"sleeper\"\n\
-         component = \"rust\"\nmailbox_capacity = 1\n",
-    );
+    let mut tree = root("").worker_of("sleeper", "rust", "mailbox_capacity = 1");
     for (lang, _) in languages {
-        body.push_str(&format!(
-            "\n[[supervisor.children]]\nname = \"{lang}-guest\"\ncomponent = \"{lang}\"\n"
-        ));
+        tree = tree.worker_of(&format!("{lang}-guest"), lang, "");
     }
-    let h = Harness::start_with(&languages, &body).await;
+    let h = Harness::start_with(&languages, tree.text()).await;
     for old in ["python-guest", "js-guest", "c-guest"] {
         assert_eq!(relay(&h, "rust-guest", old, "name").await.unwrap(), old);
         assert_eq!(
