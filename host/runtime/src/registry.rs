@@ -91,11 +91,6 @@ impl Registry {
         self.read().get(name).cloned()
     }
 
-    /// Whether `name` is registered.
-    pub fn contains(&self, name: &str) -> bool {
-        self.read().contains_key(name)
-    }
-
     /// The running supervisor registered as `name`.
     pub fn supervisor(&self, name: &str) -> Option<SupervisorRef> {
         match self.lookup(name) {

@@ -33,7 +33,9 @@ pub(crate) struct Live {
 /// One child's place in the supervisor.
 pub(crate) struct Place {
     pub spec: ChildSpec,
-    pub path: String,
+    /// Shared with each instance's host state and each exit report, so a
+    /// restart copies a pointer, not the path.
+    pub path: Arc<str>,
     /// How many times this place has started.
     pub generation: u64,
     /// The running child, if any. Cleared only when its exit is received,
@@ -109,7 +111,7 @@ impl Places {
             .map_err(|_| ChildCommandError::NameTaken(name.clone()))?;
         let id = ChildId(self.next_id);
         self.next_id += 1;
-        let path = format!("{}/{}", self.path, name);
+        let path: Arc<str> = Arc::from(format!("{}/{}", self.path, name));
         let kind = match &spec {
             ChildSpec::Worker(w) => PlaceKind::Worker {
                 component: w.component.clone(),
@@ -120,7 +122,7 @@ impl Places {
         };
         let view = Arc::new(PlaceView::new(
             name.clone(),
-            path.clone(),
+            path.to_string(),
             kind,
             spec.restart(),
         ));
@@ -233,7 +235,7 @@ impl Places {
     pub fn path_of(&self, id: ChildId) -> String {
         self.places
             .get(&id)
-            .map(|p| p.path.clone())
+            .map(|p| p.path.to_string())
             .unwrap_or_default()
     }
 

@@ -15,7 +15,7 @@ use crate::vocab::{ChildId, ExitReason, RestartType, StartOutcome};
 
 /// A child's exit, recorded and about to be reported.
 pub(super) struct ExitReport {
-    path: String,
+    path: Arc<str>,
     worker: bool,
     reason: ExitReason,
     detail: Option<String>,
@@ -67,7 +67,7 @@ impl Supervisor {
                     .events
                     .emit(kind, &place.path, Some(generation), None, None);
                 if generation > 1 {
-                    tracing::info!(child = place.path, "restarted (generation {generation})");
+                    tracing::info!(child = &*place.path, "restarted (generation {generation})");
                 }
             }
         }
@@ -87,7 +87,7 @@ impl Supervisor {
                 );
             }
             tracing::warn!(
-                child = place.path,
+                child = &*place.path,
                 "start failed ({}): {}",
                 failure.reason,
                 failure.detail
@@ -131,19 +131,24 @@ impl Supervisor {
 
     async fn try_start_place(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let place = self.places.get(id).expect("a known child");
+        let generation = place.generation + 1;
+        let signal = watch::channel(Signal::Run);
         if place.is_worker() {
-            self.start_worker(id).await
+            self.start_worker(id, generation, signal).await
         } else {
-            self.start_supervisor(id).await
+            self.start_supervisor(id, generation, signal).await
         }
     }
 
-    async fn start_worker(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
+    async fn start_worker(
+        &mut self,
+        id: ChildId,
+        generation: u64,
+        (signal_tx, signal_rx): (watch::Sender<Signal>, watch::Receiver<Signal>),
+    ) -> Result<StartOutcome, Failure> {
         let shared = self.shared.clone();
         let exits = self.exits_tx.clone();
         let place = self.places.get(id).expect("a known child");
-        let generation = place.generation + 1;
-        let (signal_tx, signal_rx) = watch::channel(Signal::Run);
         // The spec is borrowed, not cloned: a restart allocates as little
         // as it can.
         let ChildSpec::Worker(worker) = &place.spec else {
@@ -159,7 +164,7 @@ impl Supervisor {
             shared.engine.engine(),
             component,
             worker,
-            Arc::from(place.path.as_str()),
+            place.path.clone(),
             shared.registry.clone(),
         )
         .await?;
@@ -180,13 +185,16 @@ impl Supervisor {
         Ok(StartOutcome::Running)
     }
 
-    async fn start_supervisor(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
+    async fn start_supervisor(
+        &mut self,
+        id: ChildId,
+        generation: u64,
+        (signal_tx, signal_rx): (watch::Sender<Signal>, watch::Receiver<Signal>),
+    ) -> Result<StartOutcome, Failure> {
         let shared = self.shared.clone();
         let exits = self.exits_tx.clone();
         let place = self.places.get(id).expect("a known child");
-        let generation = place.generation + 1;
-        let (signal_tx, signal_rx) = watch::channel(Signal::Run);
-        let path = place.path.clone();
+        let path = place.path.to_string();
         let ChildSpec::Supervisor(spec) = place.spec.clone() else {
             return Ok(StartOutcome::Running); // a worker: start_worker's
         };
@@ -270,7 +278,7 @@ impl Supervisor {
         }
         if report.reason.is_abnormal() {
             tracing::warn!(
-                child = report.path,
+                child = &*report.path,
                 "terminated: {}{}",
                 report.reason,
                 report

@@ -176,13 +176,6 @@ impl SupervisorState {
         self.children.remove(&id);
     }
 
-    /// Changes the rules that apply from now on (the restart window keeps
-    /// the restarts it holds).
-    pub fn set_rules(&mut self, rules: Rules) {
-        self.rules = rules;
-        self.window.intensity = rules.intensity;
-    }
-
     /// Restarts inside the current window.
     pub fn recent_restarts(&self) -> usize {
         self.window.len()
