@@ -85,6 +85,8 @@ pub struct LoadedComponent {
     pub name: String,
     /// Where it was loaded from.
     pub path: PathBuf,
+    /// Its content hash: what tells two versions of a component apart.
+    pub hash: String,
     pub(crate) pre: SupervisedPre<ChildState>,
 }
 
@@ -95,11 +97,21 @@ impl LoadedComponent {
     }
 }
 
+/// The version of a component's bytes as Arbor shows it: the first 16 hex
+/// digits of their SHA-256 (`arbor ctl tree`, swap events, the
+/// `from-version` a guest's `restore` gets).
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl std::fmt::Debug for LoadedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedComponent")
             .field("name", &self.name)
             .field("path", &self.path)
+            .field("hash", &self.hash)
             .field("contract", &self.contract())
             .finish()
     }
@@ -294,6 +306,7 @@ impl ArborEngine {
         Ok(LoadedComponent {
             name: name.to_string(),
             path: path_buf,
+            hash: content_hash(&bytes),
             pre,
         })
     }

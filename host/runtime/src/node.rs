@@ -180,7 +180,7 @@ impl Node {
             engine,
             registry: Registry::new(),
             events: options.events,
-            components,
+            components: std::sync::RwLock::new(components),
             pool: LocalPoolHandle::new(options.threads.max(1)),
             next_thread: AtomicUsize::new(0),
             origin: Instant::now(),
@@ -276,7 +276,19 @@ impl NodeHandle {
 
     /// The names in this host's `[components]`.
     pub fn component_names(&self) -> std::collections::BTreeSet<String> {
-        self.shared.components.keys().cloned().collect()
+        self.shared
+            .components
+            .read()
+            .expect("the component table is never poisoned")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The version of the component `name` in `[components]` that children
+    /// added from now on run.
+    pub fn component(&self, name: &str) -> Option<Arc<LoadedComponent>> {
+        self.shared.component(name)
     }
 
     /// The root supervisor's name.

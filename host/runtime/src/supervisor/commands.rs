@@ -56,7 +56,7 @@ impl Supervisor {
             return Err(ChildCommandError::MaxChildren(max));
         }
         if let ChildSpec::Worker(worker) = spec {
-            if !self.shared.components.contains_key(&worker.component) {
+            if self.shared.component(&worker.component).is_none() {
                 return Err(ChildCommandError::UnknownComponent(
                     worker.component.clone(),
                 ));

@@ -230,7 +230,15 @@ impl Supervisor {
     pub(super) fn add_place(&mut self, spec: ChildSpec) -> Result<ChildId, ChildCommandError> {
         let restart = spec.restart();
         let significant = spec.significant();
-        let id = self.places.add(spec)?;
+        let component = match &spec {
+            ChildSpec::Worker(worker) => Some(
+                self.shared
+                    .component(&worker.component)
+                    .ok_or_else(|| ChildCommandError::UnknownComponent(worker.component.clone()))?,
+            ),
+            ChildSpec::Supervisor(_) => None,
+        };
+        let id = self.places.add(spec, component)?;
         self.state.add_child(id, restart, significant);
         Ok(id)
     }

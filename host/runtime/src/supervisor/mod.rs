@@ -12,8 +12,8 @@
 //! - `stopping`: stopping children in order, at once, or by killing them.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use tokio_util::task::LocalPoolHandle;
@@ -36,8 +36,23 @@ pub(crate) struct Shared {
     pub engine: ArborEngine,
     pub registry: Registry,
     pub events: EventSink,
-    pub components: BTreeMap<String, Arc<LoadedComponent>>,
+    /// The current version of each component in `[components]`: what a
+    /// child added from now on runs. A swap of a whole component, or an
+    /// `apply`, replaces entries; each worker's place keeps the version it
+    /// runs.
+    pub components: RwLock<BTreeMap<String, Arc<LoadedComponent>>>,
     pub pool: LocalPoolHandle,
     pub next_thread: AtomicUsize,
     pub origin: Instant,
+}
+
+impl Shared {
+    /// The current version of the component `name`.
+    pub fn component(&self, name: &str) -> Option<Arc<LoadedComponent>> {
+        self.components
+            .read()
+            .expect("the component table is never poisoned")
+            .get(name)
+            .cloned()
+    }
 }

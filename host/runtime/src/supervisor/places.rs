@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::engine::LoadedComponent;
 use crate::mailbox::{self, MailboxReceiver, close_mailbox};
 use crate::registry::{Entry, Registry};
 use crate::spec::ChildSpec;
@@ -45,6 +46,9 @@ pub(crate) struct Place {
     pub restarting: bool,
     /// A worker's queue while no instance holds it; `None` once closed.
     pub mailbox: Option<MailboxReceiver>,
+    /// The component version a worker runs: fixed when the place is made,
+    /// changed only by a swap, so a restart runs what ran before.
+    pub component: Option<Arc<LoadedComponent>>,
     view: Arc<PlaceView>,
 }
 
@@ -97,7 +101,11 @@ impl Places {
 
     /// Creates a place for `spec` at the end of the start order and takes
     /// its name in the registry.
-    pub fn add(&mut self, spec: ChildSpec) -> Result<ChildId, ChildCommandError> {
+    pub fn add(
+        &mut self,
+        spec: ChildSpec,
+        component: Option<Arc<LoadedComponent>>,
+    ) -> Result<ChildId, ChildCommandError> {
         let name = spec.name().to_string();
         let (entry, mailbox) = match &spec {
             ChildSpec::Worker(worker) => {
@@ -137,6 +145,7 @@ impl Places {
                 live: None,
                 restarting: false,
                 mailbox,
+                component,
                 view,
             },
         );

@@ -154,12 +154,10 @@ impl Supervisor {
         let ChildSpec::Worker(worker) = &place.spec else {
             return Ok(StartOutcome::Running); // a supervisor: start_supervisor's
         };
-        let component = shared.components.get(&worker.component).ok_or_else(|| {
-            Failure::new(
-                ExitReason::Error,
-                format!("unknown component {:?}", worker.component),
-            )
-        })?;
+        let component = place
+            .component
+            .as_ref()
+            .expect("a worker's place has its component");
         let started = child::start(
             shared.engine.engine(),
             component,
