@@ -127,6 +127,18 @@ impl NodeHandle {
             .map_err(|e| SwapError::Load(e.to_string()))
     }
 
+    /// The `[components]` entry the worker `name` was started from.
+    pub fn worker_component(&self, name: &str) -> Result<String, SwapError> {
+        let path = self.find_worker(name)?.path;
+        let mut component = None;
+        self.walk_workers(&mut |_, worker| {
+            if worker.path == path {
+                component = worker.component.clone();
+            }
+        })?;
+        component.ok_or(SwapError::NoSuchChild(name.to_string()))
+    }
+
     /// Swaps the worker `name` to `new` (see [`crate::swap`]): returns once
     /// its probation has passed, or with why it was refused or rolled back.
     pub async fn swap_child(
