@@ -338,8 +338,8 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 /// host's working directory is not ctl's), announced when it is big
 /// enough for its compile to take a while.
 fn prepare_file(wasm: &std::path::Path) -> anyhow::Result<String> {
-    let path = std::path::absolute(wasm)
-        .with_context(|| format!("cannot resolve {}", wasm.display()))?;
+    let path =
+        std::path::absolute(wasm).with_context(|| format!("cannot resolve {}", wasm.display()))?;
     let size = std::fs::metadata(&path)
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
@@ -364,7 +364,11 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("ten")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_duration("3h").unwrap_err().contains("unknown unit"));
     }
 }

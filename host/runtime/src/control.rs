@@ -18,8 +18,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use crate::node::{Node, NodeHandle};
-use crate::swap::{SwapError, SwapOptions};
 use crate::spec::{SupervisorSpec, WorkerSpec, check_name};
+use crate::swap::{SwapError, SwapOptions};
 use crate::vocab::{RestartType, StartOutcome};
 
 /// Events queued for one `events` connection that is not reading. A client
