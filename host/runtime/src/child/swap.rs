@@ -242,6 +242,7 @@ impl Task {
             match self.snapshot().await {
                 Ok(state) => Some(state),
                 Err((detail, crashed)) => {
+                    report.unavailable_us = picked_up.elapsed().as_micros() as u64;
                     let error = SwapError::SnapshotFailed {
                         child: path.clone(),
                         from: from.hash.clone(),
@@ -273,6 +274,7 @@ impl Task {
         let mut new = match new {
             Ok(new) => new,
             Err((phase, detail)) => {
+                report.unavailable_us = picked_up.elapsed().as_micros() as u64;
                 let error = SwapError::NewVersionFailed {
                     child: path.clone(),
                     from: from.hash.clone(),
