@@ -6,14 +6,14 @@
 //! toolchain is missing fails the build of `arbor-guest-artifacts`, so the
 //! suite fails rather than skips.
 //!
-//! The probes span both contract versions: the Rust probe targets 0.2.0,
-//! the Python, JavaScript and C probes 0.1.0 (`guest-artifacts/build.rs`),
-//! so every case also proves that guests built against the older contract
-//! keep running beside the newer ones.
+//! The probes span both contract versions: the Rust, Python and JavaScript
+//! probes target 0.2.0 (world `supervised-with-handover`), the C probe 0.1.0
+//! (`guest-artifacts/build.rs`), so every case also proves that guests built
+//! against the older contract keep running beside the newer ones.
 
 use std::time::Duration;
 
-use arbor::{CallError, ContractVersion, EventKind, WorkerSpec};
+use arbor::{CallError, ContractVersion, EventKind, StartOutcome, WorkerSpec};
 
 use crate::support::{Harness, TreeText, compacts, root};
 
@@ -162,6 +162,30 @@ async fn calls_to_and_from_the_guest(probe: &str) {
     h.node.shutdown().await;
 }
 
+/// 0.2.0: `init` answers `ignore` (start nothing, not a failure) when the
+/// args ask, and `running` otherwise.
+async fn init_may_answer_ignore(probe: &str) {
+    let h = start(probe, "").await;
+    let mut spec = WorkerSpec::new("idle", "probe");
+    spec.args = br#"{"ignore_init": true}"#.to_vec();
+    assert_eq!(
+        h.node.start_child("root", spec).await,
+        Ok(StartOutcome::Ignored)
+    );
+    assert!(matches!(
+        h.call("idle", "ping").await,
+        Err(CallError::Stopped(_))
+    ));
+    assert_eq!(
+        h.node
+            .start_child("root", WorkerSpec::new("busy", "probe"))
+            .await,
+        Ok(StartOutcome::Running)
+    );
+    assert_eq!(h.call("busy", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}
+
 macro_rules! conformance {
     ($($lang:ident => $path:expr),* $(,)?) => {
         $(
@@ -216,6 +240,33 @@ conformance! {
     c => arbor_guest_artifacts::C_PROBE,
 }
 
+/// The cases of what 0.2.0 added, run against the probes built against it
+/// (the C probe is the suite's 0.1.0 guest).
+macro_rules! since_0_2 {
+    ($($lang:ident => $path:expr),* $(,)?) => {
+        mod since_0_2 {
+            $(
+                mod $lang {
+                    fn probe() -> &'static str {
+                        $path
+                    }
+
+                    #[tokio::test]
+                    async fn init_may_answer_ignore() {
+                        super::super::init_may_answer_ignore(probe()).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+since_0_2! {
+    rust => arbor_guest_artifacts::PROBE,
+    python => arbor_guest_artifacts::PYTHON_PROBE,
+    js => arbor_guest_artifacts::JS_PROBE,
+}
+
 #[tokio::test]
 async fn guests_of_every_language_call_each_other() {
     let languages = [
@@ -254,8 +305,9 @@ async fn guests_of_every_language_call_each_other() {
 fn each_probe_loads_as_the_contract_version_it_was_built_against() {
     let cases = [
         (arbor_guest_artifacts::PROBE, ContractVersion::V0_2),
-        (arbor_guest_artifacts::PYTHON_PROBE, ContractVersion::V0_1),
-        (arbor_guest_artifacts::JS_PROBE, ContractVersion::V0_1),
+        (arbor_guest_artifacts::PROBE_V2, ContractVersion::V0_2),
+        (arbor_guest_artifacts::PYTHON_PROBE, ContractVersion::V0_2),
+        (arbor_guest_artifacts::JS_PROBE, ContractVersion::V0_2),
         (arbor_guest_artifacts::C_PROBE, ContractVersion::V0_1),
     ];
     for (path, version) in cases {
@@ -286,16 +338,14 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         tree = tree.worker_of(&format!("{lang}-guest"), lang, "");
     }
     let h = Harness::start_with(&languages, tree.text()).await;
-    for old in ["python-guest", "js-guest", "c-guest"] {
-        assert_eq!(relay(&h, "rust-guest", old, "name").await.unwrap(), old);
-        assert_eq!(
-            relay(&h, old, "rust-guest", "name").await.unwrap(),
-            "rust-guest"
-        );
+    for new in ["rust-guest", "python-guest", "js-guest"] {
+        let old = "c-guest";
+        assert_eq!(relay(&h, new, old, "name").await.unwrap(), old);
+        assert_eq!(relay(&h, old, new, "name").await.unwrap(), new);
         // A business error crosses the versions as `rejected` both ways.
         let nope = Err(CallError::Rejected("rejected: nope".into()));
-        assert_eq!(relay(&h, "rust-guest", old, "fail nope").await, nope);
-        assert_eq!(relay(&h, old, "rust-guest", "fail nope").await, nope);
+        assert_eq!(relay(&h, new, old, "fail nope").await, nope);
+        assert_eq!(relay(&h, old, new, "fail nope").await, nope);
     }
 
     h.node.cast("sleeper", b"sleep 3000".to_vec()).unwrap();
@@ -305,18 +355,18 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         "sent"
     );
     let full = "the mailbox of \"sleeper\" is full: limit of 1 messages (mailbox_capacity)";
-    assert_eq!(
-        h.call("rust-guest", "cast sleeper note b").await,
-        Err(CallError::Rejected(format!("mailbox full: {full}"))),
-        "0.2.0: mailbox-full"
-    );
-    for old in ["python", "js", "c"] {
+    for new in ["rust", "python", "js"] {
         assert_eq!(
-            h.call(&format!("{old}-guest"), "cast sleeper note b").await,
-            Err(CallError::Rejected(format!("rejected: {full}"))),
-            "0.1.0 ({old}): rejected"
+            h.call(&format!("{new}-guest"), "cast sleeper note b").await,
+            Err(CallError::Rejected(format!("mailbox full: {full}"))),
+            "0.2.0 ({new}): mailbox-full"
         );
     }
+    assert_eq!(
+        h.call("c-guest", "cast sleeper note b").await,
+        Err(CallError::Rejected(format!("rejected: {full}"))),
+        "0.1.0 (c): rejected"
+    );
     h.node.shutdown().await;
 }
 
