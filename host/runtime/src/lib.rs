@@ -28,6 +28,7 @@ pub mod registry;
 pub mod report;
 pub mod spec;
 pub mod supervisor;
+pub mod swap;
 pub mod vocab;
 
 pub use allocator::{Allocation, InstanceUsage, PoolSize};
@@ -38,6 +39,7 @@ pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit}
 pub use report::{ChildCounts, NodeReport};
 pub use spec::{ChildSpec, SpecError, SupervisorSpec, TreeSpec, WorkerSpec};
 pub use supervisor::protocol::ChildCommandError;
+pub use swap::{RolloutReport, StateHandover, SwapError, SwapOptions, SwapReport};
 pub use vocab::{
     AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,
     StartOutcome, Strategy, SupervisorStop,

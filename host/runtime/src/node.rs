@@ -320,6 +320,14 @@ impl NodeHandle {
         self.shared.registry.cast(name, message)
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn supervisor_ref(&self, name: &str) -> Result<SupervisorRef, CommandError> {
+        self.supervisor(name)
+    }
+
     fn supervisor(&self, name: &str) -> Result<SupervisorRef, CommandError> {
         // A path (`root/services`) names its last supervisor.
         let name = name.rsplit('/').next().unwrap_or(name);
@@ -347,6 +355,11 @@ impl NodeHandle {
     /// The live tree, assembled from what each supervisor publishes: it
     /// never waits for a supervisor, however busy.
     pub async fn tree(&self) -> Result<NodeReport, CommandError> {
+        self.tree_now()
+    }
+
+    /// [`Self::tree`], for callers that are not async.
+    pub(crate) fn tree_now(&self) -> Result<NodeReport, CommandError> {
         let root = self.supervisor(&self.root_name)?;
         let registry = &self.shared.registry;
         Ok(root

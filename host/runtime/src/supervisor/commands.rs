@@ -1,10 +1,12 @@
 //! The commands a running supervisor answers (OTP's `start_child`,
-//! `terminate_child`, `restart_child`, `delete_child`), each handled in the
-//! supervisor's loop between exits and retries.
+//! `terminate_child`, `restart_child`, `delete_child`, and passing a hot
+//! swap on to a worker), each handled in the supervisor's loop between
+//! exits and retries.
 
 use crate::spec::{ChildSpec, check_name};
 use crate::supervisor::driver::Supervisor;
 use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand};
+use crate::swap::request::{StateHandover, SwapError, SwapReport, SwapRequest, SwapTo};
 use crate::vocab::{ChildId, StartOutcome};
 
 impl Supervisor {
@@ -25,7 +27,80 @@ impl Supervisor {
             SupervisorCommand::DeleteChild(name, reply) => {
                 let _ = reply.send(self.delete_child(&name));
             }
+            SupervisorCommand::SwapChild(name, request) => self.swap_child(&name, request),
         }
+    }
+
+    /// Passes a swap on to the worker's task, which carries it out between
+    /// two messages and answers it; the supervisor does not wait. A worker
+    /// that is not running takes the version for its next start.
+    fn swap_child(&mut self, name: &str, mut request: SwapRequest) {
+        let Some(place) = self
+            .places
+            .find(name)
+            .and_then(|id| self.places.get_mut(id))
+        else {
+            let _ = request
+                .reply
+                .send(Err(SwapError::NoSuchChild(name.to_string())));
+            return;
+        };
+        let ChildSpec::Worker(worker) = &place.spec else {
+            let _ = request
+                .reply
+                .send(Err(SwapError::NotAWorker(place.path.to_string())));
+            return;
+        };
+        request.view = Some(place.view.clone());
+        if let Some(swaps) = place.live.as_ref().and_then(|l| l.swaps.as_ref()) {
+            request.args = worker.args.clone();
+            request.callback_timeout = worker.timeout;
+            // A task that just exited drops the request: its caller hears
+            // the child stopped, and may ask again.
+            let _ = swaps.send(request);
+            return;
+        }
+        let current = place
+            .component
+            .clone()
+            .expect("a worker's place has its component");
+        let to = match request.to {
+            SwapTo::Version(to) => to,
+            SwapTo::Previous => match place.previous.clone() {
+                Some(previous) => previous,
+                None => {
+                    let _ = request
+                        .reply
+                        .send(Err(SwapError::NothingToUndo(place.path.to_string())));
+                    return;
+                }
+            },
+        };
+        if to.hash == current.hash {
+            let _ = request.reply.send(Err(SwapError::SameVersion {
+                child: place.path.to_string(),
+                version: current.hash.clone(),
+            }));
+            return;
+        }
+        let report = SwapReport {
+            child: place.path.to_string(),
+            from: current.hash.clone(),
+            to: to.hash.clone(),
+            state: StateHandover::NotRunning,
+            drain_us: 0,
+            unavailable_us: 0,
+            probation_ms: 0,
+            dry_run: request.dry_run,
+        };
+        if !request.dry_run {
+            place.view.set_version(to.clone());
+            place.component = Some(to);
+            place.previous = Some(current);
+            // State saved for the old version does not go into the new one.
+            place.restore = None;
+        }
+        let _ = request.reply.send(Ok(report));
     }
 
     async fn start_child(&mut self, spec: ChildSpec) -> Result<StartOutcome, ChildCommandError> {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::engine::LoadedComponent;
 use crate::report::{ChildCounts, NodeReport};
 use crate::vocab::{ChildId, ChildStatus, RestartType};
 
@@ -34,6 +35,9 @@ pub(crate) struct PlaceView {
     pub restart: RestartType,
     status: AtomicU8,
     generation: AtomicU64,
+    /// The component version a worker runs; changed only by a swap, so
+    /// the lock is never contended on a hot path.
+    version: Mutex<Option<Arc<LoadedComponent>>>,
 }
 
 impl PlaceView {
@@ -45,7 +49,20 @@ impl PlaceView {
             restart,
             status: AtomicU8::new(status_code(ChildStatus::Stopped)),
             generation: AtomicU64::new(0),
+            version: Mutex::new(None),
         }
+    }
+
+    /// Records the component version the worker runs.
+    pub fn set_version(&self, component: Arc<LoadedComponent>) {
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(component);
+    }
+
+    fn version(&self) -> Option<Arc<LoadedComponent>> {
+        self.version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_status(&self, status: ChildStatus) {
@@ -74,10 +91,13 @@ impl PlaceView {
             PlaceKind::Supervisor { strategy } => ("supervisor", None, Some(strategy.clone())),
         };
         let generation = self.generation();
+        let version = self.version();
         NodeReport {
             path: self.path.clone(),
             kind: kind.to_string(),
             component,
+            version: version.as_ref().map(|v| v.hash.clone()),
+            file: version.as_ref().map(|v| v.path.display().to_string()),
             strategy,
             restart: self.restart,
             state: self.status(),

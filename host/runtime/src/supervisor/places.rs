@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::engine::LoadedComponent;
 use crate::mailbox::{self, MailboxReceiver, close_mailbox};
@@ -19,6 +19,7 @@ use crate::registry::{Entry, Registry};
 use crate::spec::ChildSpec;
 use crate::supervisor::inspect::{PlaceKind, PlaceView, Published};
 use crate::supervisor::protocol::{ChildCommandError, Signal, SupervisorRef};
+use crate::swap::request::{Restore, SwapRequest};
 use crate::vocab::{ChildId, ChildStatus};
 
 /// A child that exists: from its task's spawn until its exit is received.
@@ -29,6 +30,8 @@ pub(crate) struct Live {
     pub signal: watch::Sender<Signal>,
     /// A nested supervisor, once it has finished starting.
     pub supervisor: Option<SupervisorRef>,
+    /// A worker's task, for hot swaps.
+    pub swaps: Option<mpsc::UnboundedSender<SwapRequest>>,
 }
 
 /// One child's place in the supervisor.
@@ -49,7 +52,13 @@ pub(crate) struct Place {
     /// The component version a worker runs: fixed when the place is made,
     /// changed only by a swap, so a restart runs what ran before.
     pub component: Option<Arc<LoadedComponent>>,
-    view: Arc<PlaceView>,
+    /// The version a worker ran before its last swap: what `--undo` goes
+    /// back to.
+    pub previous: Option<Arc<LoadedComponent>>,
+    /// State for the next start to restore: the pre-swap snapshot after a
+    /// swap rolled back by a crash.
+    pub restore: Option<Restore>,
+    pub view: Arc<PlaceView>,
 }
 
 impl Place {
@@ -134,6 +143,9 @@ impl Places {
             kind,
             spec.restart(),
         ));
+        if let Some(component) = &component {
+            view.set_version(component.clone());
+        }
         self.published.insert(id, view.clone());
         self.by_name.insert(name, id);
         self.places.insert(
@@ -146,6 +158,8 @@ impl Places {
                 restarting: false,
                 mailbox,
                 component,
+                previous: None,
+                restore: None,
                 view,
             },
         );
@@ -212,6 +226,7 @@ impl Places {
                 generation,
                 signal,
                 supervisor: None,
+                swaps: None,
             });
         }
     }
