@@ -11,9 +11,14 @@
 //! (`guest-artifacts/build.rs`), so every case also proves that guests built
 //! against the older contract keep running beside the newer ones.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use arbor::{CallError, ContractVersion, EventKind, StartOutcome, WorkerSpec};
+use arbor::engine::LoadedComponent;
+use arbor::{
+    CallError, ContractVersion, EventKind, StartOutcome, StateHandover, SwapOptions, WorkerSpec,
+};
 
 use crate::support::{Harness, TreeText, compacts, root};
 
@@ -186,6 +191,83 @@ async fn init_may_answer_ignore(probe: &str) {
     h.node.shutdown().await;
 }
 
+/// A swap that ends at once after its commit: these cases are about the
+/// state, not the probation.
+fn no_probation() -> SwapOptions {
+    SwapOptions {
+        probation: Duration::ZERO,
+        ..SwapOptions::default()
+    }
+}
+
+/// Loads the component at `path` as a new version of the tree's `probe`.
+async fn prepare(h: &Harness, path: &str) -> Arc<LoadedComponent> {
+    crate::support::warm(path);
+    h.node
+        .prepare_component("probe", Path::new(path))
+        .await
+        .expect("the component loads")
+}
+
+/// Hot swap with state, in each language: the language's `snapshot` is
+/// what the Rust v2 build `restore`s (the count, the notes, the version it
+/// came from), and on the way back v2's snapshot is what the language's
+/// `restore` reads. The two directions together prove each language's
+/// `snapshot` and `restore` and that their JSON is the Rust probe's.
+async fn state_moves_to_v2_and_back(probe: &str) {
+    let h = start(probe, "").await;
+    for n in 1..=3 {
+        assert_eq!(h.call("p", "count").await.unwrap(), n.to_string());
+    }
+    assert_eq!(h.call("p", "note a").await.unwrap(), "noted");
+    let v1 = prepare(&h, probe).await;
+    let v2 = prepare(&h, arbor_guest_artifacts::PROBE_V2).await;
+
+    let there = h.node.swap_child("p", v2.clone(), &no_probation()).await;
+    assert_eq!(there.expect("swapped to v2").to, v2.hash);
+    assert_eq!(h.call("p", "count").await.unwrap(), "v2 4");
+    assert_eq!(h.call("p", "notes").await.unwrap(), "a");
+    assert_eq!(h.call("p", "from-version").await.unwrap(), v1.hash);
+
+    let back = h.node.undo_swap("p", &no_probation()).await;
+    assert_eq!(back.expect("swapped back").to, v1.hash);
+    assert_eq!(h.call("p", "version").await.unwrap(), "v1");
+    assert_eq!(h.call("p", "count").await.unwrap(), "5");
+    assert_eq!(h.call("p", "notes").await.unwrap(), "a");
+    assert_eq!(h.call("p", "from-version").await.unwrap(), v2.hash);
+    h.node.shutdown().await;
+}
+
+/// A 1 MiB state (a `pad`) goes through each language's `snapshot` and
+/// `restore`, there and back, within the default 5 s callback deadline.
+/// Prints how long the child was unavailable each way.
+async fn a_one_mib_state_moves_within_the_default_deadline(probe: &str) {
+    const MIB: u64 = 1 << 20;
+    let h = Harness::start_with(&[("probe", probe)], root("").worker("p", "").text()).await;
+    assert_eq!(h.call("p", "count").await.unwrap(), "1");
+    assert_eq!(
+        h.call("p", &format!("pad {MIB}")).await.unwrap(),
+        format!("padded {MIB}")
+    );
+    let v2 = prepare(&h, arbor_guest_artifacts::PROBE_V2).await;
+    let there = h.node.swap_child("p", v2, &no_probation()).await;
+    let there = there.expect("a 1 MiB state moves to v2");
+    assert!(
+        matches!(there.state, StateHandover::Moved { bytes } if bytes > MIB),
+        "{there}"
+    );
+    assert_eq!(h.call("p", "count").await.unwrap(), "v2 2");
+    let back = h.node.undo_swap("p", &no_probation()).await;
+    let back = back.expect("a 1 MiB state moves back");
+    assert!(
+        matches!(back.state, StateHandover::Moved { bytes } if bytes > MIB),
+        "{back}"
+    );
+    assert_eq!(h.call("p", "count").await.unwrap(), "3");
+    eprintln!("{probe}: 1 MiB state: {there}; back: {back}");
+    h.node.shutdown().await;
+}
+
 macro_rules! conformance {
     ($($lang:ident => $path:expr),* $(,)?) => {
         $(
@@ -240,8 +322,8 @@ conformance! {
     c => arbor_guest_artifacts::C_PROBE,
 }
 
-/// The cases of what 0.2.0 added, run against the probes built against it
-/// (the C probe is the suite's 0.1.0 guest).
+/// The cases of what 0.2.0 added (`ignore`, `handover`), run against the
+/// probes built against it (the C probe is the suite's 0.1.0 guest).
 macro_rules! since_0_2 {
     ($($lang:ident => $path:expr),* $(,)?) => {
         mod since_0_2 {
@@ -254,6 +336,17 @@ macro_rules! since_0_2 {
                     #[tokio::test]
                     async fn init_may_answer_ignore() {
                         super::super::init_may_answer_ignore(probe()).await
+                    }
+
+                    #[tokio::test]
+                    async fn state_moves_to_v2_and_back() {
+                        super::super::state_moves_to_v2_and_back(probe()).await
+                    }
+
+                    #[tokio::test]
+                    async fn a_one_mib_state_moves_within_the_default_deadline() {
+                        super::super::a_one_mib_state_moves_within_the_default_deadline(probe())
+                            .await
                     }
                 }
             )*
