@@ -81,7 +81,7 @@ impl Versions {
     }
 
     /// What the exit tells the supervisor about versions. A crash (or an
-    /// abnormal exit) during the probation rolls back: the old version and
+    /// error exit) during the probation rolls back: the old version and
     /// the pre-swap snapshot go with the exit, and the swap's caller hears
     /// why.
     pub(crate) fn on_exit(
@@ -92,7 +92,9 @@ impl Versions {
     ) -> Option<Box<VersionChange>> {
         if let Some(probation) = self.probation.take() {
             let report = probation.report;
-            if reason.is_abnormal() {
+            // A crash or an error exit is the new version failing; a kill
+            // comes from outside (a brutal shutdown) and says nothing of it.
+            if matches!(reason, ExitReason::Crash | ExitReason::Error) {
                 let why = format!("{reason}: {}", detail.unwrap_or("no detail"));
                 emit(
                     &probation.request,
