@@ -24,10 +24,15 @@ use std::time::SystemTime;
 /// second version to hot swap to). One nested build makes them all, so they
 /// share one target dir and their dependencies compile once.
 const RUST_GUESTS: &[&str] = &["probe", "probe_v2"];
-/// The contract the Python, JavaScript and C probes are built against: the
-/// first version, kept in `wit/arbor-0.1.0/`. The Rust probe targets the
-/// newest (`wit/arbor.wit`), so the conformance suite runs guests of both
-/// versions side by side and proves that old components keep working.
+/// The newest contract (0.2.0), which the Rust, Python and JavaScript
+/// probes are built against, and their world: they all export `handover`,
+/// in one JSON format, so the swap tests move state between languages.
+const CONTRACT: &str = "wit";
+const WORLD_WITH_HANDOVER: &str = "supervised-with-handover";
+/// The contract the C probe is built against: the first version, kept in
+/// `wit/arbor-0.1.0/`. It is the suite's 0.1.0 guest: the conformance suite
+/// runs guests of both versions side by side and proves that old components
+/// keep working.
 const CONTRACT_0_1: &str = "wit/arbor-0.1.0";
 const TARGET: &str = "wasm32-wasip2";
 /// componentize-py is pinned: its output and CLI change between releases.
@@ -186,7 +191,7 @@ impl Build {
         let venv = self.tools.join("python");
         let tool = venv.join("bin/componentize-py");
         let marker = python_tool(&venv, COMPONENTIZE_PY);
-        let wit = self.root.join(CONTRACT_0_1);
+        let wit = self.root.join(CONTRACT);
         if is_stale(&output, &[&source, &wit, &marker]) {
             // Stage the sources alone: whatever else is on the path is
             // snapshotted into the component.
@@ -202,7 +207,7 @@ impl Build {
                     .env_remove("PYTHONHOME")
                     .arg("-d")
                     .arg(&wit)
-                    .args(["-w", "supervised", "componentize", "app", "-p"])
+                    .args(["-w", WORLD_WITH_HANDOVER, "componentize", "app", "-p"])
                     .arg(&stage)
                     .arg("-o")
                     .arg(&output),
@@ -240,7 +245,7 @@ impl Build {
                 "installing componentize-js from npm (npm ci)",
             );
         }
-        let wit = self.root.join(CONTRACT_0_1);
+        let wit = self.root.join(CONTRACT);
         if is_stale(&output, &[&source, &wit, &cli]) {
             std::fs::create_dir_all(output.parent().expect("has a parent"))
                 .expect("create the output dir");
@@ -251,7 +256,8 @@ impl Build {
                     .arg(source.join(format!("{guest}.js")))
                     .arg("-w")
                     .arg(&wit)
-                    .args(["-n", "supervised", "-d", "http", "fetch-event", "-o"])
+                    .args(["-n", WORLD_WITH_HANDOVER])
+                    .args(["-d", "http", "fetch-event", "-o"])
                     .arg(&output),
                 &format!("componentize-js for the JavaScript `{guest}` guest"),
             );

@@ -16,9 +16,17 @@
 // | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
 // | `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
 // | `name` | replies this child's registered name |
+// | `pad N` | keeps a padding of N bytes (`x` repeated) in the state it hands over, replies `padded N` |
+// | `version` | replies `v1` |
+// | `from-version` | replies the `from-version` its last `restore` got, or `none` |
 //
-// `init` takes JSON args: `fail_init`, `trap_init`, `terminate_sleep_ms`,
-// `trap_terminate`, `report_to`, `init_gate` (as in the Rust probe).
+// `init` takes JSON args: `fail_init`, `trap_init`, `ignore_init`,
+// `terminate_sleep_ms`, `trap_terminate`, `report_to`, `init_gate` (as in the
+// Rust probe; the gate's `fail-init` and `ignore-init` notes).
+//
+// It targets contract 0.2.0, world `supervised-with-handover`: `snapshot` and
+// `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
+// the Rust probe's format, so a child's state moves between languages.
 //
 // componentize-js conventions this file relies on (see the generated bindings):
 // - An export returning `result<T, E>` may return `{ tag: 'ok', val }` or
@@ -33,7 +41,7 @@
 // - Exports may be async: the bindings await them, running the event loop
 //   (so `setTimeout` really waits, on wasi:clocks + wasi:io/poll).
 
-import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.1.0';
+import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.2.0';
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -48,12 +56,17 @@ const state = {
   args: defaultArgs(),
   counted: 0,
   notes: [],
+  // Kept by `pad`: makes the handed-over state as large as a test needs.
+  pad: '',
+  // The `from-version` of the last `restore`.
+  restoredFrom: null,
 };
 
 function defaultArgs() {
   return {
     fail_init: false,
     trap_init: false,
+    ignore_init: false,
     terminate_sleep_ms: 0,
     trap_terminate: false,
     report_to: null,
@@ -84,6 +97,8 @@ function describe(error) {
       return `denied: ${error.val}`;
     case 'too-large':
       return `too large: limit ${error.val} bytes`;
+    case 'mailbox-full':
+      return `mailbox full: ${error.val}`;
     default:
       return `unknown call error: ${JSON.stringify(error)}`;
   }
@@ -160,6 +175,7 @@ function parseArgs(bytes) {
   const fields = {
     fail_init: 'bool',
     trap_init: 'bool',
+    ignore_init: 'bool',
     terminate_sleep_ms: 'u64',
     trap_terminate: 'bool',
     report_to: 'option<string>',
@@ -209,16 +225,23 @@ function init(bytes) {
   if (args.fail_init) {
     return err('fail_init was set');
   }
+  if (args.ignore_init) {
+    return ok('ignore');
+  }
   if (args.init_gate !== null) {
     const gate = args.init_gate;
-    const notes = tryHost(() => call(gate, encoder.encode('notes')));
-    if (notes.error !== undefined) return err(notes.error);
-    if (lossyDecoder.decode(notes.ok).split(',').some((n) => n === 'fail-init')) {
+    const got = tryHost(() => call(gate, encoder.encode('notes')));
+    if (got.error !== undefined) return err(got.error);
+    const notes = lossyDecoder.decode(got.ok).split(',');
+    if (notes.some((n) => n === 'fail-init')) {
       return err(`${gate} holds the note fail-init`);
+    }
+    if (notes.some((n) => n === 'ignore-init')) {
+      return ok('ignore');
     }
   }
   state.args = args;
-  return ok(undefined);
+  return ok('running');
 }
 
 async function handle(message) {
@@ -295,6 +318,20 @@ async function handle(message) {
     case 'name':
       reply = selfName();
       break;
+    case 'pad': {
+      // Rust's `usize` on wasm32: what the Rust probe accepts.
+      const n = parseU64(rest);
+      if (n === null || n > 4294967295n) return err(`bad size: ${rest}`);
+      state.pad = 'x'.repeat(Number(n));
+      reply = `padded ${n}`;
+      break;
+    }
+    case 'version':
+      reply = 'v1';
+      break;
+    case 'from-version':
+      reply = state.restoredFrom ?? 'none';
+      break;
     default:
       return err(`unknown message: ${text}`);
   }
@@ -320,4 +357,60 @@ async function terminate(reason) {
   }
 }
 
+/// A string as JSON text, as JSON.stringify writes it. Only the characters
+/// that need escaping go through JSON.stringify: on a long string
+/// StarlingMonkey's JSON.stringify grows linear memory by ~60 bytes per
+/// character (a 1 MiB `pad` took ~65 MiB, past the default 64 MiB limit),
+/// where this takes about the string's size.
+function quote(text) {
+  return `"${text.replace(/["\\\u0000-\u001f]/g, (c) => JSON.stringify(c).slice(1, -1))}"`;
+}
+
+/// The handed-over state, `{"count": N, "notes": [..], "pad": "xxx.."}`,
+/// compact, as serde_json writes it in the Rust probe.
+function snapshot() {
+  const { counted, notes, pad } = state;
+  const json = `{"count":${counted},"notes":[${notes.map(quote).join(',')}],"pad":${quote(pad)}}`;
+  return ok(encoder.encode(json));
+}
+
+/// Reads a snapshot like serde with `#[serde(default)]` (as `parseArgs`
+/// reads the args): a missing field defaults, an unknown one is ignored, a
+/// wrong type or unreadable JSON refuses the state.
+function restore(bytes, fromVersion) {
+  const refuse = (why) => err(`cannot read the state: ${why}`);
+  let value;
+  try {
+    value = JSON.parse(strictDecoder.decode(bytes));
+  } catch (e) {
+    return refuse(e && e.message ? e.message : e);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return refuse(`invalid type: ${kind(value)}, expected struct Snapshot`);
+  }
+  const has = (name) => Object.prototype.hasOwnProperty.call(value, name);
+  const count = has('count') ? value.count : 0;
+  const notes = has('notes') ? value.notes : [];
+  const pad = has('pad') ? value.pad : '';
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
+    return refuse(`invalid type: ${kind(count)}, expected u64 (field count)`);
+  }
+  if (!Array.isArray(notes)) {
+    return refuse(`invalid type: ${kind(notes)}, expected a sequence (field notes)`);
+  }
+  const bad = notes.find((n) => typeof n !== 'string');
+  if (bad !== undefined) {
+    return refuse(`invalid type: ${kind(bad)}, expected a string (field notes)`);
+  }
+  if (typeof pad !== 'string') {
+    return refuse(`invalid type: ${kind(pad)}, expected a string (field pad)`);
+  }
+  state.counted = count;
+  state.notes = notes;
+  state.pad = pad;
+  state.restoredFrom = fromVersion;
+  return ok(undefined);
+}
+
 export const lifecycle = { init, handle, terminate };
+export const handover = { snapshot, restore };

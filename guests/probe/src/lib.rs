@@ -28,8 +28,9 @@
 //! | `from-version` | replies the `from-version` its last `restore` got, or `none` |
 //!
 //! It targets the newest contract's world `supervised-with-handover`
-//! (`wit/arbor.wit`, 0.2.0); the Python, JavaScript and C probes stay on
-//! 0.1.0, so the conformance suite runs both versions side by side.
+//! (`wit/arbor.wit`, 0.2.0), as the Python and JavaScript probes do; the C
+//! probe stays on 0.1.0, so the conformance suite runs both versions side by
+//! side.
 //!
 //! **Handover.** `snapshot` hands over `{"count": N, "notes": [..], "pad":
 //! "xxx.."}` (the `count` counter, the notes, the padding) as JSON, the same

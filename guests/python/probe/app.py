@@ -14,9 +14,17 @@
 | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
 | `note X` / `notes` / `forget` | records X / replies the notes joined by `,` / clears them |
 | `name` | replies this child's registered name |
+| `pad N` | keeps a padding of N bytes (`x` repeated) in the state it hands over, replies `padded N` |
+| `version` | replies `v1` |
+| `from-version` | replies the `from-version` its last `restore` got, or `none` |
 
-`init` takes JSON args: `fail_init`, `trap_init`, `terminate_sleep_ms`,
-`trap_terminate`, `report_to`, `init_gate` (see the Rust probe).
+`init` takes JSON args: `fail_init`, `trap_init`, `ignore_init`,
+`terminate_sleep_ms`, `trap_terminate`, `report_to`, `init_gate` (see the
+Rust probe; the gate's `fail-init` and `ignore-init` notes).
+
+It targets contract 0.2.0, world `supervised-with-handover`: `snapshot` and
+`restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
+the Rust probe's format, so a child's state moves between languages.
 
 Error convention of componentize-py: a WIT `result<T, E>` return is `T` in
 Python; `raise Err(e)` returns `err(e)`. Any other uncaught exception traps,
@@ -28,10 +36,12 @@ import time
 
 from componentize_py_types import Err
 from wit_world import exports
+from wit_world.exports.lifecycle import InitOutcome
 from wit_world.imports import host
 from wit_world.imports.types import (
     CallError_Crashed,
     CallError_Denied,
+    CallError_MailboxFull,
     CallError_NoSuchName,
     CallError_Rejected,
     CallError_SelfCall,
@@ -56,6 +66,7 @@ class Trap(Exception):
 FIELDS = (
     ("fail_init", "bool"),
     ("trap_init", "bool"),
+    ("ignore_init", "bool"),
     ("terminate_sleep_ms", "u64"),
     ("trap_terminate", "bool"),
     ("report_to", "opt_str"),
@@ -67,6 +78,7 @@ class Args:
     def __init__(self):
         self.fail_init = False
         self.trap_init = False
+        self.ignore_init = False
         self.terminate_sleep_ms = 0
         self.trap_terminate = False
         self.report_to = None
@@ -107,9 +119,44 @@ def _check(kind, value):
             raise ValueError(f"invalid value: {_unexpected(value)}, expected u64")
         if value > U64_MAX:  # serde_json reads it as a float
             raise ValueError(f"invalid type: {_unexpected(float(value))}, expected u64")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"invalid type: {_unexpected(value)}, expected a string")
+    elif kind == "str_list":
+        if not isinstance(value, list) or isinstance(value, _Map):
+            raise ValueError(f"invalid type: {_unexpected(value)}, expected a sequence")
+        for item in value:
+            _check("str", item)
     elif value is not None and not isinstance(value, str):
         raise ValueError(f"invalid type: {_unexpected(value)}, expected a string")
     return value
+
+
+def read_struct(raw: bytes, fields, target, struct: str) -> None:
+    """Reads the JSON `raw` into the attributes of `target` as serde reads a
+    struct with `#[serde(default)]`: `fields` are its (name, kind) in
+    declaration order; a missing field keeps its default, an unknown one is
+    ignored. Raises ValueError or UnicodeDecodeError."""
+    doc = json.loads(
+        raw.decode("utf-8"),
+        object_pairs_hook=_Map,
+        parse_constant=_reject_constant,
+    )
+    if isinstance(doc, _Map):
+        kinds, seen = dict(fields), set()
+        for name, value in doc:
+            if name in kinds:  # unknown fields are ignored
+                if name in seen:
+                    raise ValueError(f"duplicate field `{name}`")
+                seen.add(name)
+                setattr(target, name, _check(kinds[name], value))
+    elif isinstance(doc, list):  # serde also reads a struct from a sequence
+        if len(doc) > len(fields):
+            raise ValueError("trailing characters")
+        for (name, kind), value in zip(fields, doc):
+            setattr(target, name, _check(kind, value))
+    else:
+        raise ValueError(f"invalid type: {_unexpected(doc)}, expected struct {struct}")
 
 
 def parse_args(raw: bytes) -> Args:
@@ -117,29 +164,26 @@ def parse_args(raw: bytes) -> Args:
     if not raw:
         return args
     try:
-        doc = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_Map,
-            parse_constant=_reject_constant,
-        )
-        if isinstance(doc, _Map):
-            kinds, seen = dict(FIELDS), set()
-            for name, value in doc:
-                if name in kinds:  # unknown fields are ignored
-                    if name in seen:
-                        raise ValueError(f"duplicate field `{name}`")
-                    seen.add(name)
-                    setattr(args, name, _check(kinds[name], value))
-        elif isinstance(doc, list):  # serde also reads a struct from a sequence
-            if len(doc) > len(FIELDS):
-                raise ValueError("trailing characters")
-            for (name, kind), value in zip(FIELDS, doc):
-                setattr(args, name, _check(kind, value))
-        else:
-            raise ValueError(f"invalid type: {_unexpected(doc)}, expected struct Args")
+        read_struct(raw, FIELDS, args, "Args")
     except (ValueError, UnicodeDecodeError) as e:
         raise Err(f"bad probe args: {e}")
     return args
+
+
+# --- the handed-over state: the Rust probe's `Snapshot`, same JSON ---
+
+SNAPSHOT_FIELDS = (
+    ("count", "u64"),
+    ("notes", "str_list"),
+    ("pad", "str"),
+)
+
+
+class Snapshot:
+    def __init__(self):
+        self.count = 0
+        self.notes = []
+        self.pad = ""
 
 
 # --- state of this instance ---
@@ -147,6 +191,10 @@ def parse_args(raw: bytes) -> Args:
 STATE_ARGS = Args()
 COUNTED = 0
 NOTES: list = []
+# Kept by `pad`: makes the handed-over state as large as a test needs.
+PAD = ""
+# The `from-version` of the last `restore`.
+RESTORED_FROM = None
 
 
 def describe(error) -> str:
@@ -166,6 +214,8 @@ def describe(error) -> str:
         return f"denied: {error.value}"
     if isinstance(error, CallError_TooLarge):
         return f"too large: limit {error.value} bytes"
+    if isinstance(error, CallError_MailboxFull):
+        return f"mailbox full: {error.value}"
     raise Trap(f"unknown call error: {error!r}")
 
 
@@ -201,6 +251,12 @@ def parse_u64(text: str):
     return value if value <= U64_MAX else None
 
 
+def parse_usize(text: str):
+    """`str::parse::<usize>` on wasm32: a u64 that fits in 32 bits."""
+    value = parse_u64(text)
+    return value if value is not None and value < (1 << 32) else None
+
+
 def sleep_ms(ms: int) -> None:
     """`std::thread::sleep(Duration::from_millis(ms))`, in chunks that
     `time.sleep` accepts (a huge MS waits until the deadline, as in Rust)."""
@@ -211,22 +267,27 @@ def sleep_ms(ms: int) -> None:
 
 
 class Lifecycle(exports.Lifecycle):
-    def init(self, args: bytes) -> None:
+    def init(self, args: bytes) -> InitOutcome:
         global STATE_ARGS
         parsed = parse_args(args)
         if parsed.trap_init:
             raise Trap("trap_init was set")
         if parsed.fail_init:
             raise Err("fail_init was set")
+        if parsed.ignore_init:
+            return InitOutcome.IGNORE
         gate = parsed.init_gate
         if gate is not None:
-            notes = call(gate, b"notes")
-            if any(n == "fail-init" for n in lossy(notes).split(",")):
+            notes = lossy(call(gate, b"notes")).split(",")
+            if any(n == "fail-init" for n in notes):
                 raise Err(f"{gate} holds the note fail-init")
+            if any(n == "ignore-init" for n in notes):
+                return InitOutcome.IGNORE
         STATE_ARGS = parsed
+        return InitOutcome.RUNNING
 
     def handle(self, message: bytes) -> bytes:
-        global COUNTED
+        global COUNTED, PAD
         try:
             text = message.decode("utf-8")
         except UnicodeDecodeError:
@@ -283,6 +344,16 @@ class Lifecycle(exports.Lifecycle):
             reply = "forgotten"
         elif verb == "name":
             reply = host.self_name()
+        elif verb == "pad":
+            n = parse_usize(rest)
+            if n is None:
+                raise Err(f"bad size: {rest}")
+            PAD = "x" * n
+            reply = f"padded {n}"
+        elif verb == "version":
+            reply = "v1"
+        elif verb == "from-version":
+            reply = "none" if RESTORED_FROM is None else RESTORED_FROM
         else:
             raise Err(f"unknown message: {text}")
         return reply.encode("utf-8")
@@ -300,3 +371,20 @@ class Lifecycle(exports.Lifecycle):
             sleep_ms(args.terminate_sleep_ms)
         if args.trap_terminate:
             raise Trap("trap_terminate was set")
+
+
+class Handover(exports.Handover):
+    def snapshot(self) -> bytes:
+        # Compact and not ASCII-escaped: byte for byte what serde_json writes.
+        state = {"count": COUNTED, "notes": NOTES, "pad": PAD}
+        return json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def restore(self, state: bytes, from_version: str) -> None:
+        global COUNTED, NOTES, PAD, RESTORED_FROM
+        snapshot = Snapshot()
+        try:
+            read_struct(state, SNAPSHOT_FIELDS, snapshot, "Snapshot")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise Err(f"cannot read the state: {e}")
+        COUNTED, NOTES, PAD = snapshot.count, snapshot.notes, snapshot.pad
+        RESTORED_FROM = from_version

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{PATIENCE, probe, tree};
+use crate::support::{PATIENCE, probe, probe_version, tree};
 
 fn arbor() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_arbor"));
@@ -285,7 +285,10 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
     let tree = host.ctl(&["tree"]);
     let text = stdout(&tree);
     assert!(
-        text.contains("root/a  [worker probe, permanent, running, generation 1, restarts 0]"),
+        text.contains(&format!(
+            "root/a  [worker probe@{}, permanent, running, generation 1, restarts 0]",
+            probe_version()
+        )),
         "{text}"
     );
     assert!(text.contains("root/pool  [supervisor dynamic"), "{text}");
@@ -342,7 +345,10 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
     );
     let tree = stdout(&host.ctl(&["tree"]));
     assert!(
-        tree.contains("root/b  [worker probe, permanent, running, generation 2, restarts 1]"),
+        tree.contains(&format!(
+            "root/b  [worker probe@{}, permanent, running, generation 2, restarts 1]",
+            probe_version()
+        )),
         "{tree}"
     );
 

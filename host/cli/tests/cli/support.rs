@@ -10,6 +10,12 @@ pub fn probe() -> &'static str {
     arbor_guest_artifacts::PROBE
 }
 
+/// The probe's version as `ctl tree` shows it (`worker probe@VERSION`).
+pub fn probe_version() -> String {
+    let bytes = std::fs::read(probe()).expect("the probe component");
+    arbor::engine::content_hash(&bytes)
+}
+
 /// A tree file text with `[components] probe = <the probe>` prepended.
 pub fn tree(body: &str) -> String {
     format!("[components]\nprobe = {:?}\n\n{body}", probe())

@@ -6,14 +6,19 @@
 //! toolchain is missing fails the build of `arbor-guest-artifacts`, so the
 //! suite fails rather than skips.
 //!
-//! The probes span both contract versions: the Rust probe targets 0.2.0,
-//! the Python, JavaScript and C probes 0.1.0 (`guest-artifacts/build.rs`),
-//! so every case also proves that guests built against the older contract
-//! keep running beside the newer ones.
+//! The probes span both contract versions: the Rust, Python and JavaScript
+//! probes target 0.2.0 (world `supervised-with-handover`), the C probe 0.1.0
+//! (`guest-artifacts/build.rs`), so every case also proves that guests built
+//! against the older contract keep running beside the newer ones.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use arbor::{CallError, ContractVersion, EventKind, WorkerSpec};
+use arbor::engine::LoadedComponent;
+use arbor::{
+    CallError, ContractVersion, EventKind, StartOutcome, StateHandover, SwapOptions, WorkerSpec,
+};
 
 use crate::support::{Harness, TreeText, compacts, root};
 
@@ -162,6 +167,107 @@ async fn calls_to_and_from_the_guest(probe: &str) {
     h.node.shutdown().await;
 }
 
+/// 0.2.0: `init` answers `ignore` (start nothing, not a failure) when the
+/// args ask, and `running` otherwise.
+async fn init_may_answer_ignore(probe: &str) {
+    let h = start(probe, "").await;
+    let mut spec = WorkerSpec::new("idle", "probe");
+    spec.args = br#"{"ignore_init": true}"#.to_vec();
+    assert_eq!(
+        h.node.start_child("root", spec).await,
+        Ok(StartOutcome::Ignored)
+    );
+    assert!(matches!(
+        h.call("idle", "ping").await,
+        Err(CallError::Stopped(_))
+    ));
+    assert_eq!(
+        h.node
+            .start_child("root", WorkerSpec::new("busy", "probe"))
+            .await,
+        Ok(StartOutcome::Running)
+    );
+    assert_eq!(h.call("busy", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}
+
+/// A swap that ends at once after its commit: these cases are about the
+/// state, not the probation.
+fn no_probation() -> SwapOptions {
+    SwapOptions {
+        probation: Duration::ZERO,
+        ..SwapOptions::default()
+    }
+}
+
+/// Loads the component at `path` as a new version of the tree's `probe`.
+async fn prepare(h: &Harness, path: &str) -> Arc<LoadedComponent> {
+    crate::support::warm(path);
+    h.node
+        .prepare_component("probe", Path::new(path))
+        .await
+        .expect("the component loads")
+}
+
+/// Hot swap with state, in each language: the language's `snapshot` is
+/// what the Rust v2 build `restore`s (the count, the notes, the version it
+/// came from), and on the way back v2's snapshot is what the language's
+/// `restore` reads. The two directions together prove each language's
+/// `snapshot` and `restore` and that their JSON is the Rust probe's.
+async fn state_moves_to_v2_and_back(probe: &str) {
+    let h = start(probe, "").await;
+    for n in 1..=3 {
+        assert_eq!(h.call("p", "count").await.unwrap(), n.to_string());
+    }
+    assert_eq!(h.call("p", "note a").await.unwrap(), "noted");
+    let v1 = prepare(&h, probe).await;
+    let v2 = prepare(&h, arbor_guest_artifacts::PROBE_V2).await;
+
+    let there = h.node.swap_child("p", v2.clone(), &no_probation()).await;
+    assert_eq!(there.expect("swapped to v2").to, v2.hash);
+    assert_eq!(h.call("p", "count").await.unwrap(), "v2 4");
+    assert_eq!(h.call("p", "notes").await.unwrap(), "a");
+    assert_eq!(h.call("p", "from-version").await.unwrap(), v1.hash);
+
+    let back = h.node.undo_swap("p", &no_probation()).await;
+    assert_eq!(back.expect("swapped back").to, v1.hash);
+    assert_eq!(h.call("p", "version").await.unwrap(), "v1");
+    assert_eq!(h.call("p", "count").await.unwrap(), "5");
+    assert_eq!(h.call("p", "notes").await.unwrap(), "a");
+    assert_eq!(h.call("p", "from-version").await.unwrap(), v2.hash);
+    h.node.shutdown().await;
+}
+
+/// A 1 MiB state (a `pad`) goes through each language's `snapshot` and
+/// `restore`, there and back, within the default 5 s callback deadline.
+/// Prints how long the child was unavailable each way.
+async fn a_one_mib_state_moves_within_the_default_deadline(probe: &str) {
+    const MIB: u64 = 1 << 20;
+    let h = Harness::start_with(&[("probe", probe)], root("").worker("p", "").text()).await;
+    assert_eq!(h.call("p", "count").await.unwrap(), "1");
+    assert_eq!(
+        h.call("p", &format!("pad {MIB}")).await.unwrap(),
+        format!("padded {MIB}")
+    );
+    let v2 = prepare(&h, arbor_guest_artifacts::PROBE_V2).await;
+    let there = h.node.swap_child("p", v2, &no_probation()).await;
+    let there = there.expect("a 1 MiB state moves to v2");
+    assert!(
+        matches!(there.state, StateHandover::Moved { bytes } if bytes > MIB),
+        "{there}"
+    );
+    assert_eq!(h.call("p", "count").await.unwrap(), "v2 2");
+    let back = h.node.undo_swap("p", &no_probation()).await;
+    let back = back.expect("a 1 MiB state moves back");
+    assert!(
+        matches!(back.state, StateHandover::Moved { bytes } if bytes > MIB),
+        "{back}"
+    );
+    assert_eq!(h.call("p", "count").await.unwrap(), "3");
+    eprintln!("{probe}: 1 MiB state: {there}; back: {back}");
+    h.node.shutdown().await;
+}
+
 macro_rules! conformance {
     ($($lang:ident => $path:expr),* $(,)?) => {
         $(
@@ -216,6 +322,44 @@ conformance! {
     c => arbor_guest_artifacts::C_PROBE,
 }
 
+/// The cases of what 0.2.0 added (`ignore`, `handover`), run against the
+/// probes built against it (the C probe is the suite's 0.1.0 guest).
+macro_rules! since_0_2 {
+    ($($lang:ident => $path:expr),* $(,)?) => {
+        mod since_0_2 {
+            $(
+                mod $lang {
+                    fn probe() -> &'static str {
+                        $path
+                    }
+
+                    #[tokio::test]
+                    async fn init_may_answer_ignore() {
+                        super::super::init_may_answer_ignore(probe()).await
+                    }
+
+                    #[tokio::test]
+                    async fn state_moves_to_v2_and_back() {
+                        super::super::state_moves_to_v2_and_back(probe()).await
+                    }
+
+                    #[tokio::test]
+                    async fn a_one_mib_state_moves_within_the_default_deadline() {
+                        super::super::a_one_mib_state_moves_within_the_default_deadline(probe())
+                            .await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+since_0_2! {
+    rust => arbor_guest_artifacts::PROBE,
+    python => arbor_guest_artifacts::PYTHON_PROBE,
+    js => arbor_guest_artifacts::JS_PROBE,
+}
+
 #[tokio::test]
 async fn guests_of_every_language_call_each_other() {
     let languages = [
@@ -254,8 +398,9 @@ async fn guests_of_every_language_call_each_other() {
 fn each_probe_loads_as_the_contract_version_it_was_built_against() {
     let cases = [
         (arbor_guest_artifacts::PROBE, ContractVersion::V0_2),
-        (arbor_guest_artifacts::PYTHON_PROBE, ContractVersion::V0_1),
-        (arbor_guest_artifacts::JS_PROBE, ContractVersion::V0_1),
+        (arbor_guest_artifacts::PROBE_V2, ContractVersion::V0_2),
+        (arbor_guest_artifacts::PYTHON_PROBE, ContractVersion::V0_2),
+        (arbor_guest_artifacts::JS_PROBE, ContractVersion::V0_2),
         (arbor_guest_artifacts::C_PROBE, ContractVersion::V0_1),
     ];
     for (path, version) in cases {
@@ -286,16 +431,14 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         tree = tree.worker_of(&format!("{lang}-guest"), lang, "");
     }
     let h = Harness::start_with(&languages, tree.text()).await;
-    for old in ["python-guest", "js-guest", "c-guest"] {
-        assert_eq!(relay(&h, "rust-guest", old, "name").await.unwrap(), old);
-        assert_eq!(
-            relay(&h, old, "rust-guest", "name").await.unwrap(),
-            "rust-guest"
-        );
+    for new in ["rust-guest", "python-guest", "js-guest"] {
+        let old = "c-guest";
+        assert_eq!(relay(&h, new, old, "name").await.unwrap(), old);
+        assert_eq!(relay(&h, old, new, "name").await.unwrap(), new);
         // A business error crosses the versions as `rejected` both ways.
         let nope = Err(CallError::Rejected("rejected: nope".into()));
-        assert_eq!(relay(&h, "rust-guest", old, "fail nope").await, nope);
-        assert_eq!(relay(&h, old, "rust-guest", "fail nope").await, nope);
+        assert_eq!(relay(&h, new, old, "fail nope").await, nope);
+        assert_eq!(relay(&h, old, new, "fail nope").await, nope);
     }
 
     h.node.cast("sleeper", b"sleep 3000".to_vec()).unwrap();
@@ -305,18 +448,18 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         "sent"
     );
     let full = "the mailbox of \"sleeper\" is full: limit of 1 messages (mailbox_capacity)";
-    assert_eq!(
-        h.call("rust-guest", "cast sleeper note b").await,
-        Err(CallError::Rejected(format!("mailbox full: {full}"))),
-        "0.2.0: mailbox-full"
-    );
-    for old in ["python", "js", "c"] {
+    for new in ["rust", "python", "js"] {
         assert_eq!(
-            h.call(&format!("{old}-guest"), "cast sleeper note b").await,
-            Err(CallError::Rejected(format!("rejected: {full}"))),
-            "0.1.0 ({old}): rejected"
+            h.call(&format!("{new}-guest"), "cast sleeper note b").await,
+            Err(CallError::Rejected(format!("mailbox full: {full}"))),
+            "0.2.0 ({new}): mailbox-full"
         );
     }
+    assert_eq!(
+        h.call("c-guest", "cast sleeper note b").await,
+        Err(CallError::Rejected(format!("rejected: {full}"))),
+        "0.1.0 (c): rejected"
+    );
     h.node.shutdown().await;
 }
 
