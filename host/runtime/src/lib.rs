@@ -28,6 +28,7 @@ pub mod registry;
 pub mod report;
 pub mod spec;
 pub mod supervisor;
+pub mod upgrade;
 pub mod vocab;
 
 pub use allocator::{Allocation, InstanceUsage, PoolSize};
@@ -36,7 +37,7 @@ pub use events::{Event, EventKind, EventSink};
 pub use mailbox::CallError;
 pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit};
 pub use report::{ChildCounts, NodeReport};
-pub use spec::{ChildSpec, SpecError, SupervisorSpec, TreeSpec, WorkerSpec};
+pub use spec::{ChildSpec, SpecError, SupervisorSettings, SupervisorSpec, TreeSpec, WorkerSpec};
 pub use supervisor::protocol::ChildCommandError;
 pub use vocab::{
     AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,

@@ -201,6 +201,45 @@ impl SupervisorSpec {
     }
 }
 
+/// The settings of a supervisor that a running one takes without
+/// restarting (`arbor ctl apply`): how it spreads failures, how many
+/// restarts it allows, when it shuts itself down, how many dynamic
+/// children it holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SupervisorSettings {
+    /// How failures spread among the children.
+    pub strategy: Strategy,
+    /// How many restarts in how long before giving up.
+    pub intensity: RestartIntensity,
+    /// Whether significant children's exits stop the supervisor.
+    pub auto_shutdown: AutoShutdown,
+    /// A dynamic supervisor's `max_children` (`None`: unbounded, or static).
+    pub max_children: Option<usize>,
+}
+
+impl SupervisorSpec {
+    /// Its settings, apart from its children.
+    pub fn settings(&self) -> SupervisorSettings {
+        SupervisorSettings {
+            strategy: self.strategy,
+            intensity: self.intensity,
+            auto_shutdown: self.auto_shutdown,
+            max_children: self.dynamic.and_then(|d| d.max_children),
+        }
+    }
+
+    /// Takes `settings`; whether it is dynamic does not change (a static
+    /// supervisor ignores `max_children`).
+    pub fn set_settings(&mut self, settings: SupervisorSettings) {
+        self.strategy = settings.strategy;
+        self.intensity = settings.intensity;
+        self.auto_shutdown = settings.auto_shutdown;
+        if let Some(dynamic) = &mut self.dynamic {
+            dynamic.max_children = settings.max_children;
+        }
+    }
+}
+
 /// Settings of a dynamic supervisor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DynamicSpec {

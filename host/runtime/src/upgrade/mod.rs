@@ -1,0 +1,7 @@
+//! Changing a running tree to match a changed tree file (`arbor ctl
+//! apply`, OTP's release upgrade as one command):
+//!
+//! - [`plan`]: what differs and in which order it is carried out, computed
+//!   without touching anything (what `--dry-run` prints).
+
+pub mod plan;
