@@ -99,8 +99,9 @@ fn status_code(status: ChildStatus) -> u8 {
 /// What one supervisor publishes: itself and its children in start order.
 #[derive(Debug)]
 pub(crate) struct Published {
-    /// The supervisor as a leaf (its own path, strategy, restart type).
-    header: PlaceView,
+    /// The supervisor as a leaf (its own path, strategy, restart type);
+    /// its strategy changes when it takes new settings.
+    header: Mutex<PlaceView>,
     places: Mutex<BTreeMap<ChildId, Arc<PlaceView>>>,
 }
 
@@ -115,9 +116,15 @@ impl Published {
         header.set_status(ChildStatus::Running);
         header.set_generation(1);
         Published {
-            header,
+            header: Mutex::new(header),
             places: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The strategy label inspection shows for the supervisor itself.
+    pub fn set_strategy(&self, strategy: String) {
+        let mut header = self.header.lock().unwrap_or_else(|p| p.into_inner());
+        header.kind = PlaceKind::Supervisor { strategy };
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<ChildId, Arc<PlaceView>>> {
@@ -158,7 +165,7 @@ impl Published {
     /// by name through `lookup` (the registry, which this module does not
     /// import: the registry's entries hold what is published here).
     pub fn report(&self, lookup: &dyn Fn(&str) -> Option<Arc<Published>>) -> NodeReport {
-        let mut report = self.header.leaf();
+        let mut report = self.header.lock().unwrap_or_else(|p| p.into_inner()).leaf();
         report.children = self
             .children()
             .iter()

@@ -77,6 +77,18 @@ impl Place {
     }
 }
 
+/// How inspection shows a child of this spec.
+fn kind_of(spec: &ChildSpec) -> PlaceKind {
+    match spec {
+        ChildSpec::Worker(w) => PlaceKind::Worker {
+            component: w.component.clone(),
+        },
+        ChildSpec::Supervisor(s) => PlaceKind::Supervisor {
+            strategy: s.strategy_label().to_string(),
+        },
+    }
+}
+
 /// A supervisor's places in start order, with a name index.
 pub(crate) struct Places {
     registry: Registry,
@@ -120,18 +132,10 @@ impl Places {
         let id = ChildId(self.next_id);
         self.next_id += 1;
         let path: Arc<str> = Arc::from(format!("{}/{}", self.path, name));
-        let kind = match &spec {
-            ChildSpec::Worker(w) => PlaceKind::Worker {
-                component: w.component.clone(),
-            },
-            ChildSpec::Supervisor(s) => PlaceKind::Supervisor {
-                strategy: s.strategy_label().to_string(),
-            },
-        };
         let view = Arc::new(PlaceView::new(
             name.clone(),
             path.to_string(),
-            kind,
+            kind_of(&spec),
             spec.restart(),
         ));
         self.published.insert(id, view.clone());
@@ -150,6 +154,46 @@ impl Places {
             },
         );
         Ok(id)
+    }
+
+    /// Replaces the spec of the place at `id` (same name and kind), and the
+    /// component version a worker runs from its next start when `component`
+    /// is given. Its mailbox takes the new bounds at once; inspection shows
+    /// the new restart type (and strategy) at once.
+    pub fn set_spec(
+        &mut self,
+        id: ChildId,
+        spec: ChildSpec,
+        component: Option<Arc<LoadedComponent>>,
+    ) {
+        let Some(place) = self.places.get_mut(&id) else {
+            return;
+        };
+        if let ChildSpec::Worker(worker) = &spec
+            && let Some(Entry::Worker(mailbox)) = self.registry.lookup(&worker.name)
+        {
+            mailbox.set_limits(worker.mailbox);
+        }
+        // The view is rebuilt rather than changed: its kind and restart
+        // type are read without a lock.
+        let view = Arc::new(PlaceView::new(
+            spec.name().to_string(),
+            place.path.to_string(),
+            kind_of(&spec),
+            spec.restart(),
+        ));
+        place.spec = spec;
+        if component.is_some() {
+            place.component = component;
+        }
+        place.view = view.clone();
+        place.publish();
+        self.published.insert(id, view);
+    }
+
+    /// The strategy label inspection shows for this supervisor.
+    pub fn relabel(&self, strategy: &str) {
+        self.published.set_strategy(strategy.to_string());
     }
 
     /// Forgets a place: its callers get errors and its name is freed.

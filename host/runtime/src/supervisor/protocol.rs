@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::mailbox::MailboxReceiver;
-use crate::spec::ChildSpec;
+use crate::spec::{ChildSpec, SupervisorSettings};
 use crate::supervisor::inspect::Published;
 use crate::vocab::{ChildId, ExitReason, StartOutcome, SupervisorStop};
 
@@ -131,10 +131,6 @@ pub struct SupervisorRef {
 }
 
 /// Requests a running supervisor answers.
-#[expect(
-    clippy::enum_variant_names,
-    reason = "named after OTP's start_child, terminate_child, restart_child, delete_child"
-)]
 pub(crate) enum SupervisorCommand {
     /// Add a child (a worker or a whole supervisor) and start it.
     StartChild(
@@ -150,6 +146,14 @@ pub(crate) enum SupervisorCommand {
     ),
     /// Forget a stopped child of a static supervisor.
     DeleteChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
+    /// Take new settings (strategy, intensity, auto_shutdown,
+    /// max_children) without restarting.
+    UpdateSettings(SupervisorSettings, oneshot::Sender<()>),
+    /// Replace the spec of the child of the same name: its restart type,
+    /// shutdown, significance and mailbox bounds rule from now on, the rest
+    /// (args, deadlines, memory, may_call, component) at its next start; a
+    /// nested supervisor's children are what it restarts with.
+    UpdateChild(ChildSpec, oneshot::Sender<Result<(), ChildCommandError>>),
 }
 
 /// Why a child command failed.
@@ -198,6 +202,12 @@ pub enum ChildCommandError {
     /// `delete-child` of a child that is running.
     #[error("the child {0:?} is running: stop it first")]
     Running(String),
+    /// A child's new spec is of another kind (worker / supervisor) than
+    /// its place: that is a new child, not a change of settings.
+    #[error(
+        "the child {0:?} is a {1} and cannot become a {2} in place: stop it, delete it and start the new one"
+    )]
+    KindChanged(String, &'static str, &'static str),
     /// `delete-child` under a dynamic supervisor, which forgets its
     /// children when they stop.
     #[error("a dynamic supervisor forgets its children when they stop: use stop-child")]

@@ -14,6 +14,7 @@ mod ignore;
 mod inspection;
 mod intensity;
 mod lifecycle;
+mod live_settings;
 mod mailbox;
 mod names;
 mod restart_types;
