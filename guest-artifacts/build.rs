@@ -19,8 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-/// The Rust guests whose components the host's tests and examples use.
-const RUST_GUESTS: &[&str] = &["probe"];
+/// The Rust guests whose components the host's tests and examples use
+/// (`probe_v2` is the probe's own source built with its `v2` feature: a
+/// second version to hot swap to). One nested build makes them all, so they
+/// share one target dir and their dependencies compile once.
+const RUST_GUESTS: &[&str] = &["probe", "probe_v2"];
 /// The contract the Python, JavaScript and C probes are built against: the
 /// first version, kept in `wit/arbor-0.1.0/`. The Rust probe targets the
 /// newest (`wit/arbor.wit`), so the conformance suite runs guests of both

@@ -23,10 +23,27 @@
 //! | `grow MB` | allocates and keeps MB MiB more (past the memory limit: a trap), replies the total kept |
 //! | `overflow` | recurses without end (a trap when the stack runs out) |
 //! | `log-many N SIZE` | logs N info lines of SIZE bytes (`log-many I xxx...`, I from 0), replies `logged N` |
+//! | `pad N` | keeps a padding of N bytes (`x` repeated) in the state it hands over, replies `padded N` (makes a large snapshot) |
+//! | `version` | replies this build's label: `v1`, or `v2` for the v2 build |
+//! | `from-version` | replies the `from-version` its last `restore` got, or `none` |
 //!
-//! It targets the newest contract (`wit/arbor.wit`, 0.2.0); the Python,
-//! JavaScript and C probes stay on 0.1.0, so the conformance suite runs both
-//! versions side by side.
+//! It targets the newest contract's world `supervised-with-handover`
+//! (`wit/arbor.wit`, 0.2.0); the Python, JavaScript and C probes stay on
+//! 0.1.0, so the conformance suite runs both versions side by side.
+//!
+//! **Handover.** `snapshot` hands over `{"count": N, "notes": [..], "pad":
+//! "xxx.."}` (the `count` counter, the notes, the padding) as JSON, the same
+//! format in every language's probe, so a child's state can move between
+//! languages; `restore` takes it (a missing field takes its default, an
+//! unknown one is ignored; JSON it cannot read is `err("cannot read the
+//! state: ...")`). Memory kept by `grow` is not handed over.
+//!
+//! **Two versions.** `guests/probe_v2` builds this same file with the cargo
+//! feature `v2`, a second version to hot swap to: `version` replies `v2`,
+//! `count` replies `v2 N` instead of `N`, and two init args act only there:
+//! `v2_trap_init` (trap in `init`) and `v2_refuse_restore` (`restore`
+//! returns `err("refused by v2_refuse_restore")`). The v1 build reads and
+//! ignores them, so a child started with them runs until swapped to v2.
 //!
 //! `init` takes JSON args: `fail_init` (return `err`), `trap_init` (trap),
 //! `ignore_init` (answer `ignore`: start nothing),
@@ -41,14 +58,23 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 wit_bindgen::generate!({
     path: "../../wit",
-    world: "supervised",
+    world: "supervised-with-handover",
 });
 
 use arbor::supervised::host::{self, Level};
 use arbor::supervised::types::{CallError, ExitReason};
+use exports::arbor::supervised::handover::Guest as Handover;
 use exports::arbor::supervised::lifecycle::{Guest, InitOutcome};
+
+/// Whether this is the v2 build (`guests/probe_v2`): what a hot swap test
+/// tells the two versions apart by.
+const V2: bool = cfg!(feature = "v2");
+/// What `version` replies.
+const VERSION: &str = if V2 { "v2" } else { "v1" };
 
 #[derive(Default, serde::Deserialize)]
 #[serde(default)]
@@ -61,6 +87,10 @@ struct Args {
     report_to: Option<String>,
     init_gate: Option<String>,
     init_sleep_ms: u64,
+    /// v2 only: trap in `init` (a swap to v2 that fails to start).
+    v2_trap_init: bool,
+    /// v2 only: `restore` refuses the state (a swap to v2 that fails to restore).
+    v2_refuse_restore: bool,
 }
 
 #[derive(Default)]
@@ -70,6 +100,21 @@ struct State {
     notes: Vec<String>,
     /// Memory kept by `grow`.
     kept: Vec<Vec<u8>>,
+    /// Kept by `pad`: makes the handed-over state as large as a test needs.
+    pad: String,
+    /// The `from-version` of the last `restore`.
+    restored_from: Option<String>,
+}
+
+/// The state `snapshot` hands over and `restore` takes, as JSON; the Python
+/// and JavaScript probes read and write the same. Borrowed when written, so
+/// a large `pad` is not copied before it is serialised.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Snapshot<'a> {
+    count: u64,
+    notes: Cow<'a, [String]>,
+    pad: Cow<'a, str>,
 }
 
 /// Recursion the optimiser cannot turn into a loop: each frame keeps a
@@ -156,6 +201,9 @@ impl Guest for Probe {
         if args.trap_init {
             panic!("trap_init was set");
         }
+        if V2 && args.v2_trap_init {
+            panic!("v2_trap_init was set");
+        }
         if args.fail_init {
             return Err("fail_init was set".to_string());
         }
@@ -187,7 +235,11 @@ impl Guest for Probe {
             "bytes" => return decode_hex(rest),
             "count" => STATE.with_borrow_mut(|state| {
                 state.counted += 1;
-                state.counted.to_string()
+                if V2 {
+                    format!("v2 {}", state.counted)
+                } else {
+                    state.counted.to_string()
+                }
             }),
             "crash" => panic!("crash requested"),
             "trap" => core::arch::wasm32::unreachable(),
@@ -251,6 +303,18 @@ impl Guest for Probe {
                 "forgotten".to_string()
             }),
             "name" => host::self_name(),
+            "pad" => {
+                let n: usize = rest.parse().map_err(|_| format!("bad size: {rest}"))?;
+                STATE.with_borrow_mut(|state| state.pad = "x".repeat(n));
+                format!("padded {n}")
+            }
+            "version" => VERSION.to_string(),
+            "from-version" => STATE.with_borrow(|state| {
+                state
+                    .restored_from
+                    .clone()
+                    .unwrap_or_else(|| "none".to_string())
+            }),
             "grow" => {
                 let mb: usize = rest.parse().map_err(|_| format!("bad size: {rest}"))?;
                 STATE.with_borrow_mut(|state| {
@@ -297,6 +361,34 @@ impl Guest for Probe {
         if trap {
             panic!("trap_terminate was set");
         }
+    }
+}
+
+impl Handover for Probe {
+    fn snapshot() -> Result<Vec<u8>, String> {
+        STATE.with_borrow(|state| {
+            let snapshot = Snapshot {
+                count: state.counted,
+                notes: Cow::Borrowed(&state.notes),
+                pad: Cow::Borrowed(&state.pad),
+            };
+            serde_json::to_vec(&snapshot).map_err(|e| format!("cannot write the state: {e}"))
+        })
+    }
+
+    fn restore(state: Vec<u8>, from_version: String) -> Result<(), String> {
+        if V2 && STATE.with_borrow(|state| state.args.v2_refuse_restore) {
+            return Err("refused by v2_refuse_restore".to_string());
+        }
+        let snapshot: Snapshot =
+            serde_json::from_slice(&state).map_err(|e| format!("cannot read the state: {e}"))?;
+        STATE.with_borrow_mut(|state| {
+            state.counted = snapshot.count;
+            state.notes = snapshot.notes.into_owned();
+            state.pad = snapshot.pad.into_owned();
+            state.restored_from = Some(from_version);
+        });
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use arbor::allocator::InstanceUsage;
-use arbor::control::{CallReply, ControlClient, Request};
+use arbor::control::{CallReply, ControlClient, Request, SwapCommand};
 use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
@@ -65,6 +65,48 @@ enum CtlCommand {
     RestartChild { supervisor: String, name: String },
     /// Forget the stopped child NAME of static supervisor SUP.
     DeleteChild { supervisor: String, name: String },
+    /// Hot-swap worker NAME to the component in WASM, keeping its state
+    /// (both versions must export `handover`, or pass --fresh); or every
+    /// worker of a component (--component ID WASM); or go back to a
+    /// worker's previous version (--undo NAME). Exits non-zero, saying why,
+    /// when the swap is refused or rolled back.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["name", "component"])))]
+    Swap {
+        /// The worker to swap (or, with --undo, to take back).
+        #[arg(conflicts_with = "component")]
+        name: Option<String>,
+        /// The new component file (not with --undo).
+        #[arg(required_unless_present = "undo", conflicts_with = "undo")]
+        wasm: Option<PathBuf>,
+        /// Swap every worker running this `[components]` entry, dynamic
+        /// children included, and make WASM its version for new children.
+        #[arg(long, value_name = "ID")]
+        component: Option<String>,
+        /// Go back to NAME's version before its last swap.
+        #[arg(long, requires = "name")]
+        undo: bool,
+        /// Run the new version from fresh state when either version lacks
+        /// `handover` (the old one gets `terminate`).
+        #[arg(long)]
+        fresh: bool,
+        /// How long a crash of the new version rolls it back (e.g. 10s, 500ms).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        probation: Option<std::time::Duration>,
+        /// How long to wait for the in-flight message before giving up.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        drain_timeout: Option<std::time::Duration>,
+        /// With --component: swap N workers first and wait for their
+        /// probation before the rest.
+        #[arg(long, value_name = "N", default_value_t = 0, requires = "component")]
+        canary: usize,
+        /// With --component: at most N workers swapping (or on probation) at once.
+        #[arg(long, value_name = "N", requires = "component")]
+        batch: Option<usize>,
+        /// Try the new version beside the live child with a copy of its
+        /// state, report, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
     /// How full the instance pool is: live instances, capacity, memory.
@@ -185,6 +227,36 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             CtlCommand::DeleteChild { supervisor, name } => {
                 (Request::DeleteChild { supervisor, name }, Format::Plain)
             }
+            CtlCommand::Swap {
+                name,
+                wasm,
+                component,
+                undo,
+                fresh,
+                probation,
+                drain_timeout,
+                canary,
+                batch,
+                dry_run,
+            } => {
+                let file = match wasm {
+                    Some(wasm) => Some(prepare_file(&wasm)?),
+                    None => None,
+                };
+                let command = SwapCommand {
+                    name,
+                    component,
+                    file,
+                    undo,
+                    fresh,
+                    probation_ms: probation.map(|d| d.as_millis() as u64),
+                    drain_timeout_ms: drain_timeout.map(|d| d.as_millis() as u64),
+                    canary,
+                    batch,
+                    dry_run,
+                };
+                (Request::Swap(command), Format::Plain)
+            }
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, Format::Plain)
             }
@@ -241,4 +313,62 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `10s`, `500ms`, `2m` or a number of seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 10s, 500ms, 2m)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// The component file as the host will read it: an absolute path (the
+/// host's working directory is not ctl's), announced when it is big
+/// enough for its compile to take a while.
+fn prepare_file(wasm: &std::path::Path) -> anyhow::Result<String> {
+    let path =
+        std::path::absolute(wasm).with_context(|| format!("cannot resolve {}", wasm.display()))?;
+    let size = std::fs::metadata(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if size > 1 << 20 {
+        eprintln!(
+            "compiling {} ({:.1} MB) in the host; this takes a few seconds the first time...",
+            path.display(),
+            size as f64 / (1 << 20) as f64
+        );
+    }
+    Ok(path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(
+            parse_duration("ten")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+        assert!(parse_duration("3h").unwrap_err().contains("unknown unit"));
+    }
 }

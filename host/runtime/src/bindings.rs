@@ -14,6 +14,7 @@
 //! sleep, a `call` to another child) never blocks its scheduler thread.
 
 use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre};
 
 /// `arbor:supervised@0.2.0`: `init` may answer `ignore`, and a full mailbox
 /// has a `call-error` case of its own.
@@ -36,6 +37,22 @@ pub(crate) mod v0_1 {
         exports: { default: async },
     });
 }
+
+/// `arbor:supervised@0.2.0` world `supervised-with-handover`: only its
+/// `handover` export is used (the rest is [`v0_2`]'s). A component exports
+/// it or not; the host looks it up once, when the component is loaded.
+pub(crate) mod v0_2_handover {
+    wasmtime::component::bindgen!({
+        path: "../../wit/arbor.wit",
+        world: "supervised-with-handover",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use v0_2_handover::exports::arbor::supervised::handover::{
+    Guest as HandoverGuest, GuestIndices as HandoverIndices,
+};
 
 /// The contract versions the host runs, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,12 +131,19 @@ exit_reason_conversions!(v0_2);
 exit_reason_conversions!(v0_1);
 
 /// A component pre-instantiated against the version of the contract it
-/// exports.
-pub(crate) enum SupervisedPre<T: 'static> {
+/// exports, with its `handover` export if it has one.
+pub(crate) struct SupervisedPre<T: 'static> {
+    instance_pre: InstancePre<T>,
+    lifecycle: LifecycleIndices,
+    handover: Option<HandoverIndices>,
+}
+
+/// Where a component's lifecycle exports are, in its contract version.
+enum LifecycleIndices {
     /// Built against 0.2.0.
-    V0_2(v0_2::SupervisedPre<T>),
+    V0_2(v0_2::SupervisedIndices),
     /// Built against 0.1.0.
-    V0_1(v0_1::SupervisedPre<T>),
+    V0_1(v0_1::SupervisedIndices),
 }
 
 /// Why a component matches no contract version: each version's reason.
@@ -133,36 +157,102 @@ pub(crate) struct NoContract {
 impl<T: Send + 'static> SupervisedPre<T> {
     /// Matches `pre`'s exports against the newest version first, then the
     /// older one. A component exports one version's `lifecycle`, so at
-    /// most one matches.
-    pub fn new(pre: wasmtime::component::InstancePre<T>) -> Result<Self, NoContract> {
-        match v0_2::SupervisedPre::new(pre.clone()) {
-            Ok(pre) => Ok(SupervisedPre::V0_2(pre)),
-            Err(newest) => match v0_1::SupervisedPre::new(pre) {
-                Ok(pre) => Ok(SupervisedPre::V0_1(pre)),
-                Err(oldest) => Err(NoContract { newest, oldest }),
+    /// most one matches. The `handover` interface exists only in 0.2.0.
+    pub fn new(instance_pre: InstancePre<T>) -> Result<Self, NoContract> {
+        let lifecycle = match v0_2::SupervisedIndices::new(&instance_pre) {
+            Ok(indices) => LifecycleIndices::V0_2(indices),
+            Err(newest) => match v0_1::SupervisedIndices::new(&instance_pre) {
+                Ok(indices) => LifecycleIndices::V0_1(indices),
+                Err(oldest) => return Err(NoContract { newest, oldest }),
             },
-        }
+        };
+        let handover = match lifecycle {
+            LifecycleIndices::V0_2(_) => HandoverIndices::new(&instance_pre).ok(),
+            LifecycleIndices::V0_1(_) => None,
+        };
+        Ok(SupervisedPre {
+            instance_pre,
+            lifecycle,
+            handover,
+        })
     }
 
     /// The version the component was built against.
     pub fn version(&self) -> ContractVersion {
-        match self {
-            SupervisedPre::V0_2(_) => ContractVersion::V0_2,
-            SupervisedPre::V0_1(_) => ContractVersion::V0_1,
+        match self.lifecycle {
+            LifecycleIndices::V0_2(_) => ContractVersion::V0_2,
+            LifecycleIndices::V0_1(_) => ContractVersion::V0_1,
         }
     }
 
-    /// A fresh instance in `store`.
+    /// Whether the component exports `handover` (`snapshot`, `restore`).
+    pub fn has_handover(&self) -> bool {
+        self.handover.is_some()
+    }
+
+    /// A fresh instance in `store`: what the generated `instantiate_async`
+    /// does, keeping the instance so `handover` can be found in it later.
     pub async fn instantiate_async(&self, store: &mut Store<T>) -> wasmtime::Result<Supervised> {
-        Ok(match self {
-            SupervisedPre::V0_2(pre) => Supervised::V0_2(pre.instantiate_async(store).await?),
-            SupervisedPre::V0_1(pre) => Supervised::V0_1(pre.instantiate_async(store).await?),
+        let instance = self.instance_pre.instantiate_async(&mut *store).await?;
+        let lifecycle = match &self.lifecycle {
+            LifecycleIndices::V0_2(indices) => {
+                Lifecycle::V0_2(indices.load(&mut *store, &instance)?)
+            }
+            LifecycleIndices::V0_1(indices) => {
+                Lifecycle::V0_1(indices.load(&mut *store, &instance)?)
+            }
+        };
+        Ok(Supervised {
+            lifecycle,
+            instance,
         })
+    }
+
+    /// The `handover` exports of `instance` (made by this pre), if the
+    /// component has them. Looked up only when a swap needs them, so a
+    /// restart pays nothing for them.
+    pub fn handover(
+        &self,
+        store: &mut Store<T>,
+        instance: &Supervised,
+    ) -> wasmtime::Result<Option<Handover>> {
+        match &self.handover {
+            Some(indices) => Ok(Some(Handover(indices.load(store, &instance.instance)?))),
+            None => Ok(None),
+        }
     }
 }
 
-/// A live instance's lifecycle exports, in its contract version.
-pub(crate) enum Supervised {
+/// A live instance's `handover` exports.
+pub(crate) struct Handover(HandoverGuest);
+
+impl Handover {
+    /// Calls `snapshot`: `Err` is a trap, `Ok(Err)` the guest's refusal.
+    pub async fn snapshot<T: Send>(
+        &self,
+        store: &mut Store<T>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        self.0.call_snapshot(store).await
+    }
+
+    /// Calls `restore`: `Err` is a trap, `Ok(Err)` the guest's refusal.
+    pub async fn restore<T: Send>(
+        &self,
+        store: &mut Store<T>,
+        state: &[u8],
+        from_version: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.0.call_restore(store, state, from_version).await
+    }
+}
+
+/// A live instance: its lifecycle exports, in its contract version.
+pub(crate) struct Supervised {
+    lifecycle: Lifecycle,
+    instance: Instance,
+}
+
+enum Lifecycle {
     /// Built against 0.2.0.
     V0_2(v0_2::Supervised),
     /// Built against 0.1.0.
@@ -177,8 +267,8 @@ impl Supervised {
         args: &[u8],
     ) -> wasmtime::Result<Result<InitOutcome, String>> {
         use v0_2::exports::arbor::supervised::lifecycle::InitOutcome as Wit;
-        Ok(match self {
-            Supervised::V0_2(guest) => guest
+        Ok(match &self.lifecycle {
+            Lifecycle::V0_2(guest) => guest
                 .arbor_supervised_lifecycle()
                 .call_init(store, args)
                 .await?
@@ -186,7 +276,7 @@ impl Supervised {
                     Wit::Running => InitOutcome::Running,
                     Wit::Ignore => InitOutcome::Ignore,
                 }),
-            Supervised::V0_1(guest) => guest
+            Lifecycle::V0_1(guest) => guest
                 .arbor_supervised_lifecycle()
                 .call_init(store, args)
                 .await?
@@ -200,14 +290,14 @@ impl Supervised {
         store: &mut Store<T>,
         message: &[u8],
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        match self {
-            Supervised::V0_2(guest) => {
+        match &self.lifecycle {
+            Lifecycle::V0_2(guest) => {
                 guest
                     .arbor_supervised_lifecycle()
                     .call_handle(store, message)
                     .await
             }
-            Supervised::V0_1(guest) => {
+            Lifecycle::V0_1(guest) => {
                 guest
                     .arbor_supervised_lifecycle()
                     .call_handle(store, message)
@@ -222,14 +312,14 @@ impl Supervised {
         store: &mut Store<T>,
         reason: &GuestExit,
     ) -> wasmtime::Result<()> {
-        match self {
-            Supervised::V0_2(guest) => {
+        match &self.lifecycle {
+            Lifecycle::V0_2(guest) => {
                 guest
                     .arbor_supervised_lifecycle()
                     .call_terminate(store, &reason.into())
                     .await
             }
-            Supervised::V0_1(guest) => {
+            Lifecycle::V0_1(guest) => {
                 guest
                     .arbor_supervised_lifecycle()
                     .call_terminate(store, &reason.into())

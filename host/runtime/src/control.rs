@@ -17,8 +17,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
-use crate::node::Node;
+use crate::node::{Node, NodeHandle};
 use crate::spec::{SupervisorSpec, WorkerSpec, check_name};
+use crate::swap::{SwapError, SwapOptions};
 use crate::vocab::{RestartType, StartOutcome};
 
 /// Events queued for one `events` connection that is not reading. A client
@@ -93,6 +94,10 @@ pub enum Request {
         /// The child.
         name: String,
     },
+    /// Hot-swap a worker (`name`), every worker of a component
+    /// (`component`), or undo a worker's last swap (`undo`). Answers the
+    /// report as text; an error says what was refused or rolled back.
+    Swap(SwapCommand),
     /// Count a supervisor's children.
     CountChildren {
         /// The supervisor.
@@ -104,6 +109,88 @@ pub enum Request {
     Events,
     /// Stop the tree in order and exit.
     Shutdown,
+}
+
+/// What `arbor ctl swap` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwapCommand {
+    /// The worker to swap (or undo); unset with `component`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The component whose workers all swap.
+    #[serde(default)]
+    pub component: Option<String>,
+    /// The new component file, an absolute path on the host's machine;
+    /// unset for `undo`.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Go back to the worker's previous version.
+    #[serde(default)]
+    pub undo: bool,
+    /// See [`SwapOptions::fresh`].
+    #[serde(default)]
+    pub fresh: bool,
+    /// See [`SwapOptions::probation`]; the default when unset.
+    #[serde(default)]
+    pub probation_ms: Option<u64>,
+    /// See [`SwapOptions::drain_timeout`]; the default when unset.
+    #[serde(default)]
+    pub drain_timeout_ms: Option<u64>,
+    /// See [`SwapOptions::canary`].
+    #[serde(default)]
+    pub canary: usize,
+    /// See [`SwapOptions::batch`]; the default when unset.
+    #[serde(default)]
+    pub batch: Option<usize>,
+    /// See [`SwapOptions::dry_run`].
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl SwapCommand {
+    /// The options it asks for, defaults where it says nothing.
+    pub fn options(&self) -> SwapOptions {
+        let defaults = SwapOptions::default();
+        SwapOptions {
+            fresh: self.fresh,
+            probation: self
+                .probation_ms
+                .map_or(defaults.probation, Duration::from_millis),
+            drain_timeout: self
+                .drain_timeout_ms
+                .map_or(defaults.drain_timeout, Duration::from_millis),
+            canary: self.canary,
+            batch: self.batch.unwrap_or(defaults.batch),
+            dry_run: self.dry_run,
+        }
+    }
+
+    /// Carries the command out on `node`: the report's text, or why not.
+    pub async fn carry_out(&self, node: &NodeHandle) -> Result<String, SwapError> {
+        let options = self.options();
+        let file = || {
+            self.file
+                .as_deref()
+                .map(Path::new)
+                .ok_or_else(|| SwapError::Load("no component file given".to_string()))
+        };
+        match (&self.name, &self.component) {
+            (Some(name), _) if self.undo => Ok(node.undo_swap(name, &options).await?.to_string()),
+            (_, Some(component)) => {
+                let new = node.prepare_component(component, file()?).await?;
+                Ok(node
+                    .swap_component(component, new, &options)
+                    .await?
+                    .to_string())
+            }
+            (Some(name), None) => {
+                let component = node.worker_component(name)?;
+                let new = node.prepare_component(&component, file()?).await?;
+                Ok(node.swap_child(name, new, &options).await?.to_string())
+            }
+            (None, None) => Err(SwapError::NoSuchChild(String::new())),
+        }
+    }
 }
 
 /// The reply of a `call`, byte for byte.
@@ -453,6 +540,10 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
                 Err(e) => Response::err(e),
             }
         }
+        Request::Swap(command) => match command.carry_out(node).await {
+            Ok(text) => Response::ok(Value::String(text)),
+            Err(e) => Response::err(e),
+        },
         Request::DeleteChild { supervisor, name } => {
             match node.delete_child(&supervisor, &name).await {
                 Ok(()) => Response::ok(Value::Null),

@@ -95,6 +95,12 @@ impl LoadedComponent {
     pub fn contract(&self) -> ContractVersion {
         self.pre.version()
     }
+
+    /// Whether it exports `handover` (`snapshot`/`restore`), so a hot swap
+    /// can carry a child's state into or out of it.
+    pub fn has_handover(&self) -> bool {
+        self.pre.has_handover()
+    }
 }
 
 /// The version of a component's bytes as Arbor shows it: the first 16 hex

@@ -54,6 +54,57 @@ pub enum EventKind {
     /// not delivered to it. `path` is empty (no child is meant); `t_us` is no
     /// earlier than the last event dropped.
     EventsDropped,
+    /// A hot swap of the worker at `path` began: its in-flight message has
+    /// finished and it takes no other until the swap commits or fails.
+    /// `swap` has the versions.
+    SwapStarted,
+    /// The worker runs the new version from its next message on; its
+    /// probation begins. `swap` has the versions, the phase durations and
+    /// the state's size.
+    SwapCommitted,
+    /// The swap failed and the worker runs the old version: before the
+    /// commit (`swap.phase` says where: `snapshot`, `instantiate`, `init`,
+    /// `restore`; the old instance went on untouched) or by a crash within
+    /// the probation (`swap.phase` is `probation`; the crash is then
+    /// handled by the supervisor as any other, and its restart runs the old
+    /// version with the pre-swap state). `detail` says why.
+    SwapRolledBack,
+}
+
+/// The versions and timings of a hot swap, on `swap_*` events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwapDetail {
+    /// The version the worker ran (content hash).
+    pub from: String,
+    /// The version it was swapped to.
+    pub to: String,
+    /// How long its in-flight message kept the swap waiting, microseconds.
+    pub drain_us: u64,
+    /// From the end of the drain to the commit, microseconds: how long the
+    /// worker took no message.
+    pub unavailable_us: u64,
+    /// The snapshot's size, when the state was handed over.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub state_bytes: Option<u64>,
+    /// Where a rolled-back swap failed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub phase: Option<String>,
+}
+
+impl SwapDetail {
+    pub(crate) fn from_report(report: &crate::swap::SwapReport, phase: Option<&str>) -> Self {
+        SwapDetail {
+            from: report.from.clone(),
+            to: report.to.clone(),
+            drain_us: report.drain_us,
+            unavailable_us: report.unavailable_us,
+            state_bytes: match report.state {
+                crate::swap::StateHandover::Moved { bytes } => Some(bytes),
+                _ => None,
+            },
+            phase: phase.map(str::to_string),
+        }
+    }
 }
 
 /// One event.
@@ -78,6 +129,9 @@ pub struct Event {
     /// How many events were dropped (`events_dropped` only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub dropped: Option<u64>,
+    /// Versions and timings (`swap_*` events only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub swap: Option<SwapDetail>,
 }
 
 impl Event {
@@ -91,6 +145,7 @@ impl Event {
             reason: None,
             detail: Some(format!("{n} events dropped: the reader could not keep up")),
             dropped: Some(n),
+            swap: None,
         }
     }
 
@@ -192,6 +247,29 @@ impl EventSink {
         reason: Option<ExitReason>,
         detail: Option<&str>,
     ) {
+        self.emit_event(event, path, generation, reason, detail, None);
+    }
+
+    /// Emits a `swap_*` event with its versions and timings.
+    pub(crate) fn emit_swap(
+        &self,
+        event: EventKind,
+        path: &str,
+        swap: SwapDetail,
+        detail: Option<&str>,
+    ) {
+        self.emit_event(event, path, None, None, detail, Some(swap));
+    }
+
+    fn emit_event(
+        &self,
+        event: EventKind,
+        path: &str,
+        generation: Option<u64>,
+        reason: Option<ExitReason>,
+        detail: Option<&str>,
+        swap: Option<SwapDetail>,
+    ) {
         let mut outputs = self.lock();
         let event = Event {
             t_us: self.inner.start.elapsed().as_micros() as u64,
@@ -201,6 +279,7 @@ impl EventSink {
             reason,
             detail: detail.map(|d| clip(d, MAX_DETAIL_BYTES).into_owned()),
             dropped: None,
+            swap,
         };
         let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
         let line = needs_line.then(|| event.line());

@@ -61,6 +61,22 @@ impl ChildState {
         }
     }
 
+    /// Fresh state for another instance of the same child (a hot swap's
+    /// new version): the same settings, nothing else carried over.
+    pub(crate) fn renewed(&self) -> ChildState {
+        ChildState {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limits: self.limits.clone(),
+            name: self.name.clone(),
+            path: self.path.clone(),
+            registry: self.registry.clone(),
+            call_timeout: self.call_timeout,
+            may_call: self.may_call.clone(),
+            stop_request: None,
+        }
+    }
+
     /// The child's path in the tree.
     pub(crate) fn path(&self) -> &str {
         &self.path

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod report;
 pub mod spec;
 pub mod supervisor;
+pub mod swap;
 pub mod upgrade;
 pub mod vocab;
 
@@ -39,6 +40,7 @@ pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit}
 pub use report::{ChildCounts, NodeReport};
 pub use spec::{ChildSpec, SpecError, SupervisorSettings, SupervisorSpec, TreeSpec, WorkerSpec};
 pub use supervisor::protocol::ChildCommandError;
+pub use swap::{RolloutReport, StateHandover, SwapError, SwapOptions, SwapReport};
 pub use vocab::{
     AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,
     StartOutcome, Strategy, SupervisorStop,

@@ -332,6 +332,14 @@ impl NodeHandle {
         self.shared.registry.cast(name, message)
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn supervisor_ref(&self, name: &str) -> Result<SupervisorRef, CommandError> {
+        self.supervisor(name)
+    }
+
     fn supervisor(&self, name: &str) -> Result<SupervisorRef, CommandError> {
         // A path (`root/services`) names its last supervisor.
         let name = name.rsplit('/').next().unwrap_or(name);
@@ -359,6 +367,11 @@ impl NodeHandle {
     /// The live tree, assembled from what each supervisor publishes: it
     /// never waits for a supervisor, however busy.
     pub async fn tree(&self) -> Result<NodeReport, CommandError> {
+        self.tree_now()
+    }
+
+    /// [`Self::tree`], for callers that are not async.
+    pub(crate) fn tree_now(&self) -> Result<NodeReport, CommandError> {
         let root = self.supervisor(&self.root_name)?;
         let registry = &self.shared.registry;
         Ok(root
@@ -420,11 +433,11 @@ impl NodeHandle {
     }
 
     /// Replaces the spec of `supervisor`'s child of the same name (a
-    /// worker stays a worker, a supervisor a supervisor; the name, and so
-    /// the child's registration, does not change). Its restart type,
-    /// shutdown, significance and mailbox bounds rule from now on; its
-    /// args, deadlines, memory limit, `may_call` and component id apply at
-    /// its next start. For a nested supervisor, `spec`'s children are what
+    /// worker stays a worker of the same component id, a supervisor a
+    /// supervisor; the name, and so the child's registration, does not
+    /// change). Its restart type, shutdown, significance and mailbox bounds
+    /// rule from now on; its args, deadlines, memory limit and `may_call`
+    /// apply at its next start. For a nested supervisor, `spec`'s children are what
     /// it starts with when it is restarted (its running children and
     /// settings are its own: see [`NodeHandle::update_supervisor`]).
     pub async fn update_child(

@@ -14,6 +14,12 @@ pub struct NodeReport {
     /// The component (workers).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub component: Option<String>,
+    /// The version of the component a worker runs: its content hash.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<String>,
+    /// The file that version was loaded from.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file: Option<String>,
     /// The strategy (supervisors).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub strategy: Option<String>,
@@ -41,7 +47,10 @@ impl NodeReport {
     fn render_into(&self, depth: usize, out: &mut String) {
         let what = match (&self.strategy, &self.component) {
             (Some(strategy), _) => format!("supervisor {strategy}"),
-            (_, Some(component)) => format!("worker {component}"),
+            (_, Some(component)) => match &self.version {
+                Some(version) => format!("worker {component}@{version}"),
+                None => format!("worker {component}"),
+            },
             _ => self.kind.clone(),
         };
         out.push_str(&format!(

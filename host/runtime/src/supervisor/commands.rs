@@ -1,12 +1,13 @@
 //! The commands a running supervisor answers (OTP's `start_child`,
-//! `terminate_child`, `restart_child`, `delete_child`, and the settings
-//! changes of `arbor ctl apply`), each handled in the supervisor's loop
-//! between exits and retries.
+//! `terminate_child`, `restart_child`, `delete_child`, passing a hot swap
+//! on to a worker, and the settings changes of `arbor ctl apply`), each
+//! handled in the supervisor's loop between exits and retries.
 
 use crate::spec::{ChildSpec, SupervisorSettings, check_name};
 use crate::supervisor::driver::Supervisor;
 use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand};
 use crate::supervisor::state::Rules;
+use crate::swap::request::{StateHandover, SwapError, SwapReport, SwapRequest, SwapTo};
 use crate::vocab::{ChildId, StartOutcome};
 
 impl Supervisor {
@@ -34,6 +35,7 @@ impl Supervisor {
             SupervisorCommand::UpdateChild(spec, reply) => {
                 let _ = reply.send(self.update_child(spec));
             }
+            SupervisorCommand::SwapChild(name, request) => self.swap_child(&name, request),
         }
     }
 
@@ -61,8 +63,7 @@ impl Supervisor {
     }
 
     /// Replaces the spec of the child of the same name (see
-    /// [`SupervisorCommand::UpdateChild`]); a worker's new component id
-    /// must be in the host's table.
+    /// [`SupervisorCommand::UpdateChild`]).
     fn update_child(&mut self, spec: ChildSpec) -> Result<(), ChildCommandError> {
         let id = self.find_child(spec.name())?;
         let place = self.places.get(id).expect("found");
@@ -77,22 +78,23 @@ impl Supervisor {
                 kind(&spec),
             ));
         }
-        let component = match (&place.spec, &spec) {
-            (ChildSpec::Worker(old), ChildSpec::Worker(new)) if old.component != new.component => {
-                Some(
-                    self.shared.component(&new.component).ok_or_else(|| {
-                        ChildCommandError::UnknownComponent(new.component.clone())
-                    })?,
-                )
-            }
-            _ => None,
-        };
+        // The component a worker runs is its version, which a swap (or a
+        // running instance's exit) sets: another id is another child.
+        if let (ChildSpec::Worker(old), ChildSpec::Worker(new)) = (&place.spec, &spec)
+            && old.component != new.component
+        {
+            return Err(ChildCommandError::ComponentChanged {
+                child: spec.name().to_string(),
+                from: old.component.clone(),
+                to: new.component.clone(),
+            });
+        }
         if let ChildSpec::Worker(worker) = &spec {
             self.check_memory(worker.max_memory_bytes)?;
         }
         self.state
             .set_child_terms(id, spec.restart(), spec.significant());
-        self.places.set_spec(id, spec, component);
+        self.places.set_spec(id, spec);
         Ok(())
     }
 
@@ -107,6 +109,78 @@ impl Supervisor {
             });
         }
         Ok(())
+    }
+
+    /// Passes a swap on to the worker's task, which carries it out between
+    /// two messages and answers it; the supervisor does not wait. A worker
+    /// that is not running takes the version for its next start.
+    fn swap_child(&mut self, name: &str, mut request: SwapRequest) {
+        let Some(place) = self
+            .places
+            .find(name)
+            .and_then(|id| self.places.get_mut(id))
+        else {
+            let _ = request
+                .reply
+                .send(Err(SwapError::NoSuchChild(name.to_string())));
+            return;
+        };
+        let ChildSpec::Worker(worker) = &place.spec else {
+            let _ = request
+                .reply
+                .send(Err(SwapError::NotAWorker(place.path.to_string())));
+            return;
+        };
+        request.view = Some(place.view.clone());
+        if let Some(swaps) = place.live.as_ref().and_then(|l| l.swaps.as_ref()) {
+            request.args = worker.args.clone();
+            request.callback_timeout = worker.timeout;
+            // A task that just exited drops the request: its caller hears
+            // the child stopped, and may ask again.
+            let _ = swaps.send(request);
+            return;
+        }
+        let current = place
+            .component
+            .clone()
+            .expect("a worker's place has its component");
+        let to = match request.to {
+            SwapTo::Version(to) => to,
+            SwapTo::Previous => match place.previous.clone() {
+                Some(previous) => previous,
+                None => {
+                    let _ = request
+                        .reply
+                        .send(Err(SwapError::NothingToUndo(place.path.to_string())));
+                    return;
+                }
+            },
+        };
+        if to.hash == current.hash {
+            let _ = request.reply.send(Err(SwapError::SameVersion {
+                child: place.path.to_string(),
+                version: current.hash.clone(),
+            }));
+            return;
+        }
+        let report = SwapReport {
+            child: place.path.to_string(),
+            from: current.hash.clone(),
+            to: to.hash.clone(),
+            state: StateHandover::NotRunning,
+            drain_us: 0,
+            unavailable_us: 0,
+            probation_ms: 0,
+            dry_run: request.dry_run,
+        };
+        if !request.dry_run {
+            place.view.set_version(to.clone());
+            place.component = Some(to);
+            place.previous = Some(current);
+            // State saved for the old version does not go into the new one.
+            place.restore = None;
+        }
+        let _ = request.reply.send(Ok(report));
     }
 
     async fn start_child(&mut self, spec: ChildSpec) -> Result<StartOutcome, ChildCommandError> {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::engine::LoadedComponent;
 use crate::report::{ChildCounts, NodeReport};
 use crate::vocab::{ChildId, ChildStatus, RestartType};
 
@@ -30,10 +31,16 @@ pub(crate) enum PlaceKind {
 pub(crate) struct PlaceView {
     pub name: String,
     pub path: String,
-    pub kind: PlaceKind,
-    pub restart: RestartType,
+    /// Whether it is a supervisor (which never changes in place).
+    supervisor: bool,
+    /// Its kind's label (component id, strategy) and restart type: changed
+    /// only by `apply`, so the lock is never contended.
+    terms: Mutex<(PlaceKind, RestartType)>,
     status: AtomicU8,
     generation: AtomicU64,
+    /// The component version a worker runs; changed only by a swap, so
+    /// the lock is never contended on a hot path.
+    version: Mutex<Option<Arc<LoadedComponent>>>,
 }
 
 impl PlaceView {
@@ -41,11 +48,38 @@ impl PlaceView {
         PlaceView {
             name,
             path,
-            kind,
-            restart,
+            supervisor: matches!(kind, PlaceKind::Supervisor { .. }),
+            terms: Mutex::new((kind, restart)),
             status: AtomicU8::new(status_code(ChildStatus::Stopped)),
             generation: AtomicU64::new(0),
+            version: Mutex::new(None),
         }
+    }
+
+    /// New label and restart type (the child's spec changed in place; a
+    /// worker stays a worker).
+    pub fn set_terms(&self, kind: PlaceKind, restart: RestartType) {
+        debug_assert_eq!(
+            self.supervisor,
+            matches!(kind, PlaceKind::Supervisor { .. })
+        );
+        *self.terms.lock().unwrap_or_else(|p| p.into_inner()) = (kind, restart);
+    }
+
+    fn terms(&self) -> (PlaceKind, RestartType) {
+        self.terms.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records the component version the worker runs.
+    pub fn set_version(&self, component: Arc<LoadedComponent>) {
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(component);
+    }
+
+    fn version(&self) -> Option<Arc<LoadedComponent>> {
+        self.version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_status(&self, status: ChildStatus) {
@@ -69,17 +103,21 @@ impl PlaceView {
     }
 
     fn leaf(&self) -> NodeReport {
-        let (kind, component, strategy) = match &self.kind {
-            PlaceKind::Worker { component } => ("worker", Some(component.clone()), None),
-            PlaceKind::Supervisor { strategy } => ("supervisor", None, Some(strategy.clone())),
+        let (place_kind, restart) = self.terms();
+        let (kind, component, strategy) = match place_kind {
+            PlaceKind::Worker { component } => ("worker", Some(component), None),
+            PlaceKind::Supervisor { strategy } => ("supervisor", None, Some(strategy)),
         };
         let generation = self.generation();
+        let version = self.version();
         NodeReport {
             path: self.path.clone(),
             kind: kind.to_string(),
             component,
+            version: version.as_ref().map(|v| v.hash.clone()),
+            file: version.as_ref().map(|v| v.path.display().to_string()),
             strategy,
-            restart: self.restart,
+            restart,
             state: self.status(),
             generation,
             restarts: generation.saturating_sub(1),
@@ -101,7 +139,7 @@ fn status_code(status: ChildStatus) -> u8 {
 pub(crate) struct Published {
     /// The supervisor as a leaf (its own path, strategy, restart type);
     /// its strategy changes when it takes new settings.
-    header: Mutex<PlaceView>,
+    header: PlaceView,
     places: Mutex<BTreeMap<ChildId, Arc<PlaceView>>>,
 }
 
@@ -116,15 +154,16 @@ impl Published {
         header.set_status(ChildStatus::Running);
         header.set_generation(1);
         Published {
-            header: Mutex::new(header),
+            header,
             places: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// The strategy label inspection shows for the supervisor itself.
     pub fn set_strategy(&self, strategy: String) {
-        let mut header = self.header.lock().unwrap_or_else(|p| p.into_inner());
-        header.kind = PlaceKind::Supervisor { strategy };
+        let (_, restart) = self.header.terms();
+        self.header
+            .set_terms(PlaceKind::Supervisor { strategy }, restart);
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<ChildId, Arc<PlaceView>>> {
@@ -146,10 +185,7 @@ impl Published {
     /// What OTP's `count_children` answers.
     pub fn counts(&self) -> ChildCounts {
         let places = self.lock();
-        let supervisors = places
-            .values()
-            .filter(|p| matches!(p.kind, PlaceKind::Supervisor { .. }))
-            .count();
+        let supervisors = places.values().filter(|p| p.supervisor).count();
         ChildCounts {
             specs: places.len(),
             active: places
@@ -165,7 +201,7 @@ impl Published {
     /// by name through `lookup` (the registry, which this module does not
     /// import: the registry's entries hold what is published here).
     pub fn report(&self, lookup: &dyn Fn(&str) -> Option<Arc<Published>>) -> NodeReport {
-        let mut report = self.header.lock().unwrap_or_else(|p| p.into_inner()).leaf();
+        let mut report = self.header.leaf();
         report.children = self
             .children()
             .iter()
@@ -176,9 +212,10 @@ impl Published {
 }
 
 fn child_report(view: &PlaceView, lookup: &dyn Fn(&str) -> Option<Arc<Published>>) -> NodeReport {
-    let nested = match view.kind {
-        PlaceKind::Supervisor { .. } if view.status() == ChildStatus::Running => lookup(&view.name),
-        _ => None,
+    let nested = if view.supervisor && view.status() == ChildStatus::Running {
+        lookup(&view.name)
+    } else {
+        None
     };
     match nested {
         Some(nested) => {

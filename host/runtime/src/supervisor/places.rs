@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::engine::LoadedComponent;
 use crate::mailbox::{self, MailboxReceiver, close_mailbox};
@@ -19,6 +19,7 @@ use crate::registry::{Entry, Registry};
 use crate::spec::ChildSpec;
 use crate::supervisor::inspect::{PlaceKind, PlaceView, Published};
 use crate::supervisor::protocol::{ChildCommandError, Signal, SupervisorRef};
+use crate::swap::request::{Restore, SwapRequest};
 use crate::vocab::{ChildId, ChildStatus};
 
 /// A child that exists: from its task's spawn until its exit is received.
@@ -29,6 +30,8 @@ pub(crate) struct Live {
     pub signal: watch::Sender<Signal>,
     /// A nested supervisor, once it has finished starting.
     pub supervisor: Option<SupervisorRef>,
+    /// A worker's task, for hot swaps.
+    pub swaps: Option<mpsc::UnboundedSender<SwapRequest>>,
 }
 
 /// One child's place in the supervisor.
@@ -49,7 +52,13 @@ pub(crate) struct Place {
     /// The component version a worker runs: fixed when the place is made,
     /// changed only by a swap, so a restart runs what ran before.
     pub component: Option<Arc<LoadedComponent>>,
-    view: Arc<PlaceView>,
+    /// The version a worker ran before its last swap: what `--undo` goes
+    /// back to.
+    pub previous: Option<Arc<LoadedComponent>>,
+    /// State for the next start to restore: the pre-swap snapshot after a
+    /// swap rolled back by a crash.
+    pub restore: Option<Restore>,
+    pub view: Arc<PlaceView>,
 }
 
 impl Place {
@@ -138,6 +147,9 @@ impl Places {
             kind_of(&spec),
             spec.restart(),
         ));
+        if let Some(component) = &component {
+            view.set_version(component.clone());
+        }
         self.published.insert(id, view.clone());
         self.by_name.insert(name, id);
         self.places.insert(
@@ -150,22 +162,18 @@ impl Places {
                 restarting: false,
                 mailbox,
                 component,
+                previous: None,
+                restore: None,
                 view,
             },
         );
         Ok(id)
     }
 
-    /// Replaces the spec of the place at `id` (same name and kind), and the
-    /// component version a worker runs from its next start when `component`
-    /// is given. Its mailbox takes the new bounds at once; inspection shows
-    /// the new restart type (and strategy) at once.
-    pub fn set_spec(
-        &mut self,
-        id: ChildId,
-        spec: ChildSpec,
-        component: Option<Arc<LoadedComponent>>,
-    ) {
+    /// Replaces the spec of the place at `id` (same name, kind and
+    /// component id). Its mailbox takes the new bounds at once; inspection
+    /// shows the new restart type (and strategy) at once.
+    pub fn set_spec(&mut self, id: ChildId, spec: ChildSpec) {
         let Some(place) = self.places.get_mut(&id) else {
             return;
         };
@@ -174,21 +182,8 @@ impl Places {
         {
             mailbox.set_limits(worker.mailbox);
         }
-        // The view is rebuilt rather than changed: its kind and restart
-        // type are read without a lock.
-        let view = Arc::new(PlaceView::new(
-            spec.name().to_string(),
-            place.path.to_string(),
-            kind_of(&spec),
-            spec.restart(),
-        ));
+        place.view.set_terms(kind_of(&spec), spec.restart());
         place.spec = spec;
-        if component.is_some() {
-            place.component = component;
-        }
-        place.view = view.clone();
-        place.publish();
-        self.published.insert(id, view);
     }
 
     /// The strategy label inspection shows for this supervisor.
@@ -256,6 +251,7 @@ impl Places {
                 generation,
                 signal,
                 supervisor: None,
+                swaps: None,
             });
         }
     }

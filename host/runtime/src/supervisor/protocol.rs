@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::engine::LoadedComponent;
 use crate::mailbox::MailboxReceiver;
 use crate::spec::{ChildSpec, SupervisorSettings};
 use crate::supervisor::inspect::Published;
+use crate::swap::request::{Restore, SwapRequest};
 use crate::vocab::{ChildId, ExitReason, StartOutcome, SupervisorStop};
 
 /// What a supervisor tells a running child.
@@ -49,6 +51,17 @@ pub(crate) struct ChildExit {
     pub stop: Option<SupervisorStop>,
     /// The mailbox, handed back so the next instance gets the queued messages.
     pub mailbox: Option<MailboxReceiver>,
+    /// Set when a hot swap changed the worker's version while it ran.
+    pub version: Option<Box<VersionChange>>,
+}
+
+/// The versions a worker's task leaves its place after a hot swap: which
+/// one its next start runs, which one `--undo` goes back to, and the state
+/// to restore after a rollback.
+pub(crate) struct VersionChange {
+    pub component: Arc<LoadedComponent>,
+    pub previous: Option<Arc<LoadedComponent>>,
+    pub restore: Option<Restore>,
 }
 
 /// Why a start failed.
@@ -100,6 +113,29 @@ impl ExitNotifier {
                 detail,
                 stop,
                 mailbox,
+                version: None,
+            });
+        }
+    }
+
+    /// A worker's exit: its mailbox goes back to the place, and so do its
+    /// versions if a swap changed them.
+    pub fn send_worker(
+        mut self,
+        reason: ExitReason,
+        detail: Option<String>,
+        mailbox: MailboxReceiver,
+        version: Option<Box<VersionChange>>,
+    ) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(ChildExit {
+                id: self.id,
+                generation: self.generation,
+                reason,
+                detail,
+                stop: None,
+                mailbox: Some(mailbox),
+                version,
             });
         }
     }
@@ -115,6 +151,7 @@ impl Drop for ExitNotifier {
                 detail: Some("the child's task ended without reporting (host bug)".to_string()),
                 stop: None,
                 mailbox: None,
+                version: None,
             });
         }
     }
@@ -149,11 +186,16 @@ pub(crate) enum SupervisorCommand {
     /// Take new settings (strategy, intensity, auto_shutdown,
     /// max_children) without restarting.
     UpdateSettings(SupervisorSettings, oneshot::Sender<()>),
-    /// Replace the spec of the child of the same name: its restart type,
-    /// shutdown, significance and mailbox bounds rule from now on, the rest
-    /// (args, deadlines, memory, may_call, component) at its next start; a
-    /// nested supervisor's children are what it restarts with.
+    /// Replace the spec of the child of the same name (same kind and
+    /// component id): its restart type, shutdown, significance and mailbox
+    /// bounds rule from now on, the rest (args, deadlines, memory,
+    /// may_call) at its next start; a nested supervisor's children are what
+    /// it restarts with.
     UpdateChild(ChildSpec, oneshot::Sender<Result<(), ChildCommandError>>),
+    /// Pass a hot swap on to the worker `name` (its task carries it out and
+    /// answers the request); a worker that is not running just gets the
+    /// version for its next start.
+    SwapChild(String, SwapRequest),
 }
 
 /// Why a child command failed.
@@ -208,6 +250,20 @@ pub enum ChildCommandError {
         "the child {0:?} is a {1} and cannot become a {2} in place: stop it, delete it and start the new one"
     )]
     KindChanged(String, &'static str, &'static str),
+    /// A worker's new spec names another component id: a swap changes the
+    /// version a child runs, a new id is a new child.
+    #[error(
+        "the child {child:?} runs component {from:?}, not {to:?}: stop it, delete it and start it \
+         with the new component (or swap the component)"
+    )]
+    ComponentChanged {
+        /// The child.
+        child: String,
+        /// The id it runs.
+        from: String,
+        /// The id asked for.
+        to: String,
+    },
     /// `delete-child` under a dynamic supervisor, which forgets its
     /// children when they stop.
     #[error("a dynamic supervisor forgets its children when they stop: use stop-child")]

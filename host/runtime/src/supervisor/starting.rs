@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::child::{self, Started};
 use crate::events::EventKind;
@@ -148,7 +148,9 @@ impl Supervisor {
     ) -> Result<StartOutcome, Failure> {
         let shared = self.shared.clone();
         let exits = self.exits_tx.clone();
-        let place = self.places.get(id).expect("a known child");
+        let place = self.places.get_mut(id).expect("a known child");
+        // Used once: a failed start does not try the same state again.
+        let restore = place.restore.take();
         // The spec is borrowed, not cloned: a restart allocates as little
         // as it can.
         let ChildSpec::Worker(worker) = &place.spec else {
@@ -164,6 +166,7 @@ impl Supervisor {
             worker,
             place.path.clone(),
             shared.registry.clone(),
+            restore,
         )
         .await?;
         let instance = match started {
@@ -171,15 +174,22 @@ impl Supervisor {
             Started::Ignored => return Ok(StartOutcome::Ignored),
         };
         let deadline = worker.timeout;
+        let previous = place.previous.clone();
         let mailbox = self.places.take_mailbox(id).expect("a worker's place");
+        let (swaps_tx, swaps_rx) = mpsc::unbounded_channel();
         child::spawn(
             instance,
             mailbox,
             deadline,
             signal_rx,
             ExitNotifier::new(exits, id, generation),
+            swaps_rx,
+            previous,
         );
         self.places.set_live(id, generation, signal_tx);
+        if let Some(live) = self.places.get_mut(id).and_then(|p| p.live.as_mut()) {
+            live.swaps = Some(swaps_tx);
+        }
         Ok(StartOutcome::Running)
     }
 
@@ -250,6 +260,12 @@ impl Supervisor {
         place.live = None;
         if exit.mailbox.is_some() {
             place.mailbox = exit.mailbox;
+        }
+        if let Some(version) = exit.version {
+            place.view.set_version(version.component.clone());
+            place.component = Some(version.component);
+            place.previous = version.previous;
+            place.restore = version.restore;
         }
         place.publish();
         let report = ExitReport {

@@ -319,3 +319,34 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
     }
     h.node.shutdown().await;
 }
+
+/// The probe's two builds, which the hot swap cases swap between, differ
+/// where the probe's doc says and nowhere else: `version`, the form of
+/// `count`, and the two v2 init args, which v1 reads and ignores.
+#[tokio::test]
+async fn the_v2_build_of_the_probe_differs_from_v1_where_its_doc_says() {
+    let v2_args = r#"args = '{"v2_trap_init": true, "v2_refuse_restore": true}'"#;
+    let tree = root("")
+        .worker_of("one", "v1", v2_args)
+        .worker_of("two", "v2", "");
+    let h = Harness::start_with(
+        &[
+            ("v1", arbor_guest_artifacts::PROBE),
+            ("v2", arbor_guest_artifacts::PROBE_V2),
+        ],
+        tree.text(),
+    )
+    .await;
+    for (name, version, count) in [("one", "v1", "1"), ("two", "v2", "v2 1")] {
+        assert_eq!(h.call(name, "version").await.unwrap(), version);
+        assert_eq!(h.call(name, "count").await.unwrap(), count, "{version}");
+        assert_eq!(h.call(name, "from-version").await.unwrap(), "none");
+        assert_eq!(h.call(name, "pad 1048576").await.unwrap(), "padded 1048576");
+        assert_eq!(h.call(name, "ping").await.unwrap(), "pong");
+    }
+    let mut spec = WorkerSpec::new("trapper", "v2");
+    spec.args = br#"{"v2_trap_init": true}"#.to_vec();
+    let err = h.node.start_child("root", spec).await.unwrap_err();
+    assert!(err.to_string().contains("(crash)"), "{err}");
+    h.node.shutdown().await;
+}

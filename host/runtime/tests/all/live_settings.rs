@@ -158,7 +158,7 @@ async fn a_lowered_mailbox_capacity_refuses_casts_at_once() {
 }
 
 #[tokio::test]
-async fn a_child_cannot_turn_from_worker_to_supervisor_by_a_settings_change() {
+async fn a_child_cannot_turn_into_another_kind_or_component_by_a_settings_change() {
     let tree = root("").worker("w", "");
     let h = Harness::start(tree.text()).await;
     let err = h

@@ -1,7 +1,8 @@
 //! Runs one worker: a fresh `Store` per start, `init`, then a task that
 //! serves the mailbox one message at a time until the child exits. It knows
 //! nothing of supervisors beyond the signal it obeys and the exit it sends
-//! ([`crate::supervisor::protocol`]).
+//! ([`crate::supervisor::protocol`]). Between two messages the task may
+//! carry out a hot swap of its own instance (`swap`).
 //!
 //! An `init` may also answer `ignore` (contract 0.2.0): the instance is
 //! dropped at once and [`start`] says so, for the supervisor to keep the
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout, timeout_at};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
@@ -32,7 +33,12 @@ use crate::mailbox::{CallError, Envelope, MailboxReceiver};
 use crate::registry::Registry;
 use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
+use crate::swap::request::{Restore, SwapRequest};
+
+mod swap;
+
 use crate::vocab::ExitReason;
+use swap::Versions;
 
 /// What a start that did not fail produced.
 pub(crate) enum Started {
@@ -42,10 +48,12 @@ pub(crate) enum Started {
     Ignored,
 }
 
-/// A live instance and the `Store` it lives in.
+/// A live instance, the `Store` it lives in and the component version it
+/// is an instance of.
 pub(crate) struct Instance {
     store: Store<ChildState>,
     bindings: Supervised,
+    component: Arc<LoadedComponent>,
 }
 
 /// Classifies an error that came out of a guest call.
@@ -105,64 +113,130 @@ fn instantiate_failure(error: &wasmtime::Error) -> String {
     )
 }
 
-/// Builds a fresh `Store`, instantiates the component and runs `init`.
-/// An `init` that answers `ignore` is not a failure: its instance is
-/// dropped here, before anything can reach it.
+/// Builds a fresh `Store`, instantiates the component and runs `init`
+/// (and `restore`, when a rolled-back swap left state to restore). An
+/// `init` that answers `ignore` is not a failure: its instance is dropped
+/// here, before anything can reach it.
 pub(crate) async fn start(
     engine: &Engine,
-    component: &LoadedComponent,
+    component: &Arc<LoadedComponent>,
     spec: &WorkerSpec,
     path: Arc<str>,
     registry: Registry,
+    restore: Option<Restore>,
 ) -> Result<Started, Failure> {
-    let new_store = || {
-        let mut store = Store::new(
-            engine,
-            ChildState::new(spec, path.clone(), registry.clone()),
-        );
-        store.limiter(|state| &mut state.limits);
-        // Yield to the scheduler at every tick; the host-side timeout is the deadline.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        store
-    };
-    let init = async {
-        let mut store = new_store();
-        let bindings = loop {
-            match component.pre.instantiate_async(&mut store).await {
-                Ok(bindings) => break bindings,
-                // A full pool may only be waiting for instances this thread
-                // is about to drop (`drop_later`): let them go, then retry.
-                Err(e) if crate::allocator::pool_exhausted(&e) && drops_pending() => {
-                    tokio::task::yield_now().await;
-                    store = new_store();
-                }
-                Err(e) => return Err(Failure::new(ExitReason::Crash, instantiate_failure(&e))),
-            }
-        };
-        match bindings.init(&mut store, &spec.args).await {
-            Ok(Ok(InitOutcome::Running)) => Ok(Some((store, bindings))),
-            Ok(Ok(InitOutcome::Ignore)) => Ok(None),
-            Ok(Err(text)) => Err(Failure::new(
-                ExitReason::Error,
-                format!("init returned an error: {text}"),
-            )),
-            Err(trap) => {
-                let (reason, detail) = describe(&trap);
-                Err(Failure::new(reason, format!("init: {detail}")))
-            }
+    let boot = async {
+        let state = || ChildState::new(spec, path.clone(), registry.clone());
+        let mut instance = instantiate(engine, component, state).await?;
+        match run_init(&mut instance, &spec.args).await? {
+            InitOutcome::Running => {}
+            InitOutcome::Ignore => return Ok(None),
         }
+        if let Some(restore) = restore {
+            restore_into(&mut instance, &restore.state, &restore.from).await?;
+        }
+        Ok(Some(instance))
     };
-    let (mut store, bindings) = match timeout(spec.timeout, init).await {
-        Ok(Ok(Some(running))) => running,
+    let mut instance = match timeout(spec.timeout, boot).await {
+        Ok(Ok(Some(instance))) => instance,
         // The instance and its store were dropped with the `init` future.
         Ok(Ok(None)) => return Ok(Started::Ignored),
         Ok(Err(failure)) => return Err(failure),
         Err(_) => return Err(Failure::new(ExitReason::Crash, "init: timeout")),
     };
     // A `stop` during init has no callback to finish: ignore it.
-    store.data_mut().stop_request = None;
-    Ok(Started::Running(Instance { store, bindings }))
+    instance.store.data_mut().stop_request = None;
+    Ok(Started::Running(instance))
+}
+
+/// A fresh `Store` with `state` and an instance of `component` in it;
+/// nothing of the guest has run but its start functions.
+pub(crate) async fn instantiate(
+    engine: &Engine,
+    component: &Arc<LoadedComponent>,
+    state: impl Fn() -> ChildState,
+) -> Result<Instance, Failure> {
+    let new_store = || {
+        let mut store = Store::new(engine, state());
+        store.limiter(|state| &mut state.limits);
+        // Yield to the scheduler at every tick; the host-side timeout is the deadline.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
+    };
+    let mut store = new_store();
+    loop {
+        match component.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => {
+                return Ok(Instance {
+                    store,
+                    bindings,
+                    component: component.clone(),
+                });
+            }
+            // A full pool may only be waiting for instances this thread
+            // is about to drop (`drop_later`): let them go, then retry.
+            Err(e) if crate::allocator::pool_exhausted(&e) && drops_pending() => {
+                tokio::task::yield_now().await;
+                store = new_store();
+            }
+            Err(e) => return Err(Failure::new(ExitReason::Crash, instantiate_failure(&e))),
+        }
+    }
+}
+
+/// Runs `init`: `ok` is what it answered, an `err` or a trap a failure.
+pub(crate) async fn run_init(instance: &mut Instance, args: &[u8]) -> Result<InitOutcome, Failure> {
+    match instance.bindings.init(&mut instance.store, args).await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(text)) => Err(Failure::new(
+            ExitReason::Error,
+            format!("init returned an error: {text}"),
+        )),
+        Err(trap) => {
+            let (reason, detail) = describe(&trap);
+            Err(Failure::new(reason, format!("init: {detail}")))
+        }
+    }
+}
+
+/// Runs `restore` with `state` from version `from`: an `err`, a trap or a
+/// component without `handover` is a failure.
+pub(crate) async fn restore_into(
+    instance: &mut Instance,
+    state: &[u8],
+    from: &str,
+) -> Result<(), Failure> {
+    let handover = match instance
+        .component
+        .pre
+        .handover(&mut instance.store, &instance.bindings)
+    {
+        Ok(Some(handover)) => handover,
+        Ok(None) => {
+            return Err(Failure::new(
+                ExitReason::Error,
+                "restore: the component does not export `arbor:supervised/handover`",
+            ));
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                ExitReason::Crash,
+                format!("restore: {}", describe(&e).1),
+            ));
+        }
+    };
+    match handover.restore(&mut instance.store, state, from).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(text)) => Err(Failure::new(
+            ExitReason::Error,
+            format!("restore returned an error: {text}"),
+        )),
+        Err(trap) => {
+            let (reason, detail) = describe(&trap);
+            Err(Failure::new(reason, format!("restore: {detail}")))
+        }
+    }
 }
 
 thread_local! {
@@ -204,52 +278,97 @@ async fn within<F: std::future::Future>(
 }
 
 /// Runs the instance as a task on this thread until it exits; the exit goes
-/// to `notifier`.
+/// to `notifier`. Swap requests arrive on `swaps`; `previous` is the version
+/// the child ran before its last swap (what `--undo` goes back to).
 pub(crate) fn spawn(
     instance: Instance,
     mailbox: MailboxReceiver,
     deadline: Duration,
     signal: watch::Receiver<Signal>,
     notifier: ExitNotifier,
+    swaps: mpsc::UnboundedReceiver<SwapRequest>,
+    previous: Option<Arc<LoadedComponent>>,
 ) {
     tokio::task::spawn_local(async move {
-        let mut instance = instance;
-        let mut mailbox = mailbox;
+        let mut task = Task {
+            instance,
+            mailbox,
+            deadline,
+            swaps,
+            versions: Versions::new(previous),
+        };
         let mut kill = signal.clone();
         let mut signal = signal;
         let (reason, detail) = tokio::select! {
             biased;
             // A closed channel means the supervisor is gone: die with it.
             _ = signalled(&mut kill, |s| *s == Signal::Kill) => (ExitReason::Killed, None),
-            outcome = serve(&mut instance, &mut mailbox, &mut signal, deadline) => outcome,
+            outcome = task.serve(&mut signal) => outcome,
         };
-        notifier.send(reason, detail, None, Some(mailbox));
+        let Task {
+            instance,
+            mailbox,
+            versions,
+            ..
+        } = task;
+        let version = versions.on_exit(&instance, reason, detail.as_deref());
+        notifier.send_worker(reason, detail, mailbox, version);
         drop_later(instance);
     });
 }
 
-async fn serve(
-    instance: &mut Instance,
-    mailbox: &mut MailboxReceiver,
-    signal: &mut watch::Receiver<Signal>,
+/// A running worker: its instance, its queue, and its swap state.
+pub(crate) struct Task {
+    pub(crate) instance: Instance,
+    mailbox: MailboxReceiver,
     deadline: Duration,
-) -> (ExitReason, Option<String>) {
-    // One waiter for the whole life of the instance: building a fresh one
-    // per message costs a registration with the watch channel each time.
-    let stop = signalled(signal, |s| *s != Signal::Run);
-    tokio::pin!(stop);
-    loop {
-        let envelope = tokio::select! {
-            biased;
-            // No deadline here: the supervisor enforces the shutdown budget.
-            _ = &mut stop => {
-                return terminate(instance, GuestExit::Shutdown, None).await;
+    swaps: mpsc::UnboundedReceiver<SwapRequest>,
+    pub(crate) versions: Versions,
+}
+
+impl Task {
+    async fn serve(
+        &mut self,
+        signal: &mut watch::Receiver<Signal>,
+    ) -> (ExitReason, Option<String>) {
+        // One waiter for the whole life of the instance: building a fresh one
+        // per message costs a registration with the watch channel each time.
+        let stop = signalled(signal, |s| *s != Signal::Run);
+        tokio::pin!(stop);
+        loop {
+            let on_probation = self.versions.on_probation();
+            let envelope = tokio::select! {
+                biased;
+                // No deadline here: the supervisor enforces the shutdown budget.
+                _ = &mut stop => {
+                    return terminate(&mut self.instance, GuestExit::Shutdown, None).await;
+                }
+                // Between two messages: the in-flight one has finished on
+                // this version, the queued ones wait for the next.
+                Some(request) = self.swaps.recv() => {
+                    if let Some(exit) = self.swap(request).await {
+                        return exit;
+                    }
+                    continue;
+                }
+                () = self.versions.probation_over(), if on_probation => {
+                    self.versions.pass_probation();
+                    continue;
+                }
+                envelope = self.mailbox.recv() => envelope,
+            };
+            let Some(envelope) = envelope else {
+                return (ExitReason::Shutdown, Some("mailbox closed".to_string()));
+            };
+            if let Some(exit) = self.handle(envelope).await {
+                return exit;
             }
-            envelope = mailbox.recv() => envelope,
-        };
-        let Some(envelope) = envelope else {
-            return (ExitReason::Shutdown, Some("mailbox closed".to_string()));
-        };
+        }
+    }
+
+    /// Serves one message; `Some` when the child exits.
+    async fn handle(&mut self, envelope: Envelope) -> Option<(ExitReason, Option<String>)> {
+        let instance = &mut self.instance;
         let (message, reply) = match envelope {
             Envelope::Call { message, reply } => (message, Some(reply)),
             Envelope::Cast { message } => (message, None),
@@ -261,10 +380,10 @@ async fn serve(
             }
         };
         let call = instance.bindings.handle(&mut instance.store, &message);
-        match within(deadline, call).await {
+        match within(self.deadline, call).await {
             Err(_) => {
                 answer(Err(CallError::Crashed("timeout".to_string())));
-                return (ExitReason::Crash, Some("timeout".to_string()));
+                return Some((ExitReason::Crash, Some("timeout".to_string())));
             }
             Ok(Err(error)) => {
                 let (reason, detail) = describe(&error);
@@ -272,7 +391,7 @@ async fn serve(
                     ExitReason::Crash => CallError::Crashed(detail.clone()),
                     _ => CallError::Stopped(format!("the child exited: {detail}")),
                 }));
-                return (reason, Some(detail));
+                return Some((reason, Some(detail)));
             }
             Ok(Ok(Err(text))) => {
                 if is_cast {
@@ -286,8 +405,9 @@ async fn serve(
             Ok(Ok(Ok(bytes))) => answer(Ok(bytes)),
         }
         if let Some(reason) = instance.store.data_mut().stop_request.take() {
-            return terminate(instance, reason, Some(deadline)).await;
+            return Some(terminate(instance, reason, Some(self.deadline)).await);
         }
+        None
     }
 }
 
