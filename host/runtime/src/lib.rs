@@ -41,6 +41,8 @@ pub use report::{ChildCounts, NodeReport};
 pub use spec::{ChildSpec, SpecError, SupervisorSettings, SupervisorSpec, TreeSpec, WorkerSpec};
 pub use supervisor::protocol::ChildCommandError;
 pub use swap::{RolloutReport, StateHandover, SwapError, SwapOptions, SwapReport};
+pub use upgrade::apply::{ApplyError, ApplyOptions, ApplyReport};
+pub use upgrade::plan::Plan;
 pub use vocab::{
     AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,
     StartOutcome, Strategy, SupervisorStop,

@@ -129,7 +129,7 @@ pub struct Node {
 /// A cheap, cloneable way to talk to a running host from any thread or task.
 #[derive(Clone)]
 pub struct NodeHandle {
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
     root_name: Arc<str>,
     /// The tree the host runs: the file it started with, as changed by each
     /// `apply` since. An apply holds the lock from start to end, so two

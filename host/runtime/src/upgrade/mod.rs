@@ -2,6 +2,9 @@
 //! apply`, OTP's release upgrade as one command):
 //!
 //! - [`plan`]: what differs and in which order it is carried out, computed
-//!   without touching anything (what `--dry-run` prints).
+//!   without touching anything (what `--dry-run` prints);
+//! - [`apply`]: carrying the plan out on a running host, and rolling its
+//!   swaps back when a step fails.
 
+pub mod apply;
 pub mod plan;

@@ -286,6 +286,13 @@ impl Plan {
                 }),
             }
         }
+        // Swaps in tree order: by where each component is first used.
+        let order = components_in_tree_order(&new.root);
+        let rank = |step: &Step| match step {
+            Step::Swap { id, .. } => order.iter().position(|c| c == id).unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        };
+        steps.sort_by_key(rank);
         steps.extend(added);
         steps.extend(walk.settings);
         steps.extend(walk.stops.into_iter().rev());
@@ -298,6 +305,28 @@ impl Plan {
         }
         Ok(Plan { steps })
     }
+}
+
+/// Component ids in the order workers first use them, depth first.
+fn components_in_tree_order(root: &SupervisorSpec) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    for child in &root.children {
+        match child {
+            ChildSpec::Worker(w) => {
+                if !order.contains(&w.component) {
+                    order.push(w.component.clone());
+                }
+            }
+            ChildSpec::Supervisor(s) => {
+                for id in components_in_tree_order(s) {
+                    if !order.contains(&id) {
+                        order.push(id);
+                    }
+                }
+            }
+        }
+    }
+    order
 }
 
 /// `max_instances` as the plan shows it.
@@ -1064,6 +1093,22 @@ dynamic = { max_children = 20 }
             };
             assert_eq!(paths(&tree), paths(&new));
         }
+    }
+
+    #[test]
+    fn swaps_come_in_the_order_the_tree_first_uses_each_component() {
+        // "db" (probe) comes before "w1" (cache) in the tree, though
+        // "cache" sorts first.
+        let (plan, _, _) = plan(BASE, BASE, &["cache", "probe"]).unwrap();
+        let ids: Vec<&str> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Swap { id, .. } => id.as_str(),
+                other => panic!("only swaps: {other}"),
+            })
+            .collect();
+        assert_eq!(ids, ["probe", "cache"]);
     }
 
     #[test]
