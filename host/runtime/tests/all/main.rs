@@ -4,6 +4,7 @@
 mod support;
 
 mod allocation;
+mod apply;
 mod auto_shutdown;
 mod calls;
 mod children;
