@@ -759,3 +759,86 @@ fn ctl_starts_a_whole_subtree_from_a_file_and_deletes_a_stopped_child() {
     assert!(host.ctl(&["shutdown"]).status.success());
     let _ = host.wait();
 }
+
+#[test]
+fn ctl_apply_prints_the_plan_on_a_dry_run_carries_it_out_and_fails_with_the_reason() {
+    let dir = scratch("apply");
+    let host = Running::start(&dir, SIMPLE);
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])).trim(), "1");
+    let changed = SIMPLE
+        .replace("name = \"root\"", "name = \"root\"\nmax_restarts = 10")
+        .replace(
+            "[[supervisor.children]]\nname = \"b\"\ncomponent = \"probe\"",
+            "[[supervisor.children]]\nname = \"c\"\ncomponent = \"probe\"",
+        );
+    let new = write(
+        &dir,
+        "new.toml",
+        format!(
+            "[components]\nprobe = {:?}\n\n{changed}",
+            arbor_guest_artifacts::PROBE_V2
+        ),
+    );
+    let new = new.to_str().unwrap();
+    let dry = host.ctl(&["apply", new, "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let plan = stdout(&dry);
+    let lines: Vec<&str> = plan.lines().collect();
+    assert_eq!(lines[0], "dry run: nothing was changed; the plan:");
+    assert!(
+        lines[1].starts_with("~ swap component probe ") && lines[1].ends_with(" (2 children)"),
+        "{plan}"
+    );
+    assert_eq!(
+        &lines[2..],
+        [
+            "~ supervisor root: intensity 3 in 5s -> 10 in 5s (it keeps running)",
+            "- stop root/b",
+            "+ start root/c (component probe)",
+            "~ order of root: runs a, pool, c; the file lists a, c, pool \
+             (its start order when it restarts: a running supervisor starts new children after the ones it runs)",
+        ]
+    );
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v1");
+
+    let applied = host.ctl(&["apply", new, "--probation", "100ms"]);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let text = stdout(&applied);
+    assert!(
+        text.starts_with("applied:\n~ swap component probe "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n+ start root/c (component probe)\n"),
+        "{text}"
+    );
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v2");
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "v2 2");
+    assert_eq!(stdout(&host.ctl(&["call", "c", "ping"])), "pong");
+    assert!(!host.ctl(&["call", "b", "ping"]).status.success());
+
+    // A child whose init fails: the apply stops there and says so, non-zero.
+    let failing = write(
+        &dir,
+        "failing.toml",
+        format!(
+            "[components]\nprobe = {:?}\n\n{changed}\n[[supervisor.children]]\nname = \"d\"\ncomponent = \"probe\"\nargs = '{{\"fail_init\": true}}'\n",
+            arbor_guest_artifacts::PROBE_V2
+        ),
+    );
+    let failed = host.ctl(&["apply", failing.to_str().unwrap()]);
+    assert_one_line_error(
+        &failed,
+        "apply stopped at `+ start root/d (component probe)`: ",
+    );
+    assert!(
+        stderr(&failed)
+            .trim_end()
+            .ends_with("; rolled back: none; still applied: none"),
+        "{}",
+        stderr(&failed)
+    );
+    host.signal("TERM");
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
