@@ -184,8 +184,13 @@ impl Running {
 
     /// Starts `command run TREE ...`, where `command` is `arbor` itself or
     /// a wrapper that execs it (so the child's pid is the host's).
-    fn start_command(dir: &Path, body: &str, mut command: Command) -> Running {
-        let file = write(dir, "tree.toml", tree(body));
+    fn start_command(dir: &Path, body: &str, command: Command) -> Running {
+        Running::start_text(dir, &tree(body), command, &[])
+    }
+
+    /// Starts `command run TREE ... EXTRA`, TREE holding `text` as it is.
+    fn start_text(dir: &Path, text: &str, mut command: Command, extra: &[&str]) -> Running {
+        let file = write(dir, "tree.toml", text);
         let socket = dir.join("arbor.sock");
         let events = dir.join("events.jsonl");
         let child = command
@@ -195,6 +200,7 @@ impl Running {
             .arg(&events)
             .arg("--control")
             .arg(&socket)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -841,4 +847,53 @@ fn ctl_apply_prints_the_plan_on_a_dry_run_carries_it_out_and_fails_with_the_reas
     host.signal("TERM");
     let (out, _) = host.wait();
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Polls `ctl call NAME MSG` until it replies `want` (or [`PATIENCE`] ends).
+fn await_reply(host: &Running, name: &str, message: &str, want: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let reply = stdout(&host.ctl(&["call", name, message]));
+        if reply == want || Instant::now() > deadline {
+            return reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn run_watch_swaps_in_a_rebuilt_component_only_once_it_compiles_and_applies_a_changed_tree() {
+    let dir = scratch("watch");
+    let component = dir.join("probe.wasm");
+    std::fs::copy(probe(), &component).unwrap();
+    let text = format!("[components]\nprobe = \"probe.wasm\"\n\n{SIMPLE}");
+    let mut host = Running::start_text(&dir, &text, arbor(), &["--watch"]);
+    let log = host.read_stderr();
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v1");
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "1");
+
+    // A half-written file is not swapped in: it does not compile, and the
+    // host waits for the next change.
+    let v2 = std::fs::read(arbor_guest_artifacts::PROBE_V2).unwrap();
+    std::fs::write(&component, &v2[..v2.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v1");
+    std::fs::write(&component, &v2).unwrap();
+    assert_eq!(await_reply(&host, "a", "version", "v2"), "v2");
+    // Both versions hand their state over: the count goes on.
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "v2 2");
+
+    // A changed tree file is applied.
+    let grown = format!("{text}\n[[supervisor.children]]\nname = \"c\"\ncomponent = \"probe\"\n");
+    write(&dir, "tree.toml", grown);
+    assert_eq!(await_reply(&host, "c", "version", "v2"), "v2");
+
+    host.signal("TERM");
+    let (out, _) = host.wait();
+    assert!(out.status.success());
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("probe.wasm changed but cannot be swapped in; waiting for the next change"),
+        "{log}"
+    );
 }
