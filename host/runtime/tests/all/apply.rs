@@ -10,7 +10,7 @@ use arbor::engine::content_hash;
 use arbor::{ApplyError, ApplyOptions, EventKind, SwapOptions, TreeSpec};
 use arbor_guest_artifacts::{PROBE, PROBE_V2};
 
-use crate::support::{Harness, TreeText, root, warm};
+use crate::support::{Harness, PATIENCE, TreeText, root, warm};
 
 /// A tree file text naming each `(id, path)` under `[components]`.
 fn file(components: &[(&str, &str)], body: &TreeText) -> String {
@@ -290,4 +290,60 @@ async fn what_a_running_tree_cannot_take_is_refused_naming_the_file_line_and_fie
         ),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_nested_supervisor_restarted_after_an_apply_comes_back_as_the_file_says() {
+    let before = file(
+        &[("probe", PROBE)],
+        &root("max_restarts = 5").supervisor(
+            "sub",
+            "strategy = \"one_for_one\"\nmax_restarts = 0",
+            |t| t.worker("x", ""),
+        ),
+    );
+    let after_text = file(
+        &[("probe", PROBE)],
+        &root("max_restarts = 5").supervisor(
+            "sub",
+            "strategy = \"one_for_all\"\nmax_restarts = 0",
+            |t| t.worker("x", "").worker("y", ""),
+        ),
+    );
+    let mut h = Harness::start_tree(spec("tree.toml", &before)).await;
+    let report = h
+        .node
+        .apply(&spec("tree.toml", &after_text), &options(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.applied,
+        [
+            "~ supervisor root/sub: strategy one_for_one -> one_for_all (it keeps running)",
+            "+ start root/sub/y (component probe)",
+        ]
+    );
+    // x crashes: sub (max_restarts = 0) gives up and root restarts it. It
+    // comes back from the spec its parent holds: the applied one.
+    assert!(h.call("x", "crash").await.is_err());
+    h.wait_event(EventKind::SupervisorStarted, "root/sub", None)
+        .await;
+    assert_eq!(h.call("y", "ping").await.unwrap(), "pong");
+    // The parent publishes the new generation once the start returns to
+    // it, just after the event: wait for it.
+    let sub = loop {
+        let tree = h.node.tree().await.unwrap();
+        let sub = tree
+            .children
+            .into_iter()
+            .find(|c| c.path == "root/sub")
+            .unwrap();
+        if sub.generation == 2 {
+            break sub;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(sub.strategy.as_deref(), Some("one_for_all"));
+    let names: Vec<&str> = sub.children.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(names, ["root/sub/x", "root/sub/y"]);
 }
