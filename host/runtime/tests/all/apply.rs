@@ -331,18 +331,19 @@ async fn a_nested_supervisor_restarted_after_an_apply_comes_back_as_the_file_say
     assert_eq!(h.call("y", "ping").await.unwrap(), "pong");
     // The parent publishes the new generation once the start returns to
     // it, just after the event: wait for it.
-    let sub = loop {
-        let tree = h.node.tree().await.unwrap();
-        let sub = tree
-            .children
-            .into_iter()
-            .find(|c| c.path == "root/sub")
-            .unwrap();
-        if sub.generation == 2 {
-            break sub;
+    let restarted = async {
+        loop {
+            let tree = h.node.tree().await.unwrap();
+            let sub = tree.children.into_iter().find(|c| c.path == "root/sub");
+            if let Some(sub) = sub.filter(|s| s.generation == 2) {
+                return sub;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     };
+    let sub = tokio::time::timeout(PATIENCE, restarted)
+        .await
+        .expect("root/sub shows its restart");
     assert_eq!(sub.strategy.as_deref(), Some("one_for_all"));
     let names: Vec<&str> = sub.children.iter().map(|c| c.path.as_str()).collect();
     assert_eq!(names, ["root/sub/x", "root/sub/y"]);
