@@ -43,7 +43,7 @@ pub struct ApplyReport {
     /// The plan, in the order it was carried out.
     pub plan: Plan,
     /// Each step as carried out, with what the host answered when it is
-    /// worth saying (`root/old: already gone`).
+    /// worth saying (`- stop root/old => already gone`).
     pub applied: Vec<String>,
     /// Nothing was changed.
     pub dry_run: bool,
@@ -225,7 +225,7 @@ impl NodeHandle {
                         touched.insert(path.to_string());
                     }
                     applied.push(match note {
-                        Some(note) => format!("{line} ({note})"),
+                        Some(note) => format!("{line} => {note}"),
                         None => line,
                     });
                 }

@@ -100,7 +100,7 @@ async fn apply_adds_removes_swaps_with_state_and_changes_intensity_and_its_dry_r
     let text = report.to_string();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "applied:");
-    assert_eq!(lines[1], format!("{} (2 swapped)", plan[0]));
+    assert_eq!(lines[1], format!("{} => 2 swapped", plan[0]));
     assert_eq!(&lines[2..], &plan[1..]);
     // The swap kept a's state and its replies show the new version.
     assert_eq!(h.call("a", "version").await.unwrap(), "v2");
