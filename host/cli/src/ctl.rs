@@ -70,20 +70,19 @@ enum CtlCommand {
     /// worker of a component (--component ID WASM); or go back to a
     /// worker's previous version (--undo NAME). Exits non-zero, saying why,
     /// when the swap is refused or rolled back.
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["name", "component"])))]
+    #[command(override_usage = "arbor ctl swap NAME WASM [OPTIONS]\n       \
+        arbor ctl swap --component ID WASM [OPTIONS]\n       \
+        arbor ctl swap --undo NAME [OPTIONS]")]
     Swap {
-        /// The worker to swap (or, with --undo, to take back).
-        #[arg(conflicts_with = "component")]
-        name: Option<String>,
-        /// The new component file (not with --undo).
-        #[arg(required_unless_present = "undo", conflicts_with = "undo")]
-        wasm: Option<PathBuf>,
+        /// NAME WASM, or WASM with --component, or NAME with --undo.
+        #[arg(value_name = "NAME|WASM", num_args = 1..=2, required = true)]
+        targets: Vec<String>,
         /// Swap every worker running this `[components]` entry, dynamic
         /// children included, and make WASM its version for new children.
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", conflicts_with = "undo")]
         component: Option<String>,
         /// Go back to NAME's version before its last swap.
-        #[arg(long, requires = "name")]
+        #[arg(long)]
         undo: bool,
         /// Run the new version from fresh state when either version lacks
         /// `handover` (the old one gets `terminate`).
@@ -247,8 +246,7 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 (Request::DeleteChild { supervisor, name }, Format::Plain)
             }
             CtlCommand::Swap {
-                name,
-                wasm,
+                targets,
                 component,
                 undo,
                 fresh,
@@ -258,8 +256,9 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 batch,
                 dry_run,
             } => {
+                let (name, wasm) = swap_targets(targets, component.is_some(), undo)?;
                 let file = match wasm {
-                    Some(wasm) => Some(prepare_file(&wasm)?),
+                    Some(wasm) => Some(prepare_file(std::path::Path::new(&wasm))?),
                     None => None,
                 };
                 let command = SwapCommand {
@@ -355,6 +354,29 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The worker and the file of `arbor ctl swap`'s positional arguments:
+/// NAME WASM, WASM with --component, NAME with --undo.
+fn swap_targets(
+    targets: Vec<String>,
+    component: bool,
+    undo: bool,
+) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let mut targets = targets.into_iter();
+    let (first, second) = (targets.next(), targets.next());
+    match (component, undo, first, second) {
+        (true, _, Some(wasm), None) => Ok((None, Some(wasm))),
+        (true, _, _, _) => {
+            bail!("swap --component ID takes one file: arbor ctl swap --component ID WASM")
+        }
+        (false, true, Some(name), None) => Ok((Some(name), None)),
+        (false, true, _, _) => {
+            bail!("swap --undo takes the worker's name only: arbor ctl swap --undo NAME")
+        }
+        (false, false, Some(name), Some(wasm)) => Ok((Some(name), Some(wasm))),
+        (false, false, _, _) => bail!("swap needs a worker and a file: arbor ctl swap NAME WASM"),
+    }
 }
 
 /// `10s`, `500ms`, `2m` or a number of seconds.

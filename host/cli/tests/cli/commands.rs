@@ -897,3 +897,37 @@ fn run_watch_swaps_in_a_rebuilt_component_only_once_it_compiles_and_applies_a_ch
         "{log}"
     );
 }
+
+#[test]
+fn ctl_swap_moves_a_worker_to_a_new_version_with_its_state_and_fails_loudly_when_refused() {
+    let dir = scratch("swap");
+    let host = Running::start(&dir, SIMPLE);
+    for _ in 0..3 {
+        assert!(host.ctl(&["call", "a", "count"]).status.success());
+    }
+    let v2 = arbor_guest_artifacts::PROBE_V2;
+    let out = host.ctl(&["swap", "a", v2, "--probation", "100ms"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.starts_with("swapped root/a: ") && said.contains("state moved"),
+        "{said}"
+    );
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "v2 4");
+    assert!(stdout(&host.ctl(&["tree"])).contains("worker probe@"));
+    // Refused: a file that is not wasm. Nothing changes; ctl exits 1 saying why.
+    let bad = write(&dir, "bad.wasm", "not wasm");
+    let out = host.ctl(&["swap", "a", bad.to_str().unwrap()]);
+    assert_one_line_error(&out, "bad.wasm: not a WebAssembly file");
+    // Undo: back to v1, the state coming along again.
+    let out = host.ctl(&["swap", "--undo", "a", "--probation", "0s"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "5");
+    host.ctl(&["shutdown"]);
+    let (out, events) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        events.contains(r#""event":"swap_committed","path":"root/a""#),
+        "{events}"
+    );
+}

@@ -81,7 +81,7 @@ impl Versions {
     }
 
     /// What the exit tells the supervisor about versions. A crash (or an
-    /// abnormal exit) during the probation rolls back: the old version and
+    /// error exit) during the probation rolls back: the old version and
     /// the pre-swap snapshot go with the exit, and the swap's caller hears
     /// why.
     pub(crate) fn on_exit(
@@ -92,7 +92,9 @@ impl Versions {
     ) -> Option<Box<VersionChange>> {
         if let Some(probation) = self.probation.take() {
             let report = probation.report;
-            if reason.is_abnormal() {
+            // A crash or an error exit is the new version failing; a kill
+            // comes from outside (a brutal shutdown) and says nothing of it.
+            if matches!(reason, ExitReason::Crash | ExitReason::Error) {
                 let why = format!("{reason}: {}", detail.unwrap_or("no detail"));
                 emit(
                     &probation.request,
@@ -240,6 +242,7 @@ impl Task {
             match self.snapshot().await {
                 Ok(state) => Some(state),
                 Err((detail, crashed)) => {
+                    report.unavailable_us = picked_up.elapsed().as_micros() as u64;
                     let error = SwapError::SnapshotFailed {
                         child: path.clone(),
                         from: from.hash.clone(),
@@ -271,6 +274,7 @@ impl Task {
         let mut new = match new {
             Ok(new) => new,
             Err((phase, detail)) => {
+                report.unavailable_us = picked_up.elapsed().as_micros() as u64;
                 let error = SwapError::NewVersionFailed {
                     child: path.clone(),
                     from: from.hash.clone(),

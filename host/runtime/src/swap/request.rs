@@ -120,8 +120,10 @@ impl std::fmt::Display for SwapReport {
 pub(crate) fn micros(us: u64) -> String {
     if us < 1_000 {
         format!("{us} us")
-    } else {
+    } else if us < 1_000_000 {
         format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.1} s", us as f64 / 1e6)
     }
 }
 

@@ -62,31 +62,36 @@ impl RolloutReport {
 
 impl std::fmt::Display for RolloutReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (component, to, total) = (&self.component, &self.to, self.versions.len());
+        if self.swapped.is_empty() && self.failed.is_none() && !self.dry_run {
+            return write!(
+                f,
+                "component {component}: all {total} children already run {to}; children started from now on run it"
+            );
+        }
         let verb = if self.dry_run {
-            "tried beside"
+            "would swap"
         } else {
             "swapped"
         };
         write!(
             f,
-            "component {}: {verb} {} of {} children to {} in {}",
-            self.component,
+            "component {component}: {verb} {} of {total} children to {to} in {}",
             self.swapped.len(),
-            self.versions.len(),
-            self.to,
             micros(self.elapsed_us)
         )?;
-        if let Some((child, error)) = &self.failed {
-            write!(f, "; paused at the first failure, {child}: {error}")?;
+        if self.dry_run {
+            write!(f, " (dry run: nothing changed)")?;
         }
-        if self.failed.is_some() || self.dry_run {
+        if let Some((_, error)) = &self.failed {
+            write!(f, "; paused at the first failure:\n  {error}")?;
             for (version, children) in self.by_version() {
                 let shown: Vec<&str> = children.iter().take(5).copied().collect();
-                let more = children.len().saturating_sub(shown.len());
+                let more = children.len() - shown.len();
                 write!(
                     f,
-                    "; {} run {version}: {}{}",
-                    children.len(),
+                    "\n  {version} runs in {} ({}{})",
+                    plural(children.len(), "child", "children"),
                     shown.join(", "),
                     if more > 0 {
                         format!(" and {more} more")
@@ -98,6 +103,10 @@ impl std::fmt::Display for RolloutReport {
         }
         Ok(())
     }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A worker found in the tree: the supervisor that holds it, its name.

@@ -21,3 +21,4 @@ mod names;
 mod restart_types;
 mod shutdown;
 mod strategies;
+mod swap;
