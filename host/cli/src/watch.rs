@@ -30,6 +30,9 @@ use arbor::{ApplyOptions, NodeHandle, SwapOptions, TreeSpec};
 pub const QUIET: Duration = Duration::from_millis(300);
 /// How far apart the two reads of a changed file are that must agree.
 pub const STABLE: Duration = Duration::from_millis(100);
+/// How often the files to watch are looked up again while none changes
+/// (an `arbor ctl apply` may name new component files).
+const REFRESH: Duration = Duration::from_secs(1);
 /// How many times a file that keeps changing is read before giving up on
 /// this change (the next one starts over).
 const STABLE_TRIES: usize = 50;
@@ -106,10 +109,15 @@ async fn run(
         dirs.cover(&files);
         let mut changed = BTreeSet::new();
         while changed.is_empty() {
-            let Some(event) = events.recv().await else {
-                return;
-            };
-            note(event, &files, &mut changed);
+            match tokio::time::timeout(REFRESH, events.recv()).await {
+                Ok(Some(event)) => note(event, &files, &mut changed),
+                Ok(None) => return,
+                // An `arbor ctl apply` may have named other files.
+                Err(_) => break,
+            }
+        }
+        if changed.is_empty() {
+            continue;
         }
         // Quiet first: the writer may not be done.
         loop {

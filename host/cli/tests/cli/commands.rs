@@ -798,7 +798,7 @@ fn ctl_apply_prints_the_plan_on_a_dry_run_carries_it_out_and_fails_with_the_reas
     assert_eq!(
         &lines[2..],
         [
-            "~ supervisor root: intensity 3 in 5s -> 10 in 5s (it keeps running)",
+            "~ supervisor root: intensity 3 in 5s -> 10 in 5s (no restart)",
             "- stop root/b",
             "+ start root/c (component probe)",
             "~ order of root: runs a, pool, c; the file lists a, c, pool \

@@ -314,9 +314,15 @@ impl NodeHandle {
             }
             Step::MoveComponent { .. } | Step::Order { .. } => {}
             Step::Supervisor { path, settings, .. } => {
-                self.update_supervisor(path, *settings)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                match self.update_supervisor(path, *settings).await {
+                    Ok(()) => {}
+                    // Stopped (by stop-child): its parent gets its new spec
+                    // below, and it starts with it.
+                    Err(CommandError::NoSuchSupervisor(_)) => {
+                        note = Some("not running: it takes them when it starts".to_string());
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
             }
             Step::Child {
                 supervisor, path, ..

@@ -738,11 +738,7 @@ impl fmt::Display for Step {
             ),
             Step::Supervisor { path, changes, .. } => {
                 let list: Vec<String> = changes.iter().map(Change::to_string).collect();
-                write!(
-                    f,
-                    "~ supervisor {path}: {} (it keeps running)",
-                    list.join(", ")
-                )
+                write!(f, "~ supervisor {path}: {} (no restart)", list.join(", "))
             }
             Step::Child { path, changes, .. } => {
                 write!(f, "~ child {path}: {}", show_changes(changes))
@@ -1064,9 +1060,9 @@ dynamic = { max_children = 20 }
             text,
             [
                 "~ swap component cache cache000 -> cache200 (2 children)",
-                "~ supervisor root: intensity 3 in 5s -> 10 in 5s (it keeps running)",
+                "~ supervisor root: intensity 3 in 5s -> 10 in 5s (no restart)",
                 "~ child root/db: restart permanent -> transient, shutdown 5s -> 10s (from now on)",
-                "~ supervisor root/pool: max_children 10 -> 20 (it keeps running)",
+                "~ supervisor root/pool: max_children 10 -> 20 (no restart)",
                 "- stop root/old",
                 "+ start root/workers/w2 (component extra)",
             ]
@@ -1226,7 +1222,7 @@ component = "probe"
             [
                 "~ child root/workers: restart permanent -> transient (from now on)",
                 "~ supervisor root/workers: strategy one_for_all -> rest_for_one, \
-                 auto_shutdown never -> any_significant (it keeps running)",
+                 auto_shutdown never -> any_significant (no restart)",
             ]
         );
     }

@@ -79,7 +79,7 @@ async fn apply_adds_removes_swaps_with_state_and_changes_intensity_and_its_dry_r
             hash8(PROBE),
             hash8(PROBE_V2)
         ),
-        "~ supervisor root: intensity 3 in 5s -> 10 in 5s (it keeps running)".to_string(),
+        "~ supervisor root: intensity 3 in 5s -> 10 in 5s (no restart)".to_string(),
         "- stop root/old".to_string(),
         "+ start root/added (component probe)".to_string(),
     ];
@@ -223,7 +223,7 @@ async fn a_start_that_fails_late_keeps_the_settings_and_removals_before_it_and_a
     assert_eq!(failure.rolled_back.len(), 1, "{err}");
     assert!(
         err.to_string().ends_with(
-            "; still applied: ~ supervisor root: intensity 3 in 5s -> 7 in 5s (it keeps running); - stop root/old"
+            "; still applied: ~ supervisor root: intensity 3 in 5s -> 7 in 5s (no restart); - stop root/old"
         ),
         "{err}"
     );
@@ -319,7 +319,7 @@ async fn a_nested_supervisor_restarted_after_an_apply_comes_back_as_the_file_say
     assert_eq!(
         report.applied,
         [
-            "~ supervisor root/sub: strategy one_for_one -> one_for_all (it keeps running)",
+            "~ supervisor root/sub: strategy one_for_one -> one_for_all (no restart)",
             "+ start root/sub/y (component probe)",
         ]
     );
@@ -347,4 +347,34 @@ async fn a_nested_supervisor_restarted_after_an_apply_comes_back_as_the_file_say
     assert_eq!(sub.strategy.as_deref(), Some("one_for_all"));
     let names: Vec<&str> = sub.children.iter().map(|c| c.path.as_str()).collect();
     assert_eq!(names, ["root/sub/x", "root/sub/y"]);
+}
+
+#[tokio::test]
+async fn a_stopped_nested_supervisor_takes_its_new_settings_when_it_starts_again() {
+    let before = file(
+        &[("probe", PROBE)],
+        &root("").supervisor("sub", "strategy = \"one_for_one\"", |t| t.worker("x", "")),
+    );
+    let after = file(
+        &[("probe", PROBE)],
+        &root("").supervisor("sub", "strategy = \"rest_for_one\"", |t| t.worker("x", "")),
+    );
+    let h = Harness::start_tree(spec("tree.toml", &before)).await;
+    h.node.terminate_child("root", "sub").await.unwrap();
+    let report = h
+        .node
+        .apply(&spec("tree.toml", &after), &options(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.applied,
+        [
+            "~ supervisor root/sub: strategy one_for_one -> rest_for_one (no restart) \
+          => not running: it takes them when it starts"
+        ]
+    );
+    h.node.restart_child("root", "sub").await.unwrap();
+    let tree = h.node.tree().await.unwrap();
+    let sub = tree.children.iter().find(|c| c.path == "root/sub").unwrap();
+    assert_eq!(sub.strategy.as_deref(), Some("rest_for_one"));
 }
