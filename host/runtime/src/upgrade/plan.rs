@@ -9,8 +9,9 @@
 //! come in the order they are carried out, each group in tree order:
 //!
 //! 1. `~ swap`: components whose content changed, swapped in every child
-//!    running them (first, because a failed swap is rolled back, so an
-//!    apply that fails there has changed nothing);
+//!    running them, in the order the tree first uses them (first, because
+//!    a failed swap is rolled back, so an apply that fails there has
+//!    changed nothing);
 //! 2. `+ component`: ids new in `[components]`, loaded into the table before
 //!    any child using them starts;
 //! 3. `~ supervisor` / `~ child`: settings. A supervisor takes its strategy,
@@ -259,31 +260,32 @@ impl Plan {
         let mut added = Vec::new();
         for (id, source) in &new.components {
             let version = versions.get(id);
-            let old = running.components.get(id);
-            match (old, version.and_then(|v| v.running.as_ref())) {
-                (Some(old), running_hash) => {
-                    let version = version.filter(|v| running_hash.is_some_and(|h| *h != v.new));
-                    if let (Some(v), Some(from)) = (version, running_hash) {
-                        steps.push(Step::Swap {
-                            id: id.clone(),
-                            path: source.path.clone(),
-                            from: from.clone(),
-                            to: v.new.clone(),
-                            children: v.children,
-                        });
-                    } else if old.path != source.path {
-                        added.push(Step::MoveComponent {
-                            id: id.clone(),
-                            from: old.path.clone(),
-                            to: source.path.clone(),
-                        });
-                    }
-                }
-                (None, _) => added.push(Step::AddComponent {
+            let Some(old) = running.components.get(id) else {
+                added.push(Step::AddComponent {
                     id: id.clone(),
                     path: source.path.clone(),
                     hash: version.map(|v| v.new.clone()).unwrap_or_default(),
-                }),
+                });
+                continue;
+            };
+            let changed = version.and_then(|v| {
+                let from = v.running.as_ref().filter(|from| **from != v.new)?;
+                Some((from, v))
+            });
+            if let Some((from, v)) = changed {
+                steps.push(Step::Swap {
+                    id: id.clone(),
+                    path: source.path.clone(),
+                    from: from.clone(),
+                    to: v.new.clone(),
+                    children: v.children,
+                });
+            } else if old.path != source.path {
+                added.push(Step::MoveComponent {
+                    id: id.clone(),
+                    from: old.path.clone(),
+                    to: source.path.clone(),
+                });
             }
         }
         // Swaps in tree order: by where each component is first used.
