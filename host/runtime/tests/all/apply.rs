@@ -378,3 +378,34 @@ async fn a_stopped_nested_supervisor_takes_its_new_settings_when_it_starts_again
     let sub = tree.children.iter().find(|c| c.path == "root/sub").unwrap();
     assert_eq!(sub.strategy.as_deref(), Some("rest_for_one"));
 }
+
+#[tokio::test]
+async fn a_child_moved_to_another_supervisor_is_stopped_first_so_its_name_is_free() {
+    let before = file(
+        &[("probe", PROBE)],
+        &root("")
+            .worker("a", "")
+            .supervisor("sub", "strategy = \"one_for_one\"", |t| t.worker("x", "")),
+    );
+    let after = file(
+        &[("probe", PROBE)],
+        &root("").supervisor("sub", "strategy = \"one_for_one\"", |t| {
+            t.worker("x", "").worker("a", "")
+        }),
+    );
+    let h = Harness::start_tree(spec("tree.toml", &before)).await;
+    let report = h
+        .node
+        .apply(&spec("tree.toml", &after), &options(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.applied,
+        ["- stop root/a", "+ start root/sub/a (component probe)"]
+    );
+    let tree = h.node.tree().await.unwrap();
+    let sub = tree.children.iter().find(|c| c.path == "root/sub").unwrap();
+    let paths: Vec<&str> = sub.children.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, ["root/sub/x", "root/sub/a"]);
+    assert_eq!(h.call("a", "name").await.unwrap(), "a");
+}
