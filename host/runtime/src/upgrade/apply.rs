@@ -24,7 +24,8 @@ use crate::report::NodeReport;
 use crate::spec::{ChildSpec, ComponentSource, SpecError, TreeSpec};
 use crate::supervisor::protocol::ChildCommandError;
 use crate::swap::{SwapError, SwapOptions};
-use crate::upgrade::plan::{ComponentVersions, Plan, Step, child_at};
+use crate::upgrade::edit::child_at;
+use crate::upgrade::plan::{ComponentVersions, Plan, Step};
 use crate::vocab::StartOutcome;
 
 /// How an apply is carried out.
