@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use arbor::allocator::InstanceUsage;
-use arbor::control::{CallReply, ControlClient, Request, SwapCommand};
+use arbor::control::{ApplyCommand, CallReply, ControlClient, Request, SwapCommand};
 use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
@@ -105,6 +105,25 @@ enum CtlCommand {
         /// state, report, and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Change the running tree to match TREE (a changed tree file): print
+    /// the plan and carry it out in order (swaps, settings, removals,
+    /// additions); a failing step stops it and rolls its swaps back.
+    Apply {
+        /// The changed tree file.
+        tree: PathBuf,
+        /// Print the plan (and check the changed components) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Swap components that lack `handover` from fresh state.
+        #[arg(long)]
+        fresh: bool,
+        /// How long a crash of a swapped component rolls it back (e.g. 10s, 500ms).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        probation: Option<std::time::Duration>,
+        /// How long each swap waits for the in-flight message.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        drain_timeout: Option<std::time::Duration>,
     },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
@@ -256,6 +275,27 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 };
                 (Request::Swap(command), Format::Plain)
             }
+            CtlCommand::Apply {
+                tree,
+                dry_run,
+                fresh,
+                probation,
+                drain_timeout,
+            } => {
+                let file = std::path::absolute(&tree)
+                    .with_context(|| format!("cannot resolve {}", tree.display()))?;
+                let command = ApplyCommand {
+                    file: file.display().to_string(),
+                    dry_run,
+                    swap: SwapCommand {
+                        fresh,
+                        probation_ms: probation.map(|d| d.as_millis() as u64),
+                        drain_timeout_ms: drain_timeout.map(|d| d.as_millis() as u64),
+                        ..SwapCommand::default()
+                    },
+                };
+                (Request::Apply(command), Format::Plain)
+            }
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, Format::Plain)
             }
@@ -304,6 +344,8 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     emit_line(&mut out, line)?;
                 }
             }
+            // The report is whole lines already, one step a line.
+            Request::Apply(_) => emit(&mut out, value.as_str().unwrap_or_default().as_bytes())?,
             _ => match value {
                 serde_json::Value::String(text) => emit_line(&mut out, text)?,
                 serde_json::Value::Null => emit_line(&mut out, "ok")?,

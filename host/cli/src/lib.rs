@@ -19,6 +19,7 @@ mod ctl;
 mod new;
 mod run;
 mod scaffold;
+mod watch;
 
 /// The log's writer thread, so stderr output can wait for it.
 static LOG: OnceLock<BatchWriter> = OnceLock::new();

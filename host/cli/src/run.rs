@@ -27,6 +27,11 @@ pub struct RunArgs {
     /// Scheduler threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
+    /// Follow the files: a changed component file is swapped into every
+    /// child running it (state kept when both versions have `handover`), a
+    /// changed tree file is applied as `arbor ctl apply` does.
+    #[arg(long)]
+    watch: bool,
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -56,10 +61,15 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(tree, options, control))
+    runtime.block_on(serve(tree, options, control, args.watch))
 }
 
-async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow::Result<ExitCode> {
+async fn serve(
+    tree: TreeSpec,
+    options: NodeOptions,
+    control: PathBuf,
+    watch: bool,
+) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let server = ControlServer::bind(&control)
@@ -70,6 +80,11 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
             .await
             .with_context(|| format!("cannot start {}", tree.source.display()))?,
     );
+    let watching = if watch {
+        Some(crate::watch::start(node.handle(), &tree.source).await?)
+    } else {
+        None
+    };
     super::flush_logs();
     eprintln!(
         "arbor: tree {:?} running; control socket {} (try `arbor ctl --control {} tree`); Ctrl-C stops it",
@@ -77,6 +92,12 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
         server.path().display(),
         server.path().display()
     );
+    if watching.is_some() {
+        eprintln!(
+            "arbor: watching {} and its components: a change is swapped in or applied",
+            tree.source.display()
+        );
+    }
     let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
     let serving = tokio::spawn(server.serve(node.clone(), shutdown_tx));
     let stopped_by = tokio::select! {
@@ -93,6 +114,7 @@ async fn serve(tree: TreeSpec, options: NodeOptions, control: PathBuf) -> anyhow
         }
         None => node.wait().await,
     };
+    drop(watching);
     node.events().flush();
     serving.abort();
     let _ = serving.await; // drops the server, which removes the socket file

@@ -18,8 +18,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use crate::node::{Node, NodeHandle};
-use crate::spec::{SupervisorSpec, WorkerSpec, check_name};
+use crate::spec::{SupervisorSpec, TreeSpec, WorkerSpec, check_name};
 use crate::swap::{SwapError, SwapOptions};
+use crate::upgrade::apply::ApplyOptions;
 use crate::vocab::{RestartType, StartOutcome};
 
 /// Events queued for one `events` connection that is not reading. A client
@@ -98,6 +99,10 @@ pub enum Request {
     /// (`component`), or undo a worker's last swap (`undo`). Answers the
     /// report as text; an error says what was refused or rolled back.
     Swap(SwapCommand),
+    /// Change the running tree to match a changed tree file (or, with
+    /// `dry_run`, print the plan). Answers the report as text; an error
+    /// says which step failed, what was rolled back and what stays applied.
+    Apply(ApplyCommand),
     /// Count a supervisor's children.
     CountChildren {
         /// The supervisor.
@@ -112,7 +117,7 @@ pub enum Request {
 }
 
 /// What `arbor ctl swap` asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SwapCommand {
     /// The worker to swap (or undo); unset with `component`.
     #[serde(default)]
@@ -190,6 +195,43 @@ impl SwapCommand {
             }
             (None, None) => Err(SwapError::NoSuchChild(String::new())),
         }
+    }
+}
+
+/// What `arbor ctl apply` asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyCommand {
+    /// The tree file, an absolute path on the host's machine (its
+    /// components are found relative to it).
+    pub file: String,
+    /// Print the plan and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// How its component swaps are carried out (only the swap settings
+    /// are used: a swap in an apply is never a dry run of its own).
+    #[serde(default)]
+    pub swap: SwapCommand,
+}
+
+impl ApplyCommand {
+    /// The options it asks for.
+    pub fn options(&self) -> ApplyOptions {
+        ApplyOptions {
+            dry_run: self.dry_run,
+            swap: SwapOptions {
+                dry_run: false,
+                ..self.swap.options()
+            },
+        }
+    }
+
+    /// Carries the command out on `node`: the report's text, or why not.
+    pub async fn carry_out(&self, node: &NodeHandle) -> Result<String, String> {
+        let tree = TreeSpec::load(Path::new(&self.file)).map_err(|e| e.to_string())?;
+        node.apply(&tree, &self.options())
+            .await
+            .map(|report| report.to_string())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -541,6 +583,10 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             }
         }
         Request::Swap(command) => match command.carry_out(node).await {
+            Ok(text) => Response::ok(Value::String(text)),
+            Err(e) => Response::err(e),
+        },
+        Request::Apply(command) => match command.carry_out(node).await {
             Ok(text) => Response::ok(Value::String(text)),
             Err(e) => Response::err(e),
         },

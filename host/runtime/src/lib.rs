@@ -29,6 +29,7 @@ pub mod report;
 pub mod spec;
 pub mod supervisor;
 pub mod swap;
+pub mod upgrade;
 pub mod vocab;
 
 pub use allocator::{Allocation, InstanceUsage, PoolSize};
@@ -37,9 +38,11 @@ pub use events::{Event, EventKind, EventSink};
 pub use mailbox::CallError;
 pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit};
 pub use report::{ChildCounts, NodeReport};
-pub use spec::{ChildSpec, SpecError, SupervisorSpec, TreeSpec, WorkerSpec};
+pub use spec::{ChildSpec, SpecError, SupervisorSettings, SupervisorSpec, TreeSpec, WorkerSpec};
 pub use supervisor::protocol::ChildCommandError;
 pub use swap::{RolloutReport, StateHandover, SwapError, SwapOptions, SwapReport};
+pub use upgrade::apply::{ApplyError, ApplyOptions, ApplyReport};
+pub use upgrade::plan::Plan;
 pub use vocab::{
     AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,
     StartOutcome, Strategy, SupervisorStop,

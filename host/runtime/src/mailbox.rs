@@ -13,11 +13,13 @@
 //! send that does not fit fails at once with [`CallError::MailboxFull`];
 //! nothing waits for room, so a sender never blocks its scheduler thread.
 //! The counters live in the mailbox (shared by both ends), so they travel
-//! with it from one instance to the next.
+//! with it from one instance to the next. Its bounds can change while it is
+//! in use (`arbor ctl apply`): messages already queued past a lowered bound
+//! stay, and sends are refused until the queue is back under it.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -174,7 +176,11 @@ impl Envelope {
 /// limits, so neither field can overflow into the other.
 #[derive(Debug)]
 struct Room {
-    limits: MailboxLimits,
+    /// The bounds, each an atomic of its own so they can change while
+    /// senders run (a relaxed load each: a send racing a change may see
+    /// either bound, which is all a bound promises).
+    capacity: AtomicUsize,
+    max_bytes: AtomicUsize,
     queued: AtomicU64,
 }
 
@@ -189,12 +195,27 @@ const _: () = assert!(
 
 impl Room {
     fn new(limits: MailboxLimits) -> Room {
-        Room {
-            limits: MailboxLimits {
-                capacity: limits.capacity.min(MAX_MAILBOX_CAPACITY),
-                max_bytes: limits.max_bytes.min(MAX_MAILBOX_BYTES),
-            },
+        let room = Room {
+            capacity: AtomicUsize::new(0),
+            max_bytes: AtomicUsize::new(0),
             queued: AtomicU64::new(0),
+        };
+        room.set_limits(limits);
+        room
+    }
+
+    /// New bounds (each lowered to its maximum if above), for the next sends.
+    fn set_limits(&self, limits: MailboxLimits) {
+        self.capacity
+            .store(limits.capacity.min(MAX_MAILBOX_CAPACITY), Ordering::Relaxed);
+        self.max_bytes
+            .store(limits.max_bytes.min(MAX_MAILBOX_BYTES), Ordering::Relaxed);
+    }
+
+    fn limits(&self) -> MailboxLimits {
+        MailboxLimits {
+            capacity: self.capacity.load(Ordering::Relaxed),
+            max_bytes: self.max_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -205,7 +226,7 @@ impl Room {
         let MailboxLimits {
             capacity,
             max_bytes,
-        } = self.limits;
+        } = self.limits();
         if bytes > max_bytes {
             return Err(SendError::TooLarge {
                 size: bytes,
@@ -285,6 +306,12 @@ pub struct MailboxSender {
 }
 
 impl MailboxSender {
+    /// Bounds the mailbox by `limits` from the next send on; what is queued
+    /// stays queued.
+    pub fn set_limits(&self, limits: MailboxLimits) {
+        self.room.set_limits(limits);
+    }
+
     /// Queues `envelope` if the mailbox has room; never waits.
     pub fn send(&self, envelope: Envelope) -> Result<(), SendError> {
         let bytes = envelope.message().len();
@@ -474,9 +501,32 @@ mod tests {
     fn limits_above_the_maximum_are_lowered_to_it() {
         let (_tx, rx) = mailbox(limits(usize::MAX, usize::MAX));
         assert_eq!(
-            rx.room.limits,
+            rx.room.limits(),
             limits(MAX_MAILBOX_CAPACITY, MAX_MAILBOX_BYTES)
         );
+    }
+
+    #[test]
+    fn lowered_limits_keep_what_is_queued_and_refuse_until_it_drains_below_them() {
+        let (tx, mut rx) = mailbox(limits(10, 1 << 20));
+        for _ in 0..3 {
+            tx.send(cast(1)).unwrap();
+        }
+        tx.set_limits(limits(2, 1 << 20));
+        assert_eq!(
+            tx.send(cast(1)),
+            Err(SendError::Full(MailboxLimit::Messages(2)))
+        );
+        assert_eq!(rx.room.queued(), (3, 3), "nothing queued was dropped");
+        rx.try_recv().unwrap();
+        rx.try_recv().unwrap();
+        tx.send(cast(1)).unwrap();
+        tx.set_limits(limits(10, 4));
+        assert_eq!(
+            tx.send(cast(3)),
+            Err(SendError::Full(MailboxLimit::Bytes(4)))
+        );
+        tx.send(cast(2)).unwrap();
     }
 
     #[test]

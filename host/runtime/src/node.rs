@@ -26,7 +26,7 @@ use crate::events::EventSink;
 use crate::mailbox::{CallError, Reply};
 use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
-use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, TreeSpec};
+use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, TreeSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::driver::{self, Launch};
 use crate::supervisor::protocol::{
@@ -131,6 +131,10 @@ pub struct Node {
 pub struct NodeHandle {
     shared: Arc<Shared>,
     root_name: Arc<str>,
+    /// The tree the host runs: the file it started with, as changed by each
+    /// `apply` since. An apply holds the lock from start to end, so two
+    /// never interleave.
+    pub(crate) running: Arc<Mutex<TreeSpec>>,
 }
 
 impl std::ops::Deref for Node {
@@ -223,6 +227,7 @@ impl Node {
             handle: NodeHandle {
                 shared,
                 root_name: Arc::from(tree.root.name.as_str()),
+                running: Arc::new(Mutex::new(tree.clone())),
             },
             root_signal: signal_tx,
             root_exit: Mutex::new(RootWatch {
@@ -289,6 +294,13 @@ impl NodeHandle {
     /// added from now on run.
     pub fn component(&self, name: &str) -> Option<Arc<LoadedComponent>> {
         self.shared.component(name)
+    }
+
+    /// The tree this host runs, as its file says: the one it started with,
+    /// changed by each `apply` since (children added at run time by
+    /// `start_child` are not in it). Waits for an apply under way.
+    pub async fn running_tree(&self) -> TreeSpec {
+        self.running.lock().await.clone()
     }
 
     /// The root supervisor's name.
@@ -401,6 +413,41 @@ impl NodeHandle {
         let name = name.to_string();
         Ok(self
             .ask(supervisor, |tx| SupervisorCommand::RestartChild(name, tx))
+            .await??)
+    }
+
+    /// Gives the running `supervisor` new settings (strategy, intensity,
+    /// auto_shutdown, a dynamic supervisor's max_children) without
+    /// restarting it: its next decision follows them, with the restarts it
+    /// has already made counted against the new intensity. Whether it is
+    /// dynamic does not change.
+    pub async fn update_supervisor(
+        &self,
+        supervisor: &str,
+        settings: SupervisorSettings,
+    ) -> Result<(), CommandError> {
+        self.ask(supervisor, |tx| {
+            SupervisorCommand::UpdateSettings(settings, tx)
+        })
+        .await
+    }
+
+    /// Replaces the spec of `supervisor`'s child of the same name (a
+    /// worker stays a worker of the same component id, a supervisor a
+    /// supervisor; the name, and so the child's registration, does not
+    /// change). Its restart type, shutdown, significance and mailbox bounds
+    /// rule from now on; its args, deadlines, memory limit and `may_call`
+    /// apply at its next start. For a nested supervisor, `spec`'s children are what
+    /// it starts with when it is restarted (its running children and
+    /// settings are its own: see [`NodeHandle::update_supervisor`]).
+    pub async fn update_child(
+        &self,
+        supervisor: &str,
+        spec: impl Into<ChildSpec>,
+    ) -> Result<(), CommandError> {
+        let spec = spec.into();
+        Ok(self
+            .ask(supervisor, |tx| SupervisorCommand::UpdateChild(spec, tx))
             .await??)
     }
 

@@ -6,6 +6,7 @@
 //! span), then [`TreeSpec::parse`] validates them into resolved types. Every
 //! error carries the file, line and field it is about.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,12 @@ pub struct TreeSpec {
     /// exception, at the price of Cranelift's Spectre mitigation on bounds
     /// checks (see [`crate::engine::EngineSettings`]).
     pub fast_traps: bool,
+    /// The line of each child's table and of the fields that decide what a
+    /// child is (`name`, `component`, `strategy`, `dynamic`, the `[node]`
+    /// settings), by dotted field path (`supervisor.children[1].dynamic`):
+    /// what lets a change that cannot be applied to a running tree name its
+    /// line ([`TreeSpec::line_of`]).
+    pub lines: BTreeMap<String, usize>,
 }
 
 /// Where a component named in `[components]` lives.
@@ -194,6 +201,45 @@ impl SupervisorSpec {
     }
 }
 
+/// The settings of a supervisor that a running one takes without
+/// restarting (`arbor ctl apply`): how it spreads failures, how many
+/// restarts it allows, when it shuts itself down, how many dynamic
+/// children it holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SupervisorSettings {
+    /// How failures spread among the children.
+    pub strategy: Strategy,
+    /// How many restarts in how long before giving up.
+    pub intensity: RestartIntensity,
+    /// Whether significant children's exits stop the supervisor.
+    pub auto_shutdown: AutoShutdown,
+    /// A dynamic supervisor's `max_children` (`None`: unbounded, or static).
+    pub max_children: Option<usize>,
+}
+
+impl SupervisorSpec {
+    /// Its settings, apart from its children.
+    pub fn settings(&self) -> SupervisorSettings {
+        SupervisorSettings {
+            strategy: self.strategy,
+            intensity: self.intensity,
+            auto_shutdown: self.auto_shutdown,
+            max_children: self.dynamic.and_then(|d| d.max_children),
+        }
+    }
+
+    /// Takes `settings`; whether it is dynamic does not change (a static
+    /// supervisor ignores `max_children`).
+    pub fn set_settings(&mut self, settings: SupervisorSettings) {
+        self.strategy = settings.strategy;
+        self.intensity = settings.intensity;
+        self.auto_shutdown = settings.auto_shutdown;
+        if let Some(dynamic) = &mut self.dynamic {
+            dynamic.max_children = settings.max_children;
+        }
+    }
+}
+
 /// Settings of a dynamic supervisor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DynamicSpec {
@@ -253,7 +299,7 @@ impl WorkerSpec {
 struct RawTree {
     #[serde(default)]
     components: BTreeMap<String, Spanned<String>>,
-    node: Option<RawHost>,
+    node: Option<Spanned<RawHost>>,
     supervisor: Option<Spanned<RawNode>>,
 }
 
@@ -262,7 +308,7 @@ struct RawTree {
 #[serde(deny_unknown_fields)]
 struct RawHost {
     max_instances: Option<Spanned<i64>>,
-    fast_traps: Option<bool>,
+    fast_traps: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -294,13 +340,29 @@ struct RawDynamic {
     max_children: Option<Spanned<i64>>,
 }
 
-/// Turns byte offsets into line numbers and builds errors.
+/// Turns byte offsets into line numbers, builds errors, and notes the
+/// lines of the fields [`TreeSpec::lines`] keeps.
 struct Locator<'a> {
     file: &'a Path,
     text: &'a str,
+    lines: RefCell<BTreeMap<String, usize>>,
 }
 
-impl Locator<'_> {
+impl<'a> Locator<'a> {
+    fn new(file: &'a Path, text: &'a str) -> Self {
+        Locator {
+            file,
+            text,
+            lines: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Remembers the line of `field`, at `span`.
+    fn note(&self, field: &str, span: Range<usize>) {
+        let line = self.line_of(span.start);
+        self.lines.borrow_mut().insert(field.to_string(), line);
+    }
+
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         self.text[..end].bytes().filter(|&b| b == b'\n').count() + 1
@@ -317,6 +379,22 @@ impl Locator<'_> {
 }
 
 impl TreeSpec {
+    /// The line of `field` (a dotted path as in [`SpecError::field`]), or
+    /// of the nearest table holding it that [`TreeSpec::lines`] knows; 1
+    /// when none is known.
+    pub fn line_of(&self, field: &str) -> usize {
+        let mut field = field;
+        loop {
+            if let Some(line) = self.lines.get(field) {
+                return *line;
+            }
+            match field.rfind(['.', '[']) {
+                Some(cut) => field = &field[..cut],
+                None => return 1,
+            }
+        }
+    }
+
     /// Reads and validates the tree file at `path`.
     pub fn load(path: &Path) -> Result<TreeSpec, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|e| SpecError {
@@ -331,7 +409,7 @@ impl TreeSpec {
     /// Validates `text` as the tree file `path` (used for messages and to
     /// resolve component paths).
     pub fn parse(path: &Path, text: &str) -> Result<TreeSpec, SpecError> {
-        let loc = Locator { file: path, text };
+        let loc = Locator::new(path, text);
         let raw: RawTree = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().replace('\n', " ");
@@ -365,12 +443,21 @@ impl TreeSpec {
             &components.keys().cloned().collect(),
             &mut names,
         )?;
-        let fast_traps = raw
-            .node
-            .as_ref()
-            .and_then(|n| n.fast_traps)
-            .unwrap_or(false);
-        let max_instances = match raw.node.and_then(|n| n.max_instances) {
+        let node = raw.node.map(|node| {
+            loc.note("node", node.span());
+            node.into_inner()
+        });
+        let fast_traps = match node.as_ref().and_then(|n| n.fast_traps.as_ref()) {
+            Some(flag) => {
+                loc.note("node.fast_traps", flag.span());
+                *flag.get_ref()
+            }
+            None => false,
+        };
+        if let Some(value) = node.as_ref().and_then(|n| n.max_instances.as_ref()) {
+            loc.note("node.max_instances", value.span());
+        }
+        let max_instances = match node.and_then(|n| n.max_instances) {
             None => None,
             Some(value) => match u32::try_from(*value.get_ref()) {
                 Ok(n) if n > 0 => Some(n),
@@ -393,6 +480,7 @@ impl TreeSpec {
             root,
             max_instances,
             fast_traps,
+            lines: loc.lines.take(),
         })
     }
 }
@@ -408,7 +496,7 @@ impl SupervisorSpec {
         text: &str,
         components: &BTreeSet<String>,
     ) -> Result<SupervisorSpec, SpecError> {
-        let loc = Locator { file: path, text };
+        let loc = Locator::new(path, text);
         let raw: RawTree = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().replace('\n', " ");
@@ -507,6 +595,15 @@ fn validate_supervisor(
     components: &BTreeSet<String>,
     names: &mut HashSet<String>,
 ) -> Result<SupervisorSpec, SpecError> {
+    loc.note(at, span.clone());
+    for (field, value) in [
+        ("strategy", raw.strategy.as_ref().map(|v| v.span())),
+        ("dynamic", raw.dynamic.as_ref().map(|v| v.span())),
+    ] {
+        if let Some(span) = value {
+            loc.note(&format!("{at}.{field}"), span);
+        }
+    }
     let name = unique_name(loc, at, span.clone(), raw.name.as_ref(), names)?;
     if let Some(c) = &raw.component {
         return Err(loc.error(
@@ -688,6 +785,7 @@ fn unique_name(
         return Err(loc.error(span, &format!("{at}.name"), "missing `name`"));
     };
     let field = format!("{at}.name");
+    loc.note(&field, name.span());
     let text = name.get_ref();
     if let Err(why) = check_name(text) {
         return Err(loc.error(name.span(), &field, why));
@@ -723,6 +821,10 @@ fn validate_worker(
     components: &BTreeSet<String>,
     names: &mut HashSet<String>,
 ) -> Result<WorkerSpec, SpecError> {
+    loc.note(at, span.clone());
+    if let Some(component) = &raw.component {
+        loc.note(&format!("{at}.component"), component.span());
+    }
     let name = unique_name(loc, at, span.clone(), raw.name.as_ref(), names)?;
     for (present, field) in [
         (raw.max_restarts.as_ref().map(|v| v.span()), "max_restarts"),
@@ -1104,5 +1206,21 @@ dynamic = { max_children = 3 }
         );
         let err = parse(&format!("[node]\nfast_traps = \"yes\"\n{GOOD}")).unwrap_err();
         assert_eq!(err.line, 2, "{err}");
+    }
+
+    #[test]
+    fn the_lines_of_children_and_deciding_fields_are_kept_for_later_messages() {
+        let tree = parse(&format!("[node]\nmax_instances = 9\n{GOOD}")).unwrap();
+        // After the two [node] lines, "sub" is named on line 21, its
+        // strategy on 22; "pool" is dynamic on line 31.
+        assert_eq!(tree.line_of("supervisor.children[1].name"), 21);
+        assert_eq!(tree.line_of("supervisor.children[1].strategy"), 22);
+        assert_eq!(tree.line_of("supervisor.children[2].dynamic"), 31);
+        assert_eq!(tree.line_of("node.max_instances"), 2);
+        // A field not kept falls back to the nearest table that is.
+        let table = tree.line_of("supervisor.children[1]");
+        assert!((20..=21).contains(&table), "{table}");
+        assert_eq!(tree.line_of("supervisor.children[1].restart"), table);
+        assert_eq!(tree.line_of("nothing.here"), 1);
     }
 }

@@ -238,6 +238,15 @@ pub enum AutoShutdown {
 }
 
 impl AutoShutdown {
+    /// The tree-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoShutdown::Never => "never",
+            AutoShutdown::AnySignificant => "any_significant",
+            AutoShutdown::AllSignificant => "all_significant",
+        }
+    }
+
     /// Parses the tree-file spelling.
     pub fn parse(text: &str) -> Result<AutoShutdown, String> {
         match text {

@@ -184,8 +184,13 @@ impl Running {
 
     /// Starts `command run TREE ...`, where `command` is `arbor` itself or
     /// a wrapper that execs it (so the child's pid is the host's).
-    fn start_command(dir: &Path, body: &str, mut command: Command) -> Running {
-        let file = write(dir, "tree.toml", tree(body));
+    fn start_command(dir: &Path, body: &str, command: Command) -> Running {
+        Running::start_text(dir, &tree(body), command, &[])
+    }
+
+    /// Starts `command run TREE ... EXTRA`, TREE holding `text` as it is.
+    fn start_text(dir: &Path, text: &str, mut command: Command, extra: &[&str]) -> Running {
+        let file = write(dir, "tree.toml", text);
         let socket = dir.join("arbor.sock");
         let events = dir.join("events.jsonl");
         let child = command
@@ -195,6 +200,7 @@ impl Running {
             .arg(&events)
             .arg("--control")
             .arg(&socket)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -764,6 +770,138 @@ fn ctl_starts_a_whole_subtree_from_a_file_and_deletes_a_stopped_child() {
     assert!(!tree.contains("root/b "), "{tree}");
     assert!(host.ctl(&["shutdown"]).status.success());
     let _ = host.wait();
+}
+
+#[test]
+fn ctl_apply_prints_the_plan_on_a_dry_run_carries_it_out_and_fails_with_the_reason() {
+    let dir = scratch("apply");
+    let host = Running::start(&dir, SIMPLE);
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])).trim(), "1");
+    let changed = SIMPLE
+        .replace("name = \"root\"", "name = \"root\"\nmax_restarts = 10")
+        .replace(
+            "[[supervisor.children]]\nname = \"b\"\ncomponent = \"probe\"",
+            "[[supervisor.children]]\nname = \"c\"\ncomponent = \"probe\"",
+        );
+    let new = write(
+        &dir,
+        "new.toml",
+        format!(
+            "[components]\nprobe = {:?}\n\n{changed}",
+            arbor_guest_artifacts::PROBE_V2
+        ),
+    );
+    let new = new.to_str().unwrap();
+    let dry = host.ctl(&["apply", new, "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let plan = stdout(&dry);
+    let lines: Vec<&str> = plan.lines().collect();
+    assert_eq!(lines[0], "dry run: nothing was changed; the plan:");
+    assert!(
+        lines[1].starts_with("~ swap component probe ") && lines[1].ends_with(" (2 children)"),
+        "{plan}"
+    );
+    assert_eq!(
+        &lines[2..],
+        [
+            "~ supervisor root: intensity 3 in 5s -> 10 in 5s (no restart)",
+            "- stop root/b",
+            "+ start root/c (component probe)",
+            "~ order of root: runs a, pool, c; the file lists a, c, pool \
+             (its start order when it restarts: a running supervisor starts new children after the ones it runs)",
+        ]
+    );
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v1");
+
+    let applied = host.ctl(&["apply", new, "--probation", "100ms"]);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let text = stdout(&applied);
+    assert!(
+        text.starts_with("applied:\n~ swap component probe "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n+ start root/c (component probe)\n"),
+        "{text}"
+    );
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v2");
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "v2 2");
+    assert_eq!(stdout(&host.ctl(&["call", "c", "ping"])), "pong");
+    assert!(!host.ctl(&["call", "b", "ping"]).status.success());
+
+    // A child whose init fails: the apply stops there and says so, non-zero.
+    let failing = write(
+        &dir,
+        "failing.toml",
+        format!(
+            "[components]\nprobe = {:?}\n\n{changed}\n[[supervisor.children]]\nname = \"d\"\ncomponent = \"probe\"\nargs = '{{\"fail_init\": true}}'\n",
+            arbor_guest_artifacts::PROBE_V2
+        ),
+    );
+    let failed = host.ctl(&["apply", failing.to_str().unwrap()]);
+    assert_one_line_error(
+        &failed,
+        "apply stopped at `+ start root/d (component probe)`: ",
+    );
+    assert!(
+        stderr(&failed)
+            .trim_end()
+            .ends_with("; rolled back: none; still applied: none"),
+        "{}",
+        stderr(&failed)
+    );
+    host.signal("TERM");
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Polls `ctl call NAME MSG` until it replies `want` (or [`PATIENCE`] ends).
+fn await_reply(host: &Running, name: &str, message: &str, want: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let reply = stdout(&host.ctl(&["call", name, message]));
+        if reply == want || Instant::now() > deadline {
+            return reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn run_watch_swaps_in_a_rebuilt_component_only_once_it_compiles_and_applies_a_changed_tree() {
+    let dir = scratch("watch");
+    let component = dir.join("probe.wasm");
+    std::fs::copy(probe(), &component).unwrap();
+    let text = format!("[components]\nprobe = \"probe.wasm\"\n\n{SIMPLE}");
+    let mut host = Running::start_text(&dir, &text, arbor(), &["--watch"]);
+    let log = host.read_stderr();
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v1");
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "1");
+
+    // A half-written file is not swapped in: it does not compile, and the
+    // host waits for the next change.
+    let v2 = std::fs::read(arbor_guest_artifacts::PROBE_V2).unwrap();
+    std::fs::write(&component, &v2[..v2.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stdout(&host.ctl(&["call", "a", "version"])), "v1");
+    std::fs::write(&component, &v2).unwrap();
+    assert_eq!(await_reply(&host, "a", "version", "v2"), "v2");
+    // Both versions hand their state over: the count goes on.
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "v2 2");
+
+    // A changed tree file is applied.
+    let grown = format!("{text}\n[[supervisor.children]]\nname = \"c\"\ncomponent = \"probe\"\n");
+    write(&dir, "tree.toml", grown);
+    assert_eq!(await_reply(&host, "c", "version", "v2"), "v2");
+
+    host.signal("TERM");
+    let (out, _) = host.wait();
+    assert!(out.status.success());
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("probe.wasm changed but cannot be swapped in; waiting for the next change"),
+        "{log}"
+    );
 }
 
 #[test]

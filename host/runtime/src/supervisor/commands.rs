@@ -1,11 +1,12 @@
 //! The commands a running supervisor answers (OTP's `start_child`,
-//! `terminate_child`, `restart_child`, `delete_child`, and passing a hot
-//! swap on to a worker), each handled in the supervisor's loop between
-//! exits and retries.
+//! `terminate_child`, `restart_child`, `delete_child`, passing a hot swap
+//! on to a worker, and the settings changes of `arbor ctl apply`), each
+//! handled in the supervisor's loop between exits and retries.
 
-use crate::spec::{ChildSpec, check_name};
+use crate::spec::{ChildSpec, SupervisorSettings, check_name};
 use crate::supervisor::driver::Supervisor;
 use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand};
+use crate::supervisor::state::Rules;
 use crate::swap::request::{StateHandover, SwapError, SwapReport, SwapRequest, SwapTo};
 use crate::vocab::{ChildId, StartOutcome};
 
@@ -27,8 +28,87 @@ impl Supervisor {
             SupervisorCommand::DeleteChild(name, reply) => {
                 let _ = reply.send(self.delete_child(&name));
             }
+            SupervisorCommand::UpdateSettings(settings, reply) => {
+                self.update_settings(settings);
+                let _ = reply.send(());
+            }
+            SupervisorCommand::UpdateChild(spec, reply) => {
+                let _ = reply.send(self.update_child(spec));
+            }
             SupervisorCommand::SwapChild(name, request) => self.swap_child(&name, request),
         }
+    }
+
+    /// New settings, taken without a restart: the next exit is decided by
+    /// them (with the restarts already made counted against the new
+    /// intensity), and inspection shows the new strategy. A dynamic
+    /// supervisor stays dynamic (and one_for_one: the tree file allows no
+    /// other).
+    fn update_settings(&mut self, settings: SupervisorSettings) {
+        self.spec.set_settings(settings);
+        self.state.set_rules(Rules {
+            strategy: settings.strategy,
+            intensity: settings.intensity,
+            auto_shutdown: settings.auto_shutdown,
+            dynamic: self.is_dynamic(),
+        });
+        self.places.relabel(self.spec.strategy_label());
+        tracing::info!(
+            supervisor = self.path,
+            "new settings: {}, {} restarts in {:?}",
+            settings.strategy,
+            settings.intensity.max_restarts,
+            settings.intensity.max_seconds
+        );
+    }
+
+    /// Replaces the spec of the child of the same name (see
+    /// [`SupervisorCommand::UpdateChild`]).
+    fn update_child(&mut self, spec: ChildSpec) -> Result<(), ChildCommandError> {
+        let id = self.find_child(spec.name())?;
+        let place = self.places.get(id).expect("found");
+        let kind = |s: &ChildSpec| match s {
+            ChildSpec::Worker(_) => "worker",
+            ChildSpec::Supervisor(_) => "supervisor",
+        };
+        if kind(&place.spec) != kind(&spec) {
+            return Err(ChildCommandError::KindChanged(
+                spec.name().to_string(),
+                kind(&place.spec),
+                kind(&spec),
+            ));
+        }
+        // The component a worker runs is its version, which a swap (or a
+        // running instance's exit) sets: another id is another child.
+        if let (ChildSpec::Worker(old), ChildSpec::Worker(new)) = (&place.spec, &spec)
+            && old.component != new.component
+        {
+            return Err(ChildCommandError::ComponentChanged {
+                child: spec.name().to_string(),
+                from: old.component.clone(),
+                to: new.component.clone(),
+            });
+        }
+        if let ChildSpec::Worker(worker) = &spec {
+            self.check_memory(worker.max_memory_bytes)?;
+        }
+        self.state
+            .set_child_terms(id, spec.restart(), spec.significant());
+        self.places.set_spec(id, spec);
+        Ok(())
+    }
+
+    /// A worker's memory limit must fit the host's memory slots.
+    fn check_memory(&self, max_memory_bytes: usize) -> Result<(), ChildCommandError> {
+        if let Some(slot) = self.shared.engine.allocation().memory_slot_bytes()
+            && max_memory_bytes > slot
+        {
+            return Err(ChildCommandError::MemoryAboveSlot {
+                asked: max_memory_bytes.div_ceil(1 << 20),
+                slot: slot >> 20,
+            });
+        }
+        Ok(())
     }
 
     /// Passes a swap on to the worker's task, which carries it out between
@@ -136,14 +216,7 @@ impl Supervisor {
                     worker.component.clone(),
                 ));
             }
-            if let Some(slot) = self.shared.engine.allocation().memory_slot_bytes()
-                && worker.max_memory_bytes > slot
-            {
-                return Err(ChildCommandError::MemoryAboveSlot {
-                    asked: worker.max_memory_bytes.div_ceil(1 << 20),
-                    slot: slot >> 20,
-                });
-            }
+            self.check_memory(worker.max_memory_bytes)?;
         }
         Ok(())
     }

@@ -31,8 +31,11 @@ pub(crate) enum PlaceKind {
 pub(crate) struct PlaceView {
     pub name: String,
     pub path: String,
-    pub kind: PlaceKind,
-    pub restart: RestartType,
+    /// Whether it is a supervisor (which never changes in place).
+    supervisor: bool,
+    /// Its kind's label (component id, strategy) and restart type: changed
+    /// only by `apply`, so the lock is never contended.
+    terms: Mutex<(PlaceKind, RestartType)>,
     status: AtomicU8,
     generation: AtomicU64,
     /// The component version a worker runs; changed only by a swap, so
@@ -45,12 +48,26 @@ impl PlaceView {
         PlaceView {
             name,
             path,
-            kind,
-            restart,
+            supervisor: matches!(kind, PlaceKind::Supervisor { .. }),
+            terms: Mutex::new((kind, restart)),
             status: AtomicU8::new(status_code(ChildStatus::Stopped)),
             generation: AtomicU64::new(0),
             version: Mutex::new(None),
         }
+    }
+
+    /// New label and restart type (the child's spec changed in place; a
+    /// worker stays a worker).
+    pub fn set_terms(&self, kind: PlaceKind, restart: RestartType) {
+        debug_assert_eq!(
+            self.supervisor,
+            matches!(kind, PlaceKind::Supervisor { .. })
+        );
+        *self.terms.lock().unwrap_or_else(|p| p.into_inner()) = (kind, restart);
+    }
+
+    fn terms(&self) -> (PlaceKind, RestartType) {
+        self.terms.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Records the component version the worker runs.
@@ -86,9 +103,10 @@ impl PlaceView {
     }
 
     fn leaf(&self) -> NodeReport {
-        let (kind, component, strategy) = match &self.kind {
-            PlaceKind::Worker { component } => ("worker", Some(component.clone()), None),
-            PlaceKind::Supervisor { strategy } => ("supervisor", None, Some(strategy.clone())),
+        let (place_kind, restart) = self.terms();
+        let (kind, component, strategy) = match place_kind {
+            PlaceKind::Worker { component } => ("worker", Some(component), None),
+            PlaceKind::Supervisor { strategy } => ("supervisor", None, Some(strategy)),
         };
         let generation = self.generation();
         let version = self.version();
@@ -99,7 +117,7 @@ impl PlaceView {
             version: version.as_ref().map(|v| v.hash.clone()),
             file: version.as_ref().map(|v| v.path.display().to_string()),
             strategy,
-            restart: self.restart,
+            restart,
             state: self.status(),
             generation,
             restarts: generation.saturating_sub(1),
@@ -119,7 +137,8 @@ fn status_code(status: ChildStatus) -> u8 {
 /// What one supervisor publishes: itself and its children in start order.
 #[derive(Debug)]
 pub(crate) struct Published {
-    /// The supervisor as a leaf (its own path, strategy, restart type).
+    /// The supervisor as a leaf (its own path, strategy, restart type);
+    /// its strategy changes when it takes new settings.
     header: PlaceView,
     places: Mutex<BTreeMap<ChildId, Arc<PlaceView>>>,
 }
@@ -138,6 +157,13 @@ impl Published {
             header,
             places: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The strategy label inspection shows for the supervisor itself.
+    pub fn set_strategy(&self, strategy: String) {
+        let (_, restart) = self.header.terms();
+        self.header
+            .set_terms(PlaceKind::Supervisor { strategy }, restart);
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<ChildId, Arc<PlaceView>>> {
@@ -159,10 +185,7 @@ impl Published {
     /// What OTP's `count_children` answers.
     pub fn counts(&self) -> ChildCounts {
         let places = self.lock();
-        let supervisors = places
-            .values()
-            .filter(|p| matches!(p.kind, PlaceKind::Supervisor { .. }))
-            .count();
+        let supervisors = places.values().filter(|p| p.supervisor).count();
         ChildCounts {
             specs: places.len(),
             active: places
@@ -189,9 +212,10 @@ impl Published {
 }
 
 fn child_report(view: &PlaceView, lookup: &dyn Fn(&str) -> Option<Arc<Published>>) -> NodeReport {
-    let nested = match view.kind {
-        PlaceKind::Supervisor { .. } if view.status() == ChildStatus::Running => lookup(&view.name),
-        _ => None,
+    let nested = if view.supervisor && view.status() == ChildStatus::Running {
+        lookup(&view.name)
+    } else {
+        None
     };
     match nested {
         Some(nested) => {

@@ -86,6 +86,18 @@ impl Place {
     }
 }
 
+/// How inspection shows a child of this spec.
+fn kind_of(spec: &ChildSpec) -> PlaceKind {
+    match spec {
+        ChildSpec::Worker(w) => PlaceKind::Worker {
+            component: w.component.clone(),
+        },
+        ChildSpec::Supervisor(s) => PlaceKind::Supervisor {
+            strategy: s.strategy_label().to_string(),
+        },
+    }
+}
+
 /// A supervisor's places in start order, with a name index.
 pub(crate) struct Places {
     registry: Registry,
@@ -129,18 +141,10 @@ impl Places {
         let id = ChildId(self.next_id);
         self.next_id += 1;
         let path: Arc<str> = Arc::from(format!("{}/{}", self.path, name));
-        let kind = match &spec {
-            ChildSpec::Worker(w) => PlaceKind::Worker {
-                component: w.component.clone(),
-            },
-            ChildSpec::Supervisor(s) => PlaceKind::Supervisor {
-                strategy: s.strategy_label().to_string(),
-            },
-        };
         let view = Arc::new(PlaceView::new(
             name.clone(),
             path.to_string(),
-            kind,
+            kind_of(&spec),
             spec.restart(),
         ));
         if let Some(component) = &component {
@@ -164,6 +168,27 @@ impl Places {
             },
         );
         Ok(id)
+    }
+
+    /// Replaces the spec of the place at `id` (same name, kind and
+    /// component id). Its mailbox takes the new bounds at once; inspection
+    /// shows the new restart type (and strategy) at once.
+    pub fn set_spec(&mut self, id: ChildId, spec: ChildSpec) {
+        let Some(place) = self.places.get_mut(&id) else {
+            return;
+        };
+        if let ChildSpec::Worker(worker) = &spec
+            && let Some(Entry::Worker(mailbox)) = self.registry.lookup(&worker.name)
+        {
+            mailbox.set_limits(worker.mailbox);
+        }
+        place.view.set_terms(kind_of(&spec), spec.restart());
+        place.spec = spec;
+    }
+
+    /// The strategy label inspection shows for this supervisor.
+    pub fn relabel(&self, strategy: &str) {
+        self.published.set_strategy(strategy.to_string());
     }
 
     /// Forgets a place: its callers get errors and its name is freed.

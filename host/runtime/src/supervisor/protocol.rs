@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::engine::LoadedComponent;
 use crate::mailbox::MailboxReceiver;
-use crate::spec::ChildSpec;
+use crate::spec::{ChildSpec, SupervisorSettings};
 use crate::supervisor::inspect::Published;
 use crate::swap::request::{Restore, SwapRequest};
 use crate::vocab::{ChildId, ExitReason, StartOutcome, SupervisorStop};
@@ -168,10 +168,6 @@ pub struct SupervisorRef {
 }
 
 /// Requests a running supervisor answers.
-#[expect(
-    clippy::enum_variant_names,
-    reason = "named after OTP's start_child, terminate_child, restart_child, delete_child"
-)]
 pub(crate) enum SupervisorCommand {
     /// Add a child (a worker or a whole supervisor) and start it.
     StartChild(
@@ -187,6 +183,15 @@ pub(crate) enum SupervisorCommand {
     ),
     /// Forget a stopped child of a static supervisor.
     DeleteChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
+    /// Take new settings (strategy, intensity, auto_shutdown,
+    /// max_children) without restarting.
+    UpdateSettings(SupervisorSettings, oneshot::Sender<()>),
+    /// Replace the spec of the child of the same name (same kind and
+    /// component id): its restart type, shutdown, significance and mailbox
+    /// bounds rule from now on, the rest (args, deadlines, memory,
+    /// may_call) at its next start; a nested supervisor's children are what
+    /// it restarts with.
+    UpdateChild(ChildSpec, oneshot::Sender<Result<(), ChildCommandError>>),
     /// Pass a hot swap on to the worker `name` (its task carries it out and
     /// answers the request); a worker that is not running just gets the
     /// version for its next start.
@@ -239,6 +244,26 @@ pub enum ChildCommandError {
     /// `delete-child` of a child that is running.
     #[error("the child {0:?} is running: stop it first")]
     Running(String),
+    /// A child's new spec is of another kind (worker / supervisor) than
+    /// its place: that is a new child, not a change of settings.
+    #[error(
+        "the child {0:?} is a {1} and cannot become a {2} in place: stop it, delete it and start the new one"
+    )]
+    KindChanged(String, &'static str, &'static str),
+    /// A worker's new spec names another component id: a swap changes the
+    /// version a child runs, a new id is a new child.
+    #[error(
+        "the child {child:?} runs component {from:?}, not {to:?}: stop it, delete it and start it \
+         with the new component (or swap the component)"
+    )]
+    ComponentChanged {
+        /// The child.
+        child: String,
+        /// The id it runs.
+        from: String,
+        /// The id asked for.
+        to: String,
+    },
     /// `delete-child` under a dynamic supervisor, which forgets its
     /// children when they stop.
     #[error("a dynamic supervisor forgets its children when they stop: use stop-child")]

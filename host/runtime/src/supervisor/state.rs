@@ -61,6 +61,12 @@ impl RestartWindow {
         self.restarts.len() <= self.intensity.max_restarts as usize
     }
 
+    /// Counts against `intensity` from now on; the restarts already in the
+    /// window stay (as OTP's `code_change` keeps a supervisor's restarts).
+    pub fn set_intensity(&mut self, intensity: RestartIntensity) {
+        self.intensity = intensity;
+    }
+
     /// Restarts currently inside the window.
     pub fn len(&self) -> usize {
         self.restarts.len()
@@ -169,6 +175,24 @@ impl SupervisorState {
                 significant,
             },
         );
+    }
+
+    /// New rules for a running supervisor (`arbor ctl apply`): its next
+    /// decision follows them, with the restarts it has made still counted.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.window.set_intensity(rules.intensity);
+        self.rules = rules;
+    }
+
+    /// New restart type and significance for the child `id` (ignored if it
+    /// is not known): its next exit is judged by them.
+    pub fn set_child_terms(&mut self, id: ChildId, restart: RestartType, significant: bool) {
+        if let Some(terms) = self.children.get_mut(&id) {
+            *terms = ChildTerms {
+                restart,
+                significant,
+            };
+        }
     }
 
     /// Forgets a child.
@@ -543,6 +567,57 @@ mod tests {
         // Now the last significant one exits.
         let d = s.child_exited(ChildId(1), ExitReason::Normal, secs(0.1), |_| false);
         assert_eq!(d, Decision::Stop(SupervisorStop::AutoShutdown));
+    }
+
+    #[test]
+    fn new_rules_take_effect_at_the_next_decision_with_past_restarts_still_counted() {
+        let mut s = state(Strategy::OneForOne, &[T, T, T]);
+        for t in [0.0, 1.0] {
+            assert!(matches!(
+                exited(&mut s, 1, ExitReason::Crash, t),
+                Decision::Restart { .. }
+            ));
+        }
+        s.set_rules(Rules::new(
+            Strategy::RestForOne,
+            RestartIntensity {
+                max_restarts: 2,
+                max_seconds: secs(5.0),
+            },
+        ));
+        // The two restarts already made count against the new intensity.
+        assert_eq!(
+            exited(&mut s, 1, ExitReason::Crash, 2.0),
+            Decision::Stop(SupervisorStop::MaxRestarts)
+        );
+        let mut s = state(Strategy::OneForOne, &[T, T, T]);
+        s.set_rules(Rules::new(
+            Strategy::RestForOne,
+            RestartIntensity::default(),
+        ));
+        assert_eq!(
+            exited(&mut s, 1, ExitReason::Crash, 0.0),
+            Decision::Restart {
+                stop: ids(&[2]),
+                remove: vec![],
+                start: ids(&[1, 2])
+            }
+        );
+    }
+
+    #[test]
+    fn a_child_whose_restart_type_changes_is_judged_by_the_new_one() {
+        let mut s = state(Strategy::OneForOne, &[T, T]);
+        s.set_child_terms(ChildId(0), RestartType::Temporary, false);
+        assert_eq!(
+            exited(&mut s, 0, ExitReason::Crash, 0.0),
+            Decision::Remove(ChildId(0))
+        );
+        s.set_child_terms(ChildId(1), RestartType::Transient, false);
+        assert_eq!(
+            exited(&mut s, 1, ExitReason::Normal, 0.0),
+            Decision::Keep(ChildId(1))
+        );
     }
 
     #[test]

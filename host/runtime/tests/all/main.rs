@@ -4,6 +4,7 @@
 mod support;
 
 mod allocation;
+mod apply;
 mod auto_shutdown;
 mod calls;
 mod children;
@@ -14,6 +15,7 @@ mod ignore;
 mod inspection;
 mod intensity;
 mod lifecycle;
+mod live_settings;
 mod mailbox;
 mod names;
 mod restart_types;
