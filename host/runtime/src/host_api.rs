@@ -20,7 +20,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 use crate::batch_writer::clip;
 use crate::bindings::{GuestExit, v0_1, v0_2};
 use crate::mailbox::CallError;
-use crate::registry::Registry;
+use crate::routing::{self, Router};
 use crate::spec::WorkerSpec;
 
 /// Longest guest `log` message written whole, in bytes. A log line is queued
@@ -35,7 +35,7 @@ pub struct ChildState {
     pub(crate) limits: StoreLimits,
     name: Arc<str>,
     path: Arc<str>,
-    registry: Registry,
+    router: Arc<dyn Router>,
     call_timeout: Duration,
     may_call: Option<Arc<[String]>>,
     /// Set by `host.stop`: the child exits once the current callback returns.
@@ -44,7 +44,7 @@ pub struct ChildState {
 
 impl ChildState {
     /// Fresh state for an instance of `spec` at `path`.
-    pub fn new(spec: &WorkerSpec, path: Arc<str>, registry: Registry) -> ChildState {
+    pub fn new(spec: &WorkerSpec, path: Arc<str>, router: Arc<dyn Router>) -> ChildState {
         ChildState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
@@ -54,7 +54,7 @@ impl ChildState {
                 .build(),
             name: Arc::from(spec.name.as_str()),
             path,
-            registry,
+            router,
             call_timeout: spec.call_timeout,
             may_call: spec.may_call.as_deref().map(Arc::from),
             stop_request: None,
@@ -70,7 +70,7 @@ impl ChildState {
             limits: self.limits.clone(),
             name: self.name.clone(),
             path: self.path.clone(),
-            registry: self.registry.clone(),
+            router: self.router.clone(),
             call_timeout: self.call_timeout,
             may_call: self.may_call.clone(),
             stop_request: None,
@@ -117,15 +117,20 @@ impl ChildState {
     /// (its WASI context is not).
     async fn call(&mut self, target: &str, message: Vec<u8>) -> Result<Vec<u8>, CallError> {
         self.allowed(target)?;
-        self.registry
-            .call(Some(&self.name), target, message, self.call_timeout)
-            .await
+        routing::call(
+            &*self.router,
+            Some(&self.name),
+            target,
+            message,
+            self.call_timeout,
+        )
+        .await
     }
 
     /// `host.cast`: checked against `may_call`, then queued.
     fn cast(&self, target: &str, message: Vec<u8>) -> Result<(), CallError> {
         self.allowed(target)?;
-        self.registry.cast(target, message)
+        routing::cast(&*self.router, target, message)
     }
 }
 

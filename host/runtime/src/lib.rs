@@ -26,6 +26,7 @@ pub mod mailbox;
 pub mod node;
 pub mod registry;
 pub mod report;
+mod routing;
 pub mod spec;
 pub mod supervisor;
 pub mod swap;

@@ -180,9 +180,11 @@ impl Node {
                 .await
                 .expect("component loading does not panic")?
         };
+        let registry = Registry::new();
         let shared = Arc::new(Shared {
             engine,
-            registry: Registry::new(),
+            router: Arc::new(registry.clone()),
+            registry,
             events: options.events,
             components: std::sync::RwLock::new(components),
             pool: LocalPoolHandle::new(options.threads.max(1)),

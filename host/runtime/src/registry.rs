@@ -15,9 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-
-use crate::mailbox::{CallError, Envelope, MailboxSender, Reply, check_size};
+use crate::mailbox::{CallError, MailboxSender, Reply};
+use crate::routing::{self, Router};
 use crate::supervisor::protocol::SupervisorRef;
 
 /// What a name points at.
@@ -116,34 +115,19 @@ impl Registry {
         message: Vec<u8>,
         timeout: Duration,
     ) -> Reply {
-        if from == Some(target) {
-            return Err(CallError::SelfCall);
-        }
-        check_size(&message)?;
-        let mailbox = self.worker(target)?;
-        let (reply, answer) = oneshot::channel();
-        // A full mailbox refuses at once: the queue must not grow, and
-        // waiting for room would hold the caller for nothing it asked.
-        mailbox
-            .send(Envelope::Call { message, reply })
-            .map_err(|e| e.for_target(target))?;
-        match tokio::time::timeout(timeout, answer).await {
-            Err(_) => Err(CallError::Timeout),
-            // The instance holding the message was dropped (killed).
-            Ok(Err(_)) => Err(CallError::Stopped(format!(
-                "{target} stopped before it answered"
-            ))),
-            Ok(Ok(reply)) => reply,
-        }
+        routing::call(self, from, target, message, timeout).await
     }
 
     /// Queues `message` for `target` without waiting. Unlike `call`, a cast
     /// to oneself is allowed (nobody waits, so it cannot deadlock).
     pub fn cast(&self, target: &str, message: Vec<u8>) -> Result<(), CallError> {
-        check_size(&message)?;
-        self.worker(target)?
-            .send(Envelope::Cast { message })
-            .map_err(|e| e.for_target(target))
+        routing::cast(self, target, message)
+    }
+}
+
+impl Router for Registry {
+    fn resolve(&self, target: &str) -> Result<MailboxSender, CallError> {
+        self.worker(target)
     }
 }
 

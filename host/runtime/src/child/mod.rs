@@ -30,7 +30,7 @@ use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
 use crate::host_api::ChildState;
 use crate::mailbox::{CallError, Envelope, MailboxReceiver};
-use crate::registry::Registry;
+use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::swap::request::{Restore, SwapRequest};
@@ -122,11 +122,11 @@ pub(crate) async fn start(
     component: &Arc<LoadedComponent>,
     spec: &WorkerSpec,
     path: Arc<str>,
-    registry: Registry,
+    router: Arc<dyn Router>,
     restore: Option<Restore>,
 ) -> Result<Started, Failure> {
     let boot = async {
-        let state = || ChildState::new(spec, path.clone(), registry.clone());
+        let state = || ChildState::new(spec, path.clone(), router.clone());
         let mut instance = instantiate(engine, component, state).await?;
         match run_init(&mut instance, &spec.args).await? {
             InitOutcome::Running => {}

@@ -21,6 +21,7 @@ use tokio_util::task::LocalPoolHandle;
 use crate::engine::{ArborEngine, LoadedComponent};
 use crate::events::EventSink;
 use crate::registry::Registry;
+use crate::routing::Router;
 
 mod commands;
 pub(crate) mod driver;
@@ -35,6 +36,8 @@ mod stopping;
 pub(crate) struct Shared {
     pub engine: ArborEngine,
     pub registry: Registry,
+    /// The registry as the children's call path sees it.
+    pub router: Arc<dyn Router>,
     pub events: EventSink,
     /// The current version of each component in `[components]`: what a
     /// child added from now on runs. A swap of a whole component, or an

@@ -165,7 +165,7 @@ impl Supervisor {
             component,
             worker,
             place.path.clone(),
-            shared.registry.clone(),
+            shared.router.clone(),
             restore,
         )
         .await?;
