@@ -98,6 +98,7 @@ impl ExitNotifier {
         }
     }
 
+    /// A supervisor's exit (or a worker's that never got its mailbox).
     pub fn send(
         mut self,
         reason: ExitReason,
@@ -105,17 +106,7 @@ impl ExitNotifier {
         stop: Option<SupervisorStop>,
         mailbox: Option<MailboxReceiver>,
     ) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(ChildExit {
-                id: self.id,
-                generation: self.generation,
-                reason,
-                detail,
-                stop,
-                mailbox,
-                version: None,
-            });
-        }
+        self.deliver(reason, detail, stop, mailbox, None);
     }
 
     /// A worker's exit: its mailbox goes back to the place, and so do its
@@ -127,14 +118,26 @@ impl ExitNotifier {
         mailbox: MailboxReceiver,
         version: Option<Box<VersionChange>>,
     ) {
+        self.deliver(reason, detail, None, Some(mailbox), version);
+    }
+
+    /// Sends the exit, once: later calls (the drop after a send) do nothing.
+    fn deliver(
+        &mut self,
+        reason: ExitReason,
+        detail: Option<String>,
+        stop: Option<SupervisorStop>,
+        mailbox: Option<MailboxReceiver>,
+        version: Option<Box<VersionChange>>,
+    ) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(ChildExit {
                 id: self.id,
                 generation: self.generation,
                 reason,
                 detail,
-                stop: None,
-                mailbox: Some(mailbox),
+                stop,
+                mailbox,
                 version,
             });
         }
@@ -143,16 +146,16 @@ impl ExitNotifier {
 
 impl Drop for ExitNotifier {
     fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(ChildExit {
-                id: self.id,
-                generation: self.generation,
-                reason: ExitReason::Killed,
-                detail: Some("the child's task ended without reporting (host bug)".to_string()),
-                stop: None,
-                mailbox: None,
-                version: None,
-            });
+        // Nothing to build after a send, the usual case.
+        if self.tx.is_some() {
+            let detail = "the child's task ended without reporting (host bug)";
+            self.deliver(
+                ExitReason::Killed,
+                Some(detail.to_string()),
+                None,
+                None,
+                None,
+            );
         }
     }
 }
