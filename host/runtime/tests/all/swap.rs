@@ -231,6 +231,20 @@ async fn files_that_are_not_a_usable_component_are_refused_before_any_child_is_t
         let text = error.to_string();
         assert!(text.contains(file) && text.contains(says), "{text}");
     }
+    // A component that imports an interface the host does not give.
+    let importer = dir.join("importer.wasm");
+    std::fs::write(&importer, component_importing("example:secret/vault")).unwrap();
+    let error = h
+        .node
+        .prepare_component("probe", &importer)
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("importer.wasm: imports something Arbor does not provide")
+            && text.contains("example:secret/vault"),
+        "{text}"
+    );
     let missing = h
         .node
         .prepare_component("probe", &dir.join("missing.wasm"))
@@ -243,6 +257,30 @@ async fn files_that_are_not_a_usable_component_are_refused_before_any_child_is_t
     // The child never noticed.
     assert_eq!(h.call("counter", "count").await.unwrap(), "3");
     h.node.shutdown().await;
+}
+
+/// The bytes of a component whose only content is an import of the
+/// interface `name`, with one function `open: func()`.
+fn component_importing(name: &str) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection,
+        ComponentValType, InstanceType,
+    };
+    let mut interface = InstanceType::new();
+    interface
+        .ty()
+        .function()
+        .params(std::iter::empty::<(&str, ComponentValType)>())
+        .result(None);
+    interface.export("open", ComponentTypeRef::Func(0));
+    let mut component = Component::new();
+    let mut types = ComponentTypeSection::new();
+    types.instance(&interface);
+    component.section(&types);
+    let mut imports = ComponentImportSection::new();
+    imports.import(name, ComponentTypeRef::Instance(0));
+    component.section(&imports);
+    component.finish()
 }
 
 #[tokio::test]
