@@ -328,8 +328,9 @@ pub enum ControlError {
         /// What is there, e.g. "a regular file".
         kind: &'static str,
     },
-    /// The socket could not be created or reached.
-    #[error("{}: {source}", path.display())]
+    /// The socket could not be created or reached. The I/O error is the
+    /// source, not repeated in the message (a chain printer shows it once).
+    #[error("{}", path.display())]
     Io {
         /// The socket path.
         path: PathBuf,

@@ -276,6 +276,7 @@ impl Task {
             Err((phase, detail)) => {
                 report.unavailable_us = picked_up.elapsed().as_micros() as u64;
                 let error = SwapError::NewVersionFailed {
+                    dry_run: request.dry_run,
                     child: path.clone(),
                     from: from.hash.clone(),
                     to: to.hash.clone(),

@@ -183,9 +183,13 @@ pub enum SwapError {
     /// The new version failed before the commit: the old instance goes on,
     /// untouched.
     #[error(
-        "{child}: the new version {to} failed in {phase}: {detail}; rolled back, it runs {from} with its state"
+        "{child}: the new version {to} failed in {phase}: {detail}; {}",
+        if *dry_run { format!("a dry run: nothing was changed, it runs {from}") }
+        else { format!("rolled back, it runs {from} with its state") }
     )]
     NewVersionFailed {
+        /// The swap was a dry run.
+        dry_run: bool,
         /// The child's path.
         child: String,
         /// The version it runs (the old one).

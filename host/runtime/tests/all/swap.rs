@@ -473,6 +473,10 @@ async fn a_dry_run_tries_the_new_version_on_a_copy_of_the_state_and_changes_noth
         matches!(error, SwapError::NewVersionFailed { .. }),
         "{error}"
     );
+    assert!(
+        error.to_string().contains("a dry run: nothing was changed"),
+        "{error}"
+    );
     h.node.shutdown().await;
 }
 
