@@ -398,12 +398,12 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
-/// The component file as the host will read it: an absolute path (the
+/// The component file as the host will read it: its canonical path (the
 /// host's working directory is not ctl's), announced when it is big
 /// enough for its compile to take a while.
 fn prepare_file(wasm: &std::path::Path) -> anyhow::Result<String> {
     let path =
-        std::path::absolute(wasm).with_context(|| format!("cannot resolve {}", wasm.display()))?;
+        std::fs::canonicalize(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     let size = std::fs::metadata(&path)
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();

@@ -83,7 +83,7 @@ pub enum LoadError {
 pub struct LoadedComponent {
     /// Its name in `[components]`.
     pub name: String,
-    /// Where it was loaded from.
+    /// Where it was loaded from (the canonical path, when it has one).
     pub path: PathBuf,
     /// Its content hash: what tells two versions of a component apart.
     pub hash: String,
@@ -311,7 +311,9 @@ impl ArborEngine {
         tracing::debug!("component {name} targets {}", pre.version());
         Ok(LoadedComponent {
             name: name.to_string(),
-            path: path_buf,
+            // Shown in `tree` and swap events: where the bytes are, whatever
+            // the host's working directory.
+            path: std::fs::canonicalize(path).unwrap_or(path_buf),
             hash: content_hash(&bytes),
             pre,
         })

@@ -78,6 +78,10 @@ pub struct SwapDetail {
     pub from: String,
     /// The version it was swapped to.
     pub to: String,
+    /// The file the old version came from.
+    pub from_file: String,
+    /// The file the new version came from.
+    pub to_file: String,
     /// How long its in-flight message kept the swap waiting, microseconds.
     pub drain_us: u64,
     /// From the end of the drain to the commit, microseconds: how long the
@@ -96,6 +100,8 @@ impl SwapDetail {
         SwapDetail {
             from: report.from.clone(),
             to: report.to.clone(),
+            from_file: report.from_file.clone(),
+            to_file: report.to_file.clone(),
             drain_us: report.drain_us,
             unavailable_us: report.unavailable_us,
             state_bytes: match report.state {

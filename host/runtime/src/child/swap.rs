@@ -217,6 +217,8 @@ impl Task {
             child: path.clone(),
             from: from.hash.clone(),
             to: to.hash.clone(),
+            from_file: from.path.display().to_string(),
+            to_file: to.path.display().to_string(),
             state: StateHandover::Fresh,
             drain_us: (picked_up - request.sent).as_micros() as u64,
             unavailable_us: 0,

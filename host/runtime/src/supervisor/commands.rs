@@ -167,6 +167,8 @@ impl Supervisor {
             child: place.path.to_string(),
             from: current.hash.clone(),
             to: to.hash.clone(),
+            from_file: current.path.display().to_string(),
+            to_file: to.path.display().to_string(),
             state: StateHandover::NotRunning,
             drain_us: 0,
             unavailable_us: 0,

@@ -75,6 +75,10 @@ pub struct SwapReport {
     pub from: String,
     /// The version it runs now.
     pub to: String,
+    /// The file the old version was loaded from.
+    pub from_file: String,
+    /// The file the new version was loaded from.
+    pub to_file: String,
     /// What happened to its state.
     pub state: StateHandover,
     /// How long the in-flight message kept the swap waiting, microseconds.

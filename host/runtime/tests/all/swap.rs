@@ -91,8 +91,10 @@ async fn a_swap_keeps_the_state_and_the_new_version_answers() {
         ["swap_started root/counter", "swap_committed root/counter"]
     );
     let detail = events[1].swap.clone().expect("swap detail");
-    assert_eq!((detail.from, detail.to), (v1.hash.clone(), v2.hash.clone()));
+    assert_eq!((&detail.from, &detail.to), (&v1.hash, &v2.hash));
     assert!(detail.state_bytes.unwrap() > 0);
+    assert!(detail.to_file.ends_with("probe_v2.wasm"), "{detail:?}");
+    assert!(detail.from_file.ends_with("/probe.wasm"), "{detail:?}");
     assert_eq!(h.node.tree().await.unwrap().children[0].generation, 1);
 
     // Undo takes the same path back, state included.
