@@ -5,7 +5,7 @@
 #   bench/run.sh            full run (several minutes)
 #   bench/run.sh --quick    few iterations (a smoke test, not figures to quote)
 #
-# The OTP baseline is ../shared/otp-baseline (or $OTP_BASELINE); it needs
+# The OTP baseline is bench/otp (or $OTP_BASELINE); it needs
 # Erlang/OTP, which this script installs with apt-get when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +15,9 @@ out=$(mktemp -d)
 
 cargo bench --bench runtime -- "${quick[@]}" | tee "$out/arbor.txt"
 cargo bench --bench languages -- "${quick[@]}" | tee "$out/languages.txt"
+cargo bench --bench swap -- "${quick[@]}" | tee "$out/swap.txt"
 
-otp_dir=${OTP_BASELINE:-../shared/otp-baseline}
+otp_dir=${OTP_BASELINE:-bench/otp}
 if ! command -v erl >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "bench: installing Erlang/OTP (erlang-nox) for the baseline" >&2

@@ -1,4 +1,4 @@
-//! Runtime figures to compare with Erlang/OTP (`../shared/otp-baseline`):
+//! Runtime figures to compare with Erlang/OTP (`bench/otp`):
 //! restarts, calls, casts, dynamic starts, memory per idle child, cold start.
 //!
 //! `cargo bench --bench runtime` prints a table and one `metric NAME VALUE`
