@@ -634,3 +634,27 @@ async fn a_failure_pauses_a_component_rollout_and_says_which_child_runs_which_ve
     assert_eq!(h.node.component("probe").unwrap().hash, v1.hash);
     h.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_swap_that_waits_past_its_drain_timeout_changes_nothing() {
+    let h = Harness::start(root("").worker("counter", "").text()).await;
+    let v1 = prepare(&h, PROBE).await;
+    let v2 = prepare(&h, PROBE_V2).await;
+    let node = h.node.handle();
+    let slow = tokio::spawn(async move { node.call("counter", b"sleep 400".to_vec()).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let options = SwapOptions {
+        drain_timeout: Duration::from_millis(100),
+        ..probation(0)
+    };
+    let error = h
+        .node
+        .swap_child("counter", v2, &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SwapError::DrainTimeout { .. }), "{error}");
+    assert!(error.to_string().contains(&v1.hash), "{error}");
+    assert_eq!(slow.await.unwrap().unwrap(), b"slept");
+    assert_eq!(h.call("counter", "version").await.unwrap(), "v1");
+    h.node.shutdown().await;
+}
