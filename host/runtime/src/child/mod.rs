@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
@@ -33,7 +33,7 @@ use crate::mailbox::{CallError, Envelope, MailboxReceiver};
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
-use crate::swap::request::{Restore, SwapRequest};
+use crate::swap::request::{Restore, SwapInbox};
 
 mod swap;
 
@@ -278,7 +278,7 @@ async fn within<F: std::future::Future>(
 }
 
 /// Runs the instance as a task on this thread until it exits; the exit goes
-/// to `notifier`. Swap requests arrive on `swaps`; `previous` is the version
+/// to `notifier`. Swap requests arrive in `swaps`; `previous` is the version
 /// the child ran before its last swap (what `--undo` goes back to).
 pub(crate) fn spawn(
     instance: Instance,
@@ -286,7 +286,7 @@ pub(crate) fn spawn(
     deadline: Duration,
     signal: watch::Receiver<Signal>,
     notifier: ExitNotifier,
-    swaps: mpsc::UnboundedReceiver<SwapRequest>,
+    swaps: Arc<SwapInbox>,
     previous: Option<Arc<LoadedComponent>>,
 ) {
     tokio::task::spawn_local(async move {
@@ -322,7 +322,7 @@ pub(crate) struct Task {
     pub(crate) instance: Instance,
     mailbox: MailboxReceiver,
     deadline: Duration,
-    swaps: mpsc::UnboundedReceiver<SwapRequest>,
+    swaps: Arc<SwapInbox>,
     pub(crate) versions: Versions,
 }
 
@@ -335,6 +335,9 @@ impl Task {
         // per message costs a registration with the watch channel each time.
         let stop = signalled(signal, |s| *s != Signal::Run);
         tokio::pin!(stop);
+        // Likewise one waiter for swap requests, renewed after each wake-up.
+        let swaps = self.swaps.clone();
+        let mut swap_posted = std::pin::pin!(swaps.ready());
         loop {
             let on_probation = self.versions.on_probation();
             let envelope = tokio::select! {
@@ -345,9 +348,14 @@ impl Task {
                 }
                 // Between two messages: the in-flight one has finished on
                 // this version, the queued ones wait for the next.
-                Some(request) = self.swaps.recv() => {
-                    if let Some(exit) = self.swap(request).await {
-                        return exit;
+                () = &mut swap_posted => {
+                    swap_posted.set(swaps.ready());
+                    while let Some(request) = swaps.take() {
+                        // Boxed: inline, the swap's state would make every
+                        // worker's task larger by kilobytes, swapped or not.
+                        if let Some(exit) = Box::pin(self.swap(request)).await {
+                            return exit;
+                        }
                     }
                     continue;
                 }

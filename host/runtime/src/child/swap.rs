@@ -32,7 +32,8 @@ pub(crate) struct Versions {
     /// Whether a swap changed the version since the task started: only
     /// then does its exit carry a [`VersionChange`].
     changed: bool,
-    probation: Option<Probation>,
+    /// Boxed: most workers are never swapped, and each task carries this.
+    probation: Option<Box<Probation>>,
 }
 
 /// A committed swap whose new version may still be rolled back.
@@ -331,13 +332,13 @@ impl Task {
         if request.probation.is_zero() {
             let _ = reporting.reply.send(Ok(report));
         } else {
-            self.versions.probation = Some(Probation {
+            self.versions.probation = Some(Box::new(Probation {
                 timer: Box::pin(tokio::time::sleep(request.probation)),
                 old: from,
                 snapshot,
                 report,
                 request: reporting,
-            });
+            }));
         }
         None
     }

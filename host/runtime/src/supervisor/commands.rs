@@ -135,9 +135,9 @@ impl Supervisor {
         if let Some(swaps) = place.live.as_ref().and_then(|l| l.swaps.as_ref()) {
             request.args = worker.args.clone();
             request.callback_timeout = worker.timeout;
-            // A task that just exited drops the request: its caller hears
-            // the child stopped, and may ask again.
-            let _ = swaps.send(request);
+            // A task that just exited drops the request with its inbox: its
+            // caller hears the child stopped, and may ask again.
+            swaps.post(request);
             return;
         }
         let current = place

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::engine::LoadedComponent;
 use crate::mailbox::{self, MailboxReceiver, close_mailbox};
@@ -19,7 +19,7 @@ use crate::registry::{Entry, Registry};
 use crate::spec::ChildSpec;
 use crate::supervisor::inspect::{PlaceKind, PlaceView, Published};
 use crate::supervisor::protocol::{ChildCommandError, Signal, SupervisorRef};
-use crate::swap::request::{Restore, SwapRequest};
+use crate::swap::request::{Restore, SwapInbox};
 use crate::vocab::{ChildId, ChildStatus};
 
 /// A child that exists: from its task's spawn until its exit is received.
@@ -31,7 +31,7 @@ pub(crate) struct Live {
     /// A nested supervisor, once it has finished starting.
     pub supervisor: Option<SupervisorRef>,
     /// A worker's task, for hot swaps.
-    pub swaps: Option<mpsc::UnboundedSender<SwapRequest>>,
+    pub swaps: Option<Arc<SwapInbox>>,
 }
 
 /// One child's place in the supervisor.

@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::child::{self, Started};
 use crate::events::EventKind;
 use crate::spec::ChildSpec;
 use crate::supervisor::driver::{Launch, Supervisor, launch};
 use crate::supervisor::protocol::{ChildExit, ExitNotifier, Failure, Signal};
+use crate::swap::request::SwapInbox;
 use crate::vocab::{ChildId, ExitReason, RestartType, StartOutcome};
 
 /// A child's exit, recorded and about to be reported.
@@ -176,19 +177,19 @@ impl Supervisor {
         let deadline = worker.timeout;
         let previous = place.previous.clone();
         let mailbox = self.places.take_mailbox(id).expect("a worker's place");
-        let (swaps_tx, swaps_rx) = mpsc::unbounded_channel();
+        let swaps = Arc::new(SwapInbox::default());
         child::spawn(
             instance,
             mailbox,
             deadline,
             signal_rx,
             ExitNotifier::new(exits, id, generation),
-            swaps_rx,
+            swaps.clone(),
             previous,
         );
         self.places.set_live(id, generation, signal_tx);
         if let Some(live) = self.places.get_mut(id).and_then(|p| p.live.as_mut()) {
-            live.swaps = Some(swaps_tx);
+            live.swaps = Some(swaps);
         }
         Ok(StartOutcome::Running)
     }

@@ -3,16 +3,53 @@
 //! reply per request, sent when the swap ends (its probation passed, it
 //! was refused, or it was rolled back).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::futures::Notified;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::engine::LoadedComponent;
 use crate::events::EventSink;
 use crate::supervisor::inspect::PlaceView;
+
+/// Where a worker's task finds its swap requests. One per running worker,
+/// made with its task: a lock and a notifier, ~100 bytes (a channel would
+/// allocate a block of 32 requests per worker up front, ~5 KB each of
+/// 100,000 idle children); the queue allocates only when used.
+#[derive(Default)]
+pub(crate) struct SwapInbox {
+    requests: Mutex<VecDeque<SwapRequest>>,
+    ready: Notify,
+}
+
+impl SwapInbox {
+    /// Queues `request` and wakes the task; it takes the request between
+    /// two messages. Dropped with the inbox if the task has ended, which its
+    /// caller hears as the child having stopped.
+    pub fn post(&self, request: SwapRequest) {
+        self.lock().push_back(request);
+        self.ready.notify_one();
+    }
+
+    /// The oldest request not taken yet.
+    pub fn take(&self) -> Option<SwapRequest> {
+        self.lock().pop_front()
+    }
+
+    /// Resolves once a request has been posted since the last time it
+    /// resolved (a post before the wait is not lost).
+    pub fn ready(&self) -> Notified<'_> {
+        self.ready.notified()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<SwapRequest>> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// Which version a child is asked to run.
 pub(crate) enum SwapTo {
