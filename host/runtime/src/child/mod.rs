@@ -335,9 +335,7 @@ impl Task {
         // per message costs a registration with the watch channel each time.
         let stop = signalled(signal, |s| *s != Signal::Run);
         tokio::pin!(stop);
-        // Likewise one waiter for swap requests, renewed after each wake-up.
         let swaps = self.swaps.clone();
-        let mut swap_posted = std::pin::pin!(swaps.ready());
         loop {
             let on_probation = self.versions.on_probation();
             let envelope = tokio::select! {
@@ -348,8 +346,7 @@ impl Task {
                 }
                 // Between two messages: the in-flight one has finished on
                 // this version, the queued ones wait for the next.
-                () = &mut swap_posted => {
-                    swap_posted.set(swaps.ready());
+                () = std::future::poll_fn(|cx| swaps.posted(cx)) => {
                     while let Some(request) = swaps.take() {
                         // Boxed: inline, the swap's state would make every
                         // worker's task larger by kilobytes, swapped or not.

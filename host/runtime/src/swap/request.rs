@@ -4,12 +4,14 @@
 //! was refused, or it was rolled back).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
-use tokio::sync::futures::Notified;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::engine::LoadedComponent;
@@ -17,13 +19,16 @@ use crate::events::EventSink;
 use crate::supervisor::inspect::PlaceView;
 
 /// Where a worker's task finds its swap requests. One per running worker,
-/// made with its task: a lock and a notifier, ~100 bytes (a channel would
-/// allocate a block of 32 requests per worker up front, ~5 KB each of
-/// 100,000 idle children); the queue allocates only when used.
+/// made with its task: a lock, a flag and a waker, ~100 bytes (a channel
+/// would allocate a block of 32 requests per worker up front, ~5 KB each of
+/// 100,000 idle children); the queue allocates only when used. The task
+/// asks [`SwapInbox::posted`] before every message, so asking costs one
+/// atomic load, and a waker registration only when nothing else woke it.
 #[derive(Default)]
 pub(crate) struct SwapInbox {
     requests: Mutex<VecDeque<SwapRequest>>,
-    ready: Notify,
+    posted: AtomicBool,
+    waker: AtomicWaker,
 }
 
 impl SwapInbox {
@@ -32,7 +37,8 @@ impl SwapInbox {
     /// caller hears as the child having stopped.
     pub fn post(&self, request: SwapRequest) {
         self.lock().push_back(request);
-        self.ready.notify_one();
+        self.posted.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
     /// The oldest request not taken yet.
@@ -40,10 +46,18 @@ impl SwapInbox {
         self.lock().pop_front()
     }
 
-    /// Resolves once a request has been posted since the last time it
-    /// resolved (a post before the wait is not lost).
-    pub fn ready(&self) -> Notified<'_> {
-        self.ready.notified()
+    /// Ready once a request has been posted since it was last ready.
+    pub fn posted(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.posted.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A post between the check and the registration woke nobody.
+        if self.posted.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<SwapRequest>> {
