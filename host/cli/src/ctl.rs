@@ -84,16 +84,8 @@ enum CtlCommand {
         /// Go back to NAME's version before its last swap.
         #[arg(long)]
         undo: bool,
-        /// Run the new version from fresh state when either version lacks
-        /// `handover` (the old one gets `terminate`).
-        #[arg(long)]
-        fresh: bool,
-        /// How long a crash of the new version rolls it back (e.g. 10s, 500ms).
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        probation: Option<std::time::Duration>,
-        /// How long to wait for the in-flight message before giving up.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        drain_timeout: Option<std::time::Duration>,
+        #[command(flatten)]
+        how: SwapFlags,
         /// With --component: swap N workers first and wait for their
         /// probation before the rest.
         #[arg(long, value_name = "N", default_value_t = 0, requires = "component")]
@@ -115,15 +107,8 @@ enum CtlCommand {
         /// Print the plan (and check the changed components) and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Swap components that lack `handover` from fresh state.
-        #[arg(long)]
-        fresh: bool,
-        /// How long a crash of a swapped component rolls it back (e.g. 10s, 500ms).
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        probation: Option<std::time::Duration>,
-        /// How long each swap waits for the in-flight message.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-        drain_timeout: Option<std::time::Duration>,
+        #[command(flatten)]
+        how: SwapFlags,
     },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
@@ -133,6 +118,33 @@ enum CtlCommand {
     Events,
     /// Stop the tree in order.
     Shutdown,
+}
+
+/// How each swap is carried out, for `swap` and for the swaps of `apply`.
+#[derive(clap::Args)]
+struct SwapFlags {
+    /// Run the new version from fresh state when either version lacks
+    /// `handover` (the old one gets `terminate`).
+    #[arg(long)]
+    fresh: bool,
+    /// How long a crash of the new version rolls it back (e.g. 10s, 500ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    probation: Option<std::time::Duration>,
+    /// How long to wait for the in-flight message before giving up.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    drain_timeout: Option<std::time::Duration>,
+}
+
+impl SwapFlags {
+    /// The swap request these flags make, the rest left at its defaults.
+    fn command(&self) -> SwapCommand {
+        SwapCommand {
+            fresh: self.fresh,
+            probation_ms: self.probation.map(|d| d.as_millis() as u64),
+            drain_timeout_ms: self.drain_timeout.map(|d| d.as_millis() as u64),
+            ..SwapCommand::default()
+        }
+    }
 }
 
 /// How to print a response, where the command offers a choice.
@@ -249,9 +261,7 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 targets,
                 component,
                 undo,
-                fresh,
-                probation,
-                drain_timeout,
+                how,
                 canary,
                 batch,
                 dry_run,
@@ -266,33 +276,20 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     component,
                     file,
                     undo,
-                    fresh,
-                    probation_ms: probation.map(|d| d.as_millis() as u64),
-                    drain_timeout_ms: drain_timeout.map(|d| d.as_millis() as u64),
                     canary,
                     batch,
                     dry_run,
+                    ..how.command()
                 };
                 (Request::Swap(command), Format::Plain)
             }
-            CtlCommand::Apply {
-                tree,
-                dry_run,
-                fresh,
-                probation,
-                drain_timeout,
-            } => {
+            CtlCommand::Apply { tree, dry_run, how } => {
                 let file = std::path::absolute(&tree)
                     .with_context(|| format!("cannot resolve {}", tree.display()))?;
                 let command = ApplyCommand {
                     file: file.display().to_string(),
                     dry_run,
-                    swap: SwapCommand {
-                        fresh,
-                        probation_ms: probation.map(|d| d.as_millis() as u64),
-                        drain_timeout_ms: drain_timeout.map(|d| d.as_millis() as u64),
-                        ..SwapCommand::default()
-                    },
+                    swap: how.command(),
                 };
                 (Request::Apply(command), Format::Plain)
             }

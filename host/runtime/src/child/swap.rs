@@ -22,7 +22,7 @@ use crate::engine::LoadedComponent;
 use crate::events::{EventKind, SwapDetail};
 use crate::supervisor::inspect::PlaceView;
 use crate::supervisor::protocol::VersionChange;
-use crate::swap::request::{Restore, StateHandover, SwapError, SwapReport, SwapRequest, SwapTo};
+use crate::swap::request::{Restore, StateHandover, SwapError, SwapReport, SwapRequest};
 use crate::vocab::ExitReason;
 
 /// What the task knows of its versions besides the one it runs.
@@ -181,26 +181,16 @@ impl Task {
             );
             return None;
         }
-        let to = match &request.to {
-            SwapTo::Version(to) => to.clone(),
-            SwapTo::Previous => match &self.versions.previous {
-                Some(previous) => previous.clone(),
-                None => {
-                    refuse(request, SwapError::NothingToUndo(path));
-                    return None;
-                }
-            },
+        let to = match request
+            .to
+            .resolve(&from, self.versions.previous.as_ref(), &path)
+        {
+            Ok(to) => to,
+            Err(error) => {
+                refuse(request, error);
+                return None;
+            }
         };
-        if to.hash == from.hash {
-            refuse(
-                request,
-                SwapError::SameVersion {
-                    child: path,
-                    version: from.hash.clone(),
-                },
-            );
-            return None;
-        }
         let moved = from.has_handover() && to.has_handover();
         if !moved && !request.fresh {
             let which = match (from.has_handover(), to.has_handover()) {
@@ -290,8 +280,8 @@ impl Task {
                 return None;
             }
         };
-        report.unavailable_us = picked_up.elapsed().as_micros() as u64;
         if request.dry_run {
+            report.unavailable_us = picked_up.elapsed().as_micros() as u64;
             drop_later(new);
             let _ = reporting.reply.send(Ok(report));
             return None;

@@ -7,7 +7,7 @@ use crate::spec::{ChildSpec, SupervisorSettings, check_name};
 use crate::supervisor::driver::Supervisor;
 use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand};
 use crate::supervisor::state::Rules;
-use crate::swap::request::{StateHandover, SwapError, SwapReport, SwapRequest, SwapTo};
+use crate::swap::request::{StateHandover, SwapError, SwapReport, SwapRequest};
 use crate::vocab::{ChildId, StartOutcome};
 
 impl Supervisor {
@@ -144,25 +144,16 @@ impl Supervisor {
             .component
             .clone()
             .expect("a worker's place has its component");
-        let to = match request.to {
-            SwapTo::Version(to) => to,
-            SwapTo::Previous => match place.previous.clone() {
-                Some(previous) => previous,
-                None => {
-                    let _ = request
-                        .reply
-                        .send(Err(SwapError::NothingToUndo(place.path.to_string())));
-                    return;
-                }
-            },
+        let to = match request
+            .to
+            .resolve(&current, place.previous.as_ref(), &place.path)
+        {
+            Ok(to) => to,
+            Err(error) => {
+                let _ = request.reply.send(Err(error));
+                return;
+            }
         };
-        if to.hash == current.hash {
-            let _ = request.reply.send(Err(SwapError::SameVersion {
-                child: place.path.to_string(),
-                version: current.hash.clone(),
-            }));
-            return;
-        }
         let report = SwapReport {
             child: place.path.to_string(),
             from: current.hash.clone(),

@@ -243,15 +243,22 @@ impl Places {
     }
 
     /// Records that the child at `id` exists from now on, as start number
-    /// `generation`, stopped through `signal`.
-    pub fn set_live(&mut self, id: ChildId, generation: u64, signal: watch::Sender<Signal>) {
+    /// `generation`, stopped through `signal` (and, a worker, swapped
+    /// through `swaps`).
+    pub fn set_live(
+        &mut self,
+        id: ChildId,
+        generation: u64,
+        signal: watch::Sender<Signal>,
+        swaps: Option<Arc<SwapInbox>>,
+    ) {
         if let Some(place) = self.places.get_mut(&id) {
             place.generation = generation;
             place.live = Some(Live {
                 generation,
                 signal,
                 supervisor: None,
-                swaps: None,
+                swaps,
             });
         }
     }

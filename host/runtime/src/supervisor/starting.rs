@@ -187,10 +187,7 @@ impl Supervisor {
             swaps.clone(),
             previous,
         );
-        self.places.set_live(id, generation, signal_tx);
-        if let Some(live) = self.places.get_mut(id).and_then(|p| p.live.as_mut()) {
-            live.swaps = Some(swaps);
-        }
+        self.places.set_live(id, generation, signal_tx, Some(swaps));
         Ok(StartOutcome::Running)
     }
 
@@ -219,7 +216,7 @@ impl Supervisor {
             started: started_tx,
         });
         // Live from now on: a kill while it starts must reach it.
-        self.places.set_live(id, generation, signal_tx);
+        self.places.set_live(id, generation, signal_tx, None);
         let started = started_rx.await;
         let place = self.places.get_mut(id).expect("a known child");
         match started {

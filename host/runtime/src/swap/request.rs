@@ -73,6 +73,32 @@ pub(crate) enum SwapTo {
     Previous,
 }
 
+impl SwapTo {
+    /// The version to run instead of `current`, for the child at `path`
+    /// whose version before its last swap is `previous`: refused when there
+    /// is nothing to undo, or when it is the version already running.
+    pub fn resolve(
+        &self,
+        current: &LoadedComponent,
+        previous: Option<&Arc<LoadedComponent>>,
+        path: &str,
+    ) -> Result<Arc<LoadedComponent>, SwapError> {
+        let to = match self {
+            SwapTo::Version(to) => to.clone(),
+            SwapTo::Previous => previous
+                .cloned()
+                .ok_or_else(|| SwapError::NothingToUndo(path.to_string()))?,
+        };
+        if to.hash == current.hash {
+            return Err(SwapError::SameVersion {
+                child: path.to_string(),
+                version: current.hash.clone(),
+            });
+        }
+        Ok(to)
+    }
+}
+
 /// A swap of one child, as its task receives it.
 pub(crate) struct SwapRequest {
     pub to: SwapTo,

@@ -114,6 +114,8 @@ struct Target {
     supervisor: String,
     name: String,
     path: String,
+    /// Its `[components]` entry.
+    component: String,
 }
 
 impl NodeHandle {
@@ -138,14 +140,7 @@ impl NodeHandle {
 
     /// The `[components]` entry the worker `name` was started from.
     pub fn worker_component(&self, name: &str) -> Result<String, SwapError> {
-        let path = self.find_worker(name)?.path;
-        let mut component = None;
-        self.walk_workers(&mut |_, worker| {
-            if worker.path == path {
-                component = worker.component.clone();
-            }
-        })?;
-        component.ok_or(SwapError::NoSuchChild(name.to_string()))
+        Ok(self.find_worker(name)?.component)
     }
 
     /// Swaps the worker `name` to `new` (see [`crate::swap`]): returns once
@@ -157,8 +152,7 @@ impl NodeHandle {
         options: &SwapOptions,
     ) -> Result<SwapReport, SwapError> {
         let target = self.find_worker(name)?;
-        self.swap_target(&target, SwapTo::Version(new), options)
-            .await
+        self.request(&target, SwapTo::Version(new), options).await
     }
 
     /// Swaps the worker `name` back to the version it ran before its last
@@ -169,7 +163,7 @@ impl NodeHandle {
         options: &SwapOptions,
     ) -> Result<SwapReport, SwapError> {
         let target = self.find_worker(name)?;
-        self.swap_target(&target, SwapTo::Previous, options).await
+        self.request(&target, SwapTo::Previous, options).await
     }
 
     /// Swaps every worker running component `id` (dynamic children
@@ -304,15 +298,6 @@ impl NodeHandle {
         }
     }
 
-    async fn swap_target(
-        &self,
-        target: &Target,
-        to: SwapTo,
-        options: &SwapOptions,
-    ) -> Result<SwapReport, SwapError> {
-        self.request(target, to, options).await
-    }
-
     /// The worker `name` and its supervisor, from the published tree.
     fn find_worker(&self, name: &str) -> Result<Target, SwapError> {
         let name = name.rsplit('/').next().unwrap_or(name);
@@ -323,6 +308,7 @@ impl NodeHandle {
                     supervisor: supervisor.to_string(),
                     name: name.to_string(),
                     path: worker.path.clone(),
+                    component: worker.component.clone().unwrap_or_default(),
                 });
             }
         })?;
@@ -349,6 +335,7 @@ impl NodeHandle {
                         .unwrap_or_default()
                         .to_string(),
                     path: worker.path.clone(),
+                    component: id.to_string(),
                 });
             }
         })?;
