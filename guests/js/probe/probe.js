@@ -24,7 +24,7 @@
 // `terminate_sleep_ms`, `trap_terminate`, `report_to`, `init_gate` (as in the
 // Rust probe; the gate's `fail-init` and `ignore-init` notes).
 //
-// It targets contract 0.2.0, world `supervised-with-handover`: `snapshot` and
+// It targets contract 0.2.1, world `supervised-with-handover`: `snapshot` and
 // `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
 // the Rust probe's format, so a child's state moves between languages.
 //
@@ -41,7 +41,7 @@
 // - Exports may be async: the bindings await them, running the event loop
 //   (so `setTimeout` really waits, on wasi:clocks + wasi:io/poll).
 
-import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.2.0';
+import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.2.1';
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });

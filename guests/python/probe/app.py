@@ -22,7 +22,7 @@
 `terminate_sleep_ms`, `trap_terminate`, `report_to`, `init_gate` (see the
 Rust probe; the gate's `fail-init` and `ignore-init` notes).
 
-It targets contract 0.2.0, world `supervised-with-handover`: `snapshot` and
+It targets contract 0.2.1, world `supervised-with-handover`: `snapshot` and
 `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
 the Rust probe's format, so a child's state moves between languages.
 

@@ -70,7 +70,7 @@ pub enum LoadError {
     },
     /// The component exports the lifecycle interface of no contract
     /// version the host runs, or not as that version declares it.
-    #[error("{}: does not export `arbor:supervised/lifecycle@0.2.0` or `@0.1.0` (init, handle, terminate) as expected: {message}", path.display())]
+    #[error("{}: does not export `arbor:supervised/lifecycle@0.2` or `@0.1.0` (init, handle, terminate) as expected: {message}", path.display())]
     Exports {
         /// The file.
         path: PathBuf,
@@ -303,7 +303,7 @@ impl ArborEngine {
         let pre = SupervisedPre::new(instance_pre).map_err(|none| LoadError::Exports {
             path: path_buf.clone(),
             message: format!(
-                "0.2.0: {}; 0.1.0: {}",
+                "0.2: {}; 0.1.0: {}",
                 one_line(&none.newest),
                 one_line(&none.oldest)
             ),
@@ -412,7 +412,7 @@ mod tests {
         let text = err.to_string();
         assert!(!text.contains('\n'));
         // Both versions were tried, and each says why it did not match.
-        for version in ["lifecycle@0.2.0", "0.2.0: ", "0.1.0: "] {
+        for version in ["lifecycle@0.2", "0.2: ", "0.1.0: "] {
             assert!(text.contains(version), "{text}");
         }
     }

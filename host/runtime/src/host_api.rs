@@ -1,6 +1,7 @@
 //! What the host gives every guest: the per-child `Store` data and the
 //! `arbor:supervised/host` functions (`log`, `self-name`, `call`, `cast`,
-//! `stop`).
+//! `stop`), and since 0.2.1 `children` (`start-child`, `stop-child`) and
+//! `timers` (`send-after`, `cancel-timer`).
 //!
 //! Every contract version's `host` interface is implemented here, each a
 //! thin conversion of that version's types around one shared method, so
@@ -19,9 +20,11 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 use crate::batch_writer::clip;
 use crate::bindings::{GuestExit, v0_1, v0_2};
-use crate::mailbox::CallError;
-use crate::routing::{self, Router};
+use crate::mailbox::{CallError, check_size};
+use crate::routing::{self, ChildError, Router};
 use crate::spec::WorkerSpec;
+use crate::timers::Timers;
+use crate::vocab::RestartType;
 
 /// Longest guest `log` message written whole, in bytes. A log line is queued
 /// in host memory until stderr takes it; a guest must not decide its size.
@@ -38,6 +41,11 @@ pub struct ChildState {
     router: Arc<dyn Router>,
     call_timeout: Duration,
     may_call: Option<Arc<[String]>>,
+    /// The supervisors it may start and stop children under (`may_start`).
+    may_start: Arc<[String]>,
+    /// Its pending `send-after` timers, made on the first one; shared with
+    /// the next version across a hot swap.
+    timers: Option<Arc<Timers>>,
     /// Set by `host.stop`: the child exits once the current callback returns.
     pub(crate) stop_request: Option<GuestExit>,
 }
@@ -57,12 +65,15 @@ impl ChildState {
             router,
             call_timeout: spec.call_timeout,
             may_call: spec.may_call.as_deref().map(Arc::from),
+            may_start: Arc::from(spec.may_start.as_slice()),
+            timers: None,
             stop_request: None,
         }
     }
 
     /// Fresh state for another instance of the same child (a hot swap's
-    /// new version): the same settings, nothing else carried over.
+    /// new version): the same settings and pending timers, nothing else
+    /// carried over.
     pub(crate) fn renewed(&self) -> ChildState {
         ChildState {
             wasi: WasiCtxBuilder::new().build(),
@@ -73,6 +84,8 @@ impl ChildState {
             router: self.router.clone(),
             call_timeout: self.call_timeout,
             may_call: self.may_call.clone(),
+            may_start: self.may_start.clone(),
+            timers: self.timers.clone(),
             stop_request: None,
         }
     }
@@ -82,9 +95,10 @@ impl ChildState {
         &self.path
     }
 
+    /// `may_call` allows `target`; a child may always cast to itself.
     fn allowed(&self, target: &str) -> Result<(), CallError> {
         match &self.may_call {
-            Some(list) if !list.iter().any(|n| n == target) => {
+            Some(list) if target != &*self.name && !list.iter().any(|n| n == target) => {
                 Err(CallError::Denied(target.to_string()))
             }
             _ => Ok(()),
@@ -131,6 +145,56 @@ impl ChildState {
     fn cast(&self, target: &str, message: Vec<u8>) -> Result<(), CallError> {
         self.allowed(target)?;
         routing::cast(&*self.router, target, message)
+    }
+
+    /// `may_start` names `supervisor` (a path names its last supervisor).
+    fn may_start(&self, supervisor: &str) -> Result<(), ChildError> {
+        let name = supervisor.rsplit('/').next().unwrap_or(supervisor);
+        if self.may_start.iter().any(|granted| granted == name) {
+            Ok(())
+        } else {
+            Err(ChildError::Denied(supervisor.to_string()))
+        }
+    }
+
+    /// `children.start-child`: checked against `may_start`, then ordered
+    /// of the supervisor, waiting at most the call timeout.
+    async fn start_child(
+        &mut self,
+        supervisor: &str,
+        spec: WorkerSpec,
+    ) -> Result<String, ChildError> {
+        self.may_start(supervisor)?;
+        let order = self.router.start_child(supervisor, spec);
+        routing::within(self.call_timeout, order).await
+    }
+
+    /// `children.stop-child`: the same grant as `start-child`.
+    async fn stop_child(&mut self, supervisor: &str, name: &str) -> Result<(), ChildError> {
+        self.may_start(supervisor)?;
+        let order = self.router.stop_child(supervisor, name);
+        routing::within(self.call_timeout, order).await
+    }
+
+    /// `timers.send-after`: checked as a cast is (`may_call`, size) when
+    /// set; the queue is made on the first timer.
+    fn send_after(
+        &mut self,
+        target: &str,
+        message: Vec<u8>,
+        delay: Duration,
+    ) -> Result<u64, CallError> {
+        self.allowed(target)?;
+        check_size(&message)?;
+        let timers = self
+            .timers
+            .get_or_insert_with(|| Arc::new(Timers::new(self.router.clone(), self.path.clone())));
+        timers.send_after(target, message, delay)
+    }
+
+    /// `timers.cancel-timer`.
+    fn cancel_timer(&self, id: u64) -> bool {
+        self.timers.as_ref().is_some_and(|t| t.cancel(id))
     }
 }
 
@@ -224,6 +288,69 @@ macro_rules! host_interface {
 
 host_interface!(v0_2, to_wit_0_2);
 host_interface!(v0_1, to_wit_0_1);
+
+impl v0_2::arbor::supervised::children::Host for ChildState {
+    async fn start_child(
+        &mut self,
+        supervisor: String,
+        spec: v0_2::arbor::supervised::children::ChildSpec,
+    ) -> Result<String, v0_2::arbor::supervised::children::ChildError> {
+        use v0_2::arbor::supervised::children::RestartType as Wit;
+        let mut worker = WorkerSpec::new(spec.name, spec.component);
+        worker.args = spec.args;
+        worker.restart = match spec.restart {
+            Wit::Permanent => RestartType::Permanent,
+            Wit::Transient => RestartType::Transient,
+            Wit::Temporary => RestartType::Temporary,
+        };
+        ChildState::start_child(self, &supervisor, worker)
+            .await
+            .map_err(child_error_to_wit)
+    }
+
+    async fn stop_child(
+        &mut self,
+        supervisor: String,
+        name: String,
+    ) -> Result<(), v0_2::arbor::supervised::children::ChildError> {
+        ChildState::stop_child(self, &supervisor, &name)
+            .await
+            .map_err(child_error_to_wit)
+    }
+}
+
+/// A failed start or stop as the contract's `child-error`.
+fn child_error_to_wit(error: ChildError) -> v0_2::arbor::supervised::children::ChildError {
+    use v0_2::arbor::supervised::children::ChildError as Wit;
+    match error {
+        ChildError::AlreadyStarted(name) => Wit::AlreadyStarted(name),
+        ChildError::MaxChildren(n) => Wit::MaxChildren(u32::try_from(n).unwrap_or(u32::MAX)),
+        ChildError::UnknownComponent(c) => Wit::UnknownComponent(c),
+        ChildError::Denied(s) => Wit::Denied(s),
+        ChildError::NoSuchSupervisor(s) => Wit::NoSuchSupervisor(s),
+        ChildError::NoSuchChild(n) => Wit::NoSuchChild(n),
+        ChildError::InvalidName(why) => Wit::InvalidName(why),
+        ChildError::StartFailed(why) => Wit::StartFailed(why),
+        ChildError::Ignored => Wit::Ignored,
+        ChildError::Timeout => Wit::Timeout,
+    }
+}
+
+impl v0_2::arbor::supervised::timers::Host for ChildState {
+    async fn send_after(
+        &mut self,
+        target: String,
+        message: Vec<u8>,
+        delay_ms: u64,
+    ) -> Result<u64, v0_2::arbor::supervised::types::CallError> {
+        ChildState::send_after(self, &target, message, Duration::from_millis(delay_ms))
+            .map_err(to_wit_0_2)
+    }
+
+    async fn cancel_timer(&mut self, timer: u64) -> bool {
+        ChildState::cancel_timer(self, timer)
+    }
+}
 
 #[cfg(test)]
 mod tests {

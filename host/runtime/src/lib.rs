@@ -30,6 +30,7 @@ mod routing;
 pub mod spec;
 pub mod supervisor;
 pub mod swap;
+pub mod timers;
 pub mod upgrade;
 pub mod vocab;
 

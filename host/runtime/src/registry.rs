@@ -15,9 +15,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use crate::mailbox::{CallError, MailboxSender, Reply};
-use crate::routing::{self, Router};
-use crate::supervisor::protocol::SupervisorRef;
+use crate::routing::{self, ChildError, ChildOrder, Router};
+use crate::spec::{ChildSpec, WorkerSpec};
+use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand, SupervisorRef};
+use crate::vocab::StartOutcome;
 
 /// What a name points at.
 #[derive(Clone)]
@@ -128,6 +132,64 @@ impl Registry {
 impl Router for Registry {
     fn resolve(&self, target: &str) -> Result<MailboxSender, CallError> {
         self.worker(target)
+    }
+
+    fn start_child(&self, supervisor: &str, spec: WorkerSpec) -> ChildOrder<String> {
+        let (name, gone) = (spec.name.clone(), supervisor.to_string());
+        let answer = self.order(supervisor, |tx| {
+            SupervisorCommand::StartChild(ChildSpec::Worker(spec), tx)
+        });
+        Box::pin(async move {
+            match answer?.await {
+                Ok(Ok(StartOutcome::Running)) => Ok(name),
+                Ok(Ok(StartOutcome::Ignored)) => Err(ChildError::Ignored),
+                Ok(Err(refused)) => Err(child_error(refused)),
+                // It stopped before it answered.
+                Err(_) => Err(ChildError::NoSuchSupervisor(gone)),
+            }
+        })
+    }
+
+    fn stop_child(&self, supervisor: &str, name: &str) -> ChildOrder<()> {
+        let (name, gone) = (name.to_string(), supervisor.to_string());
+        let answer = self.order(supervisor, |tx| SupervisorCommand::TerminateChild(name, tx));
+        Box::pin(async move {
+            match answer?.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(refused)) => Err(child_error(refused)),
+                Err(_) => Err(ChildError::NoSuchSupervisor(gone)),
+            }
+        })
+    }
+}
+
+impl Registry {
+    /// Sends the supervisor `name` the command `make` builds; the receiver
+    /// gets its answer.
+    fn order<T>(
+        &self,
+        name: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> SupervisorCommand,
+    ) -> Result<oneshot::Receiver<T>, ChildError> {
+        let gone = || ChildError::NoSuchSupervisor(name.to_string());
+        // A path (`root/services`) names its last supervisor.
+        let last = name.rsplit('/').next().unwrap_or(name);
+        let running = self.supervisor(last).ok_or_else(gone)?;
+        let (tx, rx) = oneshot::channel();
+        running.commands.send(make(tx)).map_err(|_| gone())?;
+        Ok(rx)
+    }
+}
+
+/// A supervisor's refusal as the guest sees it.
+fn child_error(refused: ChildCommandError) -> ChildError {
+    match refused {
+        ChildCommandError::NameTaken(name) => ChildError::AlreadyStarted(name),
+        ChildCommandError::MaxChildren(n) => ChildError::MaxChildren(n),
+        ChildCommandError::UnknownComponent(c) => ChildError::UnknownComponent(c),
+        ChildCommandError::InvalidName(why) => ChildError::InvalidName(why),
+        ChildCommandError::NoSuchChild(name) => ChildError::NoSuchChild(name),
+        other => ChildError::StartFailed(other.to_string()),
     }
 }
 

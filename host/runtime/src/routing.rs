@@ -1,5 +1,6 @@
 //! How a name reaches a mailbox: the path every `call` and `cast` takes,
-//! from a guest (`host.call`) or from Rust (`NodeHandle::call`).
+//! from a guest (`host.call`) or from Rust (`NodeHandle::call`); and how a
+//! guest's `children.start-child` / `stop-child` reach a supervisor by name.
 //!
 //! A child's host state knows only a [`Router`], not the registry behind
 //! it, so the guest-facing layer does not depend on supervisors, and a name
@@ -7,16 +8,77 @@
 //! path changing shape. Sending and waiting are the same for every router
 //! ([`call`], [`cast`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::mailbox::{CallError, Envelope, MailboxSender, Reply, check_size};
+use crate::spec::WorkerSpec;
 
-/// Resolves names to mailboxes.
+/// What a guest's start or stop of a child comes to, once the supervisor
+/// answered (or did not).
+pub(crate) type ChildOrder<T> = Pin<Box<dyn Future<Output = Result<T, ChildError>> + Send>>;
+
+/// Resolves names: to mailboxes for messages, to supervisors for starting
+/// and stopping children.
 pub(crate) trait Router: Send + Sync {
     /// The mailbox of the worker `target`, or why there is none.
     fn resolve(&self, target: &str) -> Result<MailboxSender, CallError>;
+
+    /// Starts `spec` under the supervisor `supervisor`; resolves to the
+    /// child's name once its `init` has run.
+    fn start_child(&self, supervisor: &str, spec: WorkerSpec) -> ChildOrder<String>;
+
+    /// Stops the child `name` of the supervisor `supervisor`.
+    fn stop_child(&self, supervisor: &str, name: &str) -> ChildOrder<()>;
+}
+
+/// Why a guest's `start-child` or `stop-child` failed: the cases of the
+/// contract's `children.child-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChildError {
+    /// The name is taken in the host.
+    #[error("the name {0:?} is already in use")]
+    AlreadyStarted(String),
+    /// The supervisor holds its `max_children` already.
+    #[error("the supervisor already has its maximum of {0} children")]
+    MaxChildren(usize),
+    /// No such key in `[components]`.
+    #[error("unknown component {0:?}")]
+    UnknownComponent(String),
+    /// The caller's `may_start` does not name this supervisor.
+    #[error("not allowed to start or stop children under {0:?} (may_start)")]
+    Denied(String),
+    /// No supervisor of that name runs.
+    #[error("no supervisor named {0:?} is running")]
+    NoSuchSupervisor(String),
+    /// The supervisor has no child of that name.
+    #[error("no child named {0:?} under this supervisor")]
+    NoSuchChild(String),
+    /// The name is not a valid child name.
+    #[error("invalid child name: {0}")]
+    InvalidName(String),
+    /// The child's `init` failed or trapped, or the supervisor refused it
+    /// for another reason (the text says which).
+    #[error("{0}")]
+    StartFailed(String),
+    /// The child's `init` answered `ignore`.
+    #[error("the child's init answered ignore: nothing runs")]
+    Ignored,
+    /// The supervisor did not answer in time.
+    #[error("the supervisor did not answer in time")]
+    Timeout,
+}
+
+/// Waits at most `timeout` for `order`: a supervisor busy starting the
+/// caller itself (a child ordering its own supervisor from `init`) must not
+/// hold the caller forever.
+pub(crate) async fn within<T>(timeout: Duration, order: ChildOrder<T>) -> Result<T, ChildError> {
+    tokio::time::timeout(timeout, order)
+        .await
+        .unwrap_or(Err(ChildError::Timeout))
 }
 
 /// Sends `message` to `target` and waits up to `timeout` for the reply.

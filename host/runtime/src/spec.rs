@@ -268,6 +268,9 @@ pub struct WorkerSpec {
     pub max_memory_bytes: usize,
     /// The names this worker may call or cast to; `None` allows all.
     pub may_call: Option<Vec<String>>,
+    /// The supervisors this worker may start and stop children under
+    /// (`children.start-child`); empty (the default) grants none.
+    pub may_start: Vec<String>,
     /// Significant for its supervisor's `auto_shutdown`.
     pub significant: bool,
     /// How many messages and bytes may wait in its mailbox
@@ -288,6 +291,7 @@ impl WorkerSpec {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             may_call: None,
+            may_start: Vec::new(),
             significant: false,
             mailbox: MailboxLimits::default(),
         }
@@ -327,6 +331,7 @@ struct RawNode {
     call_timeout_ms: Option<Spanned<i64>>,
     max_memory_mb: Option<Spanned<i64>>,
     may_call: Option<Spanned<Vec<String>>>,
+    may_start: Option<Spanned<Vec<String>>>,
     significant: Option<Spanned<bool>>,
     auto_shutdown: Option<Spanned<String>>,
     mailbox_capacity: Option<Spanned<i64>>,
@@ -346,6 +351,9 @@ struct Locator<'a> {
     file: &'a Path,
     text: &'a str,
     lines: RefCell<BTreeMap<String, usize>>,
+    /// Each `may_start` seen (field, span, names): checked against the
+    /// tree's supervisors once the whole tree is read.
+    may_start: RefCell<Vec<(String, Range<usize>, Vec<String>)>>,
 }
 
 impl<'a> Locator<'a> {
@@ -354,6 +362,7 @@ impl<'a> Locator<'a> {
             file,
             text,
             lines: RefCell::new(BTreeMap::new()),
+            may_start: RefCell::new(Vec::new()),
         }
     }
 
@@ -443,6 +452,7 @@ impl TreeSpec {
             &components.keys().cloned().collect(),
             &mut names,
         )?;
+        check_may_start(&loc, &root)?;
         let node = raw.node.map(|node| {
             loc.note("node", node.span());
             node.into_inner()
@@ -624,6 +634,7 @@ fn validate_supervisor(
             "max_memory_mb",
         ),
         (raw.may_call.as_ref().map(|v| v.span()), "may_call"),
+        (raw.may_start.as_ref().map(|v| v.span()), "may_start"),
         (
             raw.mailbox_capacity.as_ref().map(|v| v.span()),
             "mailbox_capacity",
@@ -908,6 +919,14 @@ fn validate_worker(
     if let Some(m) = &raw.may_call {
         worker.may_call = Some(m.get_ref().clone());
     }
+    if let Some(m) = &raw.may_start {
+        worker.may_start = m.get_ref().clone();
+        loc.may_start.borrow_mut().push((
+            format!("{at}.may_start"),
+            m.span(),
+            worker.may_start.clone(),
+        ));
+    }
     worker.significant = parse_significant(loc, at, raw.significant.as_ref(), worker.restart)?;
 
     if let Some(n) = &raw.mailbox_capacity {
@@ -920,6 +939,37 @@ fn validate_worker(
         worker.mailbox.max_bytes = mb << 20;
     }
     Ok(worker)
+}
+
+/// Every `may_start` names a supervisor of the tree: a grant to start
+/// children under a name that is no supervisor is a typo, refused here
+/// rather than met by the guest as `denied` at run time.
+fn check_may_start(loc: &Locator<'_>, root: &SupervisorSpec) -> Result<(), SpecError> {
+    fn supervisors<'s>(spec: &'s SupervisorSpec, into: &mut HashSet<&'s str>) {
+        into.insert(&spec.name);
+        for child in &spec.children {
+            if let ChildSpec::Supervisor(s) = child {
+                supervisors(s, into);
+            }
+        }
+    }
+    let mut known = HashSet::new();
+    supervisors(root, &mut known);
+    for (field, span, names) in loc.may_start.borrow().iter() {
+        if let Some(unknown) = names.iter().find(|n| !known.contains(n.as_str())) {
+            let mut known: Vec<_> = known.iter().copied().collect();
+            known.sort_unstable();
+            return Err(loc.error(
+                span.clone(),
+                field,
+                format!(
+                    "{unknown:?} is not a supervisor in this tree (supervisors: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `significant = true` is for children that may end by themselves: OTP

@@ -7,7 +7,7 @@
 // Arbor drops this instance and its supervisor decides whether a fresh one
 // starts.
 
-import { log, selfName } from 'arbor:supervised/host@0.2.0';
+import { log, selfName } from 'arbor:supervised/host@0.2.1';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

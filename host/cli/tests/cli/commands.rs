@@ -114,7 +114,7 @@ fn check_reports_bad_components_on_one_line_each() {
         (
             "empty.wasm",
             b"\0asm\x0d\x00\x01\x00",
-            "empty.wasm: does not export `arbor:supervised/lifecycle@0.2.0` or `@0.1.0`",
+            "empty.wasm: does not export `arbor:supervised/lifecycle@0.2` or `@0.1.0`",
         ),
         ("text.wasm", b"hello", "text.wasm: not a WebAssembly file"),
     ];

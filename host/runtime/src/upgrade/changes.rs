@@ -174,6 +174,19 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
     );
     compare(
         c,
+        "may_start",
+        (&old.may_start, &new.may_start),
+        |m| {
+            if m.is_empty() {
+                "none".to_string()
+            } else {
+                format!("[{}]", m.join(", "))
+            }
+        },
+        Takes::NextStart,
+    );
+    compare(
+        c,
         "mailbox_capacity",
         (old.mailbox.capacity, new.mailbox.capacity),
         |n| n.to_string(),
