@@ -26,9 +26,14 @@
 //! | `pad N` | keeps a padding of N bytes (`x` repeated) in the state it hands over, replies `padded N` (makes a large snapshot) |
 //! | `version` | replies this build's label: `v1`, or `v2` for the v2 build |
 //! | `from-version` | replies the `from-version` its last `restore` got, or `none` |
+//! | `spawn SUP NAME COMPONENT RESTART [ARGS]` | `children.start-child` under SUP (RESTART: `permanent`, `transient` or `temporary`; ARGS, the rest of the line, are `init`'s args), replies `started NAME`; an error is `err("CASE")` or `err("CASE: TEXT")`, CASE the `child-error` case (`already-started: NAME`, `max-children: N`, `denied: SUP`, ...) |
+//! | `stop-child SUP NAME` | `children.stop-child`, replies `stopped`, errors as `spawn` |
+//! | `cast-self MSG` | casts MSG to itself, replies `sent` |
+//! | `after MS TARGET MSG` | `timers.send-after`: MSG is cast to TARGET in MS ms, replies `timer ID` |
+//! | `cancel ID` | `timers.cancel-timer`, replies `true` (it was pending) or `false` |
 //!
 //! It targets the newest contract's world `supervised-with-handover`
-//! (`wit/arbor.wit`, 0.2.0), as the Python and JavaScript probes do; the C
+//! (`wit/arbor.wit`, 0.2.1), as the Python and JavaScript probes do; the C
 //! probe stays on 0.1.0, so the conformance suite runs both versions side by
 //! side.
 //!
@@ -54,7 +59,8 @@
 //! from `terminate`), `init_gate` (fail `init` while that child holds the note
 //! `fail-init`, or hang in `init` until the host's deadline while it holds
 //! `hang-init`, or answer `ignore` while it holds `ignore-init`: lets a test
-//! make restarts fail, fail slowly, or be ignored).
+//! make restarts fail, fail slowly, or be ignored), `init_cast_self` (cast
+//! that message to itself from `init`: the seed's `send(self(), process)`).
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -66,7 +72,9 @@ wit_bindgen::generate!({
     world: "supervised-with-handover",
 });
 
+use arbor::supervised::children::{self, ChildError, ChildSpec, RestartType};
 use arbor::supervised::host::{self, Level};
+use arbor::supervised::timers;
 use arbor::supervised::types::{CallError, ExitReason};
 use exports::arbor::supervised::handover::Guest as Handover;
 use exports::arbor::supervised::lifecycle::{Guest, InitOutcome};
@@ -88,6 +96,8 @@ struct Args {
     report_to: Option<String>,
     init_gate: Option<String>,
     init_sleep_ms: u64,
+    /// Cast this message to itself from `init`.
+    init_cast_self: Option<String>,
     /// v2 only: trap in `init` (a swap to v2 that fails to start).
     v2_trap_init: bool,
     /// v2 only: `restore` refuses the state (a swap to v2 that fails to restore).
@@ -181,6 +191,44 @@ fn describe(error: &CallError) -> String {
     }
 }
 
+/// `err("CASE")` or `err("CASE: TEXT")`, CASE the `child-error` case.
+fn describe_child_error(error: &ChildError) -> String {
+    match error {
+        ChildError::AlreadyStarted(name) => format!("already-started: {name}"),
+        ChildError::MaxChildren(n) => format!("max-children: {n}"),
+        ChildError::UnknownComponent(c) => format!("unknown-component: {c}"),
+        ChildError::Denied(s) => format!("denied: {s}"),
+        ChildError::NoSuchSupervisor(s) => format!("no-such-supervisor: {s}"),
+        ChildError::NoSuchChild(n) => format!("no-such-child: {n}"),
+        ChildError::InvalidName(why) => format!("invalid-name: {why}"),
+        ChildError::StartFailed(why) => format!("start-failed: {why}"),
+        ChildError::Ignored => "ignored".to_string(),
+        ChildError::Timeout => "timeout".to_string(),
+    }
+}
+
+/// `spawn SUP NAME COMPONENT RESTART [ARGS]`.
+fn spawn(rest: &str) -> Result<String, String> {
+    let mut parts = rest.splitn(5, ' ');
+    let mut next = || parts.next().unwrap_or("");
+    let (supervisor, name, component, restart) = (next(), next(), next(), next());
+    let args = next();
+    let restart = match restart {
+        "permanent" => RestartType::Permanent,
+        "transient" => RestartType::Transient,
+        "temporary" => RestartType::Temporary,
+        other => return Err(format!("bad restart type: {other}")),
+    };
+    let spec = ChildSpec {
+        name: name.to_string(),
+        component: component.to_string(),
+        args: args.as_bytes().to_vec(),
+        restart,
+    };
+    let name = children::start_child(supervisor, &spec).map_err(|e| describe_child_error(&e))?;
+    Ok(format!("started {name}"))
+}
+
 fn reason_text(reason: &ExitReason) -> String {
     match reason {
         ExitReason::Normal => "normal".to_string(),
@@ -223,6 +271,9 @@ impl Guest for Probe {
             if notes.split(',').any(|n| n == "ignore-init") {
                 return Ok(InitOutcome::Ignore);
             }
+        }
+        if let Some(message) = &args.init_cast_self {
+            host::cast(&host::self_name(), message.as_bytes()).map_err(|e| describe(&e))?;
         }
         STATE.with_borrow_mut(|state| state.args = args);
         Ok(InitOutcome::Running)
@@ -310,6 +361,28 @@ impl Guest for Probe {
                 format!("padded {n}")
             }
             "version" => VERSION.to_string(),
+            "spawn" => spawn(rest)?,
+            "stop-child" => {
+                let (supervisor, name) = rest.split_once(' ').unwrap_or((rest, ""));
+                children::stop_child(supervisor, name).map_err(|e| describe_child_error(&e))?;
+                "stopped".to_string()
+            }
+            "cast-self" => {
+                host::cast(&host::self_name(), rest.as_bytes()).map_err(|e| describe(&e))?;
+                "sent".to_string()
+            }
+            "after" => {
+                let mut parts = rest.splitn(3, ' ');
+                let ms: u64 = parts.next().unwrap_or("").parse().map_err(|_| format!("bad delay: {rest}"))?;
+                let target = parts.next().unwrap_or("");
+                let msg = parts.next().unwrap_or("").as_bytes();
+                let id = timers::send_after(target, msg, ms).map_err(|e| describe(&e))?;
+                format!("timer {id}")
+            }
+            "cancel" => {
+                let id: u64 = rest.parse().map_err(|_| format!("bad timer id: {rest}"))?;
+                timers::cancel_timer(id).to_string()
+            }
             "from-version" => STATE.with_borrow(|state| {
                 state
                     .restored_from
