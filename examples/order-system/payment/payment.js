@@ -6,8 +6,10 @@
 //   {"op": "charge", "order": ID, "amount": CENTS}
 //        -> {"charged": true, "duplicate": false}, or with "duplicate": true
 //           when the order was charged before (by this instance or an earlier
-//           one): the repository's ledger is the idempotency key's home, so a
-//           processor that retries after a crash is never charged twice.
+//           one). The order id is the idempotency key and the repository's
+//           ledger its home: payment looks there before it charges, so a
+//           processor that retries after a crash (of payment, mid-charge, or
+//           of itself) is never charged twice.
 //           err("declined: ...") above the limit.
 //   crash (text)  -> an uncaught Error: the instance traps (for the walk-through)
 //
@@ -33,12 +35,14 @@ function init(args) {
   return ok('running');
 }
 
-/// The repository's answer to `request`, or throws the call error as text.
+/// The repository's answer to `request`. Without the ledger payment cannot
+/// know whether an order was charged, so an error there is a crash (let it
+/// crash: the processor retries once payment is back).
 function repository(request) {
   const reply = call('repository', encoder.encode(JSON.stringify(request)));
   if (reply.tag === 'err') {
     const e = reply.val;
-    throw `repository: ${e.tag}${e.val === undefined ? '' : ` ${e.val}`}`;
+    throw new Error(`repository: ${e.tag}${e.val === undefined ? '' : ` ${e.val}`}`);
   }
   return JSON.parse(decoder.decode(reply.val));
 }
@@ -55,15 +59,14 @@ function handle(message) {
   if (request.op !== 'charge') return err(`unknown op: ${request.op}`);
   if (!(request.amount > 0)) return err(`bad amount: ${request.amount}`);
   if (request.amount > limit) return err(`declined: ${request.amount} is above the limit of ${limit}`);
-  let ledger;
-  try {
-    // Recorded before we answer: a crash after this line leaves the charge
-    // on the ledger, and the retry finds it there.
-    ledger = repository({ op: 'charge', id: request.order, amount: request.amount });
-  } catch (e) {
-    return err(String(e));
+  const order = repository({ op: 'get', id: request.order });
+  if (order.charges > 0) {
+    return ok(encoder.encode(JSON.stringify({ charged: true, duplicate: true })));
   }
-  return ok(encoder.encode(JSON.stringify({ charged: true, duplicate: !ledger.first })));
+  // Recorded before we answer: a crash after this line leaves the charge on
+  // the ledger, and the retry finds it there.
+  repository({ op: 'charge', id: request.order, amount: request.amount });
+  return ok(encoder.encode(JSON.stringify({ charged: true, duplicate: false })));
 }
 
 function terminate(_reason) {}
