@@ -11,6 +11,7 @@ mod children;
 mod conformance;
 mod dynamic;
 mod fast_traps;
+mod guest_children_timers;
 mod ignore;
 mod inspection;
 mod intensity;
