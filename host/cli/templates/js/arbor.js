@@ -3,8 +3,8 @@
 // `arbor:supervised/*@0.2.1` imports; use those directly for anything it
 // does not cover (raw bytes, for one).
 //
-// - JSON messages: `decode(message)` reads what a caller sent (throws a
-//   `SyntaxError` if it is not JSON); `reply(value)` is `handle`'s `ok`
+// - JSON messages: `decode(message)` reads what a caller sent (throws if
+//   it is not UTF-8 JSON); `reply(value)` is `handle`'s `ok`
 //   with `value` as JSON, `refuse(text)` its `err` (an error reply, not a
 //   crash); `encode(value)` gives the bytes.
 // - `call(name, value)`: JSON in, JSON out. `cast(name, value)`,
