@@ -345,6 +345,9 @@ struct RawDynamic {
     max_children: Option<Spanned<i64>>,
 }
 
+/// A `may_start` as read: its field, its span, the supervisors it names.
+type MayStartSeen = (String, Range<usize>, Vec<String>);
+
 /// Turns byte offsets into line numbers, builds errors, and notes the
 /// lines of the fields [`TreeSpec::lines`] keeps.
 struct Locator<'a> {
@@ -353,7 +356,7 @@ struct Locator<'a> {
     lines: RefCell<BTreeMap<String, usize>>,
     /// Each `may_start` seen (field, span, names): checked against the
     /// tree's supervisors once the whole tree is read.
-    may_start: RefCell<Vec<(String, Range<usize>, Vec<String>)>>,
+    may_start: RefCell<Vec<MayStartSeen>>,
 }
 
 impl<'a> Locator<'a> {

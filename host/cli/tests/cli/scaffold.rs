@@ -1,5 +1,7 @@
 //! `arbor new` scaffolds a guest in each language that builds with its
-//! README's commands and passes `arbor check` as generated.
+//! README's commands and passes `arbor check` as generated; the Python and
+//! JavaScript guests answer JSON messages through their scaffold's module
+//! of conveniences (`arbor_guest.py`, `arbor.js`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,6 +53,61 @@ fn check(project: &Path) {
     assert!(stdout.contains("ok (1 component"), "{stdout}");
 }
 
+/// Runs the scaffolded component as two children, `a` and `b`, and asks `a`
+/// what its README and doc table promise: JSON replies, a call to `b`
+/// through the module's `call`, and the module's typed call errors (a call
+/// to itself, to no one) answered as error replies in the contract's words.
+fn answers_json_through_its_module(project: &Path, name: &str) {
+    let component = project.join(format!("{name}.wasm"));
+    let text = format!(
+        "[components]\nguest = {:?}\n\n[supervisor]\nname = \"root\"\n\n\
+         [[supervisor.children]]\nname = \"a\"\ncomponent = \"guest\"\n\n\
+         [[supervisor.children]]\nname = \"b\"\ncomponent = \"guest\"\n",
+        component.display().to_string()
+    );
+    let tree = arbor::TreeSpec::parse(&project.join("two.toml"), &text).expect("the tree is valid");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = arbor::NodeOptions {
+            cache: arbor::compile_cache::CompileCache::user_default(|n| std::env::var_os(n)),
+            ..arbor::NodeOptions::default()
+        };
+        let node = arbor::Node::start(&tree, options)
+            .await
+            .expect("the tree starts");
+        let ask = async |message: &str| {
+            node.call("a", message.as_bytes().to_vec())
+                .await
+                .map(|reply| String::from_utf8(reply).expect("a UTF-8 reply"))
+        };
+        assert_eq!(ask(r#""ping""#).await.unwrap(), r#""pong""#);
+        assert_eq!(ask(r#"{"sum": [1, 2, 3]}"#).await.unwrap(), "6");
+        assert_eq!(ask(r#""count""#).await.unwrap(), "3", "a third message");
+        assert_eq!(
+            ask(r#"{"ask": "b", "message": "ping"}"#).await.unwrap(),
+            r#""pong""#
+        );
+        assert_eq!(
+            ask(r#"{"ask": "a", "message": "ping"}"#).await,
+            Err(arbor::CallError::Rejected("self-call".into()))
+        );
+        assert_eq!(
+            ask(r#"{"ask": "ghost", "message": "ping"}"#).await,
+            Err(arbor::CallError::Rejected("no-such-name: ghost".into()))
+        );
+        match ask("ping").await {
+            Err(arbor::CallError::Rejected(why)) => assert!(why.starts_with("not JSON"), "{why}"),
+            other => panic!("a message that is not JSON is an error reply, got {other:?}"),
+        }
+        assert_eq!(
+            ask(r#""ping""#).await.unwrap(),
+            r#""pong""#,
+            "a kept running"
+        );
+        node.shutdown().await;
+    });
+}
+
 #[test]
 fn arbor_new_rust_builds_and_passes_check() {
     let project = new_project("rust", "hello_rust");
@@ -66,17 +123,18 @@ fn arbor_new_rust_builds_and_passes_check() {
 }
 
 #[test]
-fn arbor_new_python_builds_and_passes_check() {
+fn arbor_new_python_builds_passes_check_and_answers_json_through_its_module() {
     let project = new_project("python", "hello_py");
     run(
         Command::new("bash").arg(project.join("build.sh")),
         "build.sh of the scaffolded Python guest",
     );
     check(&project);
+    answers_json_through_its_module(&project, "hello_py");
 }
 
 #[test]
-fn arbor_new_js_builds_and_passes_check() {
+fn arbor_new_js_builds_passes_check_and_answers_json_through_its_module() {
     let project = new_project("js", "hello_js");
     run(
         Command::new("npm").current_dir(&project).args([
@@ -94,6 +152,7 @@ fn arbor_new_js_builds_and_passes_check() {
         "npm run build",
     );
     check(&project);
+    answers_json_through_its_module(&project, "hello_js");
 }
 
 #[test]

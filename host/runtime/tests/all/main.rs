@@ -12,6 +12,7 @@ mod conformance;
 mod dynamic;
 mod fast_traps;
 mod guest_tree;
+mod guest_children_timers;
 mod ignore;
 mod inspection;
 mod intensity;
