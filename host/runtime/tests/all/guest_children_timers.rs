@@ -1,13 +1,12 @@
-//! Contract 0.2.1 from the Python and JavaScript guests: `children`
+//! Contract 0.2.1 in every guest language that targets it (Rust on the
+//! SDK, Python, JavaScript; the C probe stays on 0.1.0): `children`
 //! (`start-child`, `stop-child`), `timers` (`send-after`, `cancel-timer`)
 //! and a child's cast to itself, driven through each probe's messages
 //! (`spawn`, `stop-child`, `cast-self`, `after`, `cancel`, the init arg
-//! `init_cast_self`).
-//!
-//! The cross-language conformance cases for these functions live in
-//! `conformance.rs` once the Rust probe has them; this file proves the
-//! Python and JavaScript probes' side: that each reaches the host's
-//! functions and reports every outcome in the probe protocol's words.
+//! `init_cast_self`): the conformance cases of these functions, proving
+//! each language reaches the host's functions and reports every outcome in
+//! the probe protocol's words. The host's side (grants, restart types,
+//! timers across a swap) is in `guest_tree.rs`.
 
 use std::time::Duration;
 
@@ -287,6 +286,7 @@ macro_rules! each_probe {
 }
 
 each_probe! {
+    rust => arbor_guest_artifacts::PROBE,
     python => arbor_guest_artifacts::PYTHON_PROBE,
     js => arbor_guest_artifacts::JS_PROBE,
 }
