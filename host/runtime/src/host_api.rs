@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use crate::batch_writer::clip;
 use crate::bindings::{GuestExit, v0_1, v0_2};
+use crate::http::guest::GuestHttp;
 use crate::mailbox::CallError;
 use crate::routing::{self, Router};
 use crate::spec::WorkerSpec;
@@ -40,6 +42,8 @@ pub struct ChildState {
     may_call: Option<Arc<[String]>>,
     /// Set by `host.stop`: the child exits once the current callback returns.
     pub(crate) stop_request: Option<GuestExit>,
+    /// `wasi:http` state, made when the guest first uses it.
+    http: GuestHttp,
 }
 
 impl ChildState {
@@ -58,6 +62,7 @@ impl ChildState {
             call_timeout: spec.call_timeout,
             may_call: spec.may_call.as_deref().map(Arc::from),
             stop_request: None,
+            http: GuestHttp::default(),
         }
     }
 
@@ -74,6 +79,7 @@ impl ChildState {
             call_timeout: self.call_timeout,
             may_call: self.may_call.clone(),
             stop_request: None,
+            http: GuestHttp::default(),
         }
     }
 
@@ -138,6 +144,17 @@ impl WasiView for ChildState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ChildState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let (ctx, hooks) = self.http.parts();
+        WasiHttpCtxView {
+            ctx,
+            hooks,
             table: &mut self.table,
         }
     }

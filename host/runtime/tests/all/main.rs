@@ -11,6 +11,7 @@ mod children;
 mod conformance;
 mod dynamic;
 mod fast_traps;
+mod http;
 mod ignore;
 mod inspection;
 mod intensity;
