@@ -431,6 +431,16 @@ pub fn check_size(message: &[u8]) -> Result<(), CallError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_http_request_does_not_make_every_envelope_larger() {
+        // The queue allocates envelopes in blocks: a larger envelope is a
+        // larger block in every mailbox, HTTP child or not.
+        assert_eq!(
+            std::mem::size_of::<Envelope>(),
+            std::mem::size_of::<(Vec<u8>, oneshot::Sender<Reply>)>()
+        );
+    }
+
     #[tokio::test]
     async fn closing_a_mailbox_answers_every_queued_call() {
         let (tx, rx) = mailbox(MailboxLimits::default());

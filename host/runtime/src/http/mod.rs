@@ -17,8 +17,6 @@ pub(crate) mod server;
 
 use std::net::SocketAddr;
 
-pub use server::BindError;
-
 /// Reads a tree file's `http` value: an IP address and a port
 /// (`127.0.0.1:8080`, `[::1]:8080`). Host names are refused: which address
 /// a name resolves to is not the tree file's to leave open.
