@@ -21,9 +21,11 @@ use std::time::SystemTime;
 
 /// The Rust guests whose components the host's tests and examples use
 /// (`probe_v2` is the probe's own source built with its `v2` feature: a
-/// second version to hot swap to). One nested build makes them all, so they
+/// second version to hot swap to; `http_hello` is a stock `wasi:http/proxy`
+/// component with no Arbor exports, `http_probe` an HTTP child that also
+/// exports Arbor's lifecycle). One nested build makes them all, so they
 /// share one target dir and their dependencies compile once.
-const RUST_GUESTS: &[&str] = &["probe", "probe_v2"];
+const RUST_GUESTS: &[&str] = &["probe", "probe_v2", "http_hello", "http_probe"];
 /// The newest contract (0.2.0), which the Rust, Python and JavaScript
 /// probes are built against, and their world: they all export `handover`,
 /// in one JSON format, so the swap tests move state between languages.

@@ -13,6 +13,7 @@ mod dynamic;
 mod fast_traps;
 mod guest_children_timers;
 mod guest_tree;
+mod http;
 mod ignore;
 mod inspection;
 mod intensity;
