@@ -9,42 +9,11 @@ use arbor::{CallError, EventKind, Node, NodeOptions, TreeSpec, WorkerSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Harness, PATIENCE, root, warm};
+use crate::support::{Harness, PATIENCE, free_address, request, root, warm};
 
 const HELLO: &str = arbor_guest_artifacts::HTTP_HELLO;
 const HTTP_PROBE: &str = arbor_guest_artifacts::HTTP_PROBE;
 const PROBE: &str = arbor_guest_artifacts::PROBE;
-
-/// A loopback address with a port nobody listens on (the system's pick,
-/// let go at once).
-fn free_address() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// Sends `method path` (HTTP/1.0, so the body ends with the connection) and
-/// returns the status and body.
-async fn request(address: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let exchange = async {
-        let mut stream = TcpStream::connect(address).await?;
-        let head = format!(
-            "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await?;
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).await?;
-        std::io::Result::Ok(bytes)
-    };
-    let bytes = tokio::time::timeout(PATIENCE, exchange)
-        .await
-        .expect("an answer in time")
-        .expect("the exchange succeeds");
-    let text = String::from_utf8(bytes).expect("a text response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
-    let status = head.split(' ').nth(1).expect("a status").parse().unwrap();
-    (status, body.to_string())
-}
 
 async fn get(address: SocketAddr, path: &str) -> (u16, String) {
     request(address, "GET", path, "").await

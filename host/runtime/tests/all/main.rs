@@ -21,6 +21,7 @@ mod lifecycle;
 mod live_settings;
 mod mailbox;
 mod names;
+mod order_system;
 mod restart_types;
 mod shutdown;
 mod strategies;

@@ -1,10 +1,13 @@
 //! Test harness: start a tree from TOML text, watch its events.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use arbor::{Event, EventKind, EventSink, Node, NodeOptions, TreeSpec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// The probe guest component.
@@ -264,3 +267,35 @@ pub fn compact(e: &Event) -> String {
 pub fn compacts(events: &[Event]) -> Vec<String> {
     events.iter().map(compact).collect()
 }
+
+/// A loopback address with a port nobody listens on (the system's pick,
+/// let go at once).
+pub fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Sends `method path` (HTTP/1.0, so the body ends with the connection) and
+/// returns the status and body.
+pub async fn request(address: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(address).await?;
+        let head = format!(
+            "{method} {path} HTTP/1.0\r\nHost: test\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await?;
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await?;
+        std::io::Result::Ok(bytes)
+    };
+    let bytes = tokio::time::timeout(PATIENCE, exchange)
+        .await
+        .expect("an answer in time")
+        .expect("the exchange succeeds");
+    let text = String::from_utf8(bytes).expect("a text response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole response");
+    let status = head.split(' ').nth(1).expect("a status").parse().unwrap();
+    (status, body.to_string())
+}
+
