@@ -21,10 +21,12 @@ use std::time::SystemTime;
 
 /// The Rust guests whose components the host's tests and examples use
 /// (`probe_v2` is the probe's own source built with its `v2` feature: a
-/// second version to hot swap to). One nested build makes them all, so they
-/// share one target dir and their dependencies compile once.
-const RUST_GUESTS: &[&str] = &["probe", "probe_v2"];
-/// The newest contract (0.2.0), which the Rust, Python and JavaScript
+/// second version to hot swap to; `contract_0_2_0` is built against the
+/// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1). One
+/// nested build makes them all, so they share one target dir and their
+/// dependencies compile once.
+const RUST_GUESTS: &[&str] = &["probe", "probe_v2", "contract_0_2_0"];
+/// The newest contract (0.2.1), which the Rust, Python and JavaScript
 /// probes are built against, and their world: they all export `handover`,
 /// in one JSON format, so the swap tests move state between languages.
 const CONTRACT: &str = "wit";
