@@ -131,7 +131,7 @@ fn recurse(depth: u64) -> u64 {
 
 /// `bytes HEX`: lets a test get a reply of any bytes, not only text.
 fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits: {hex}"));
     }
     (0..hex.len())

@@ -139,3 +139,36 @@ pub fn cast_self(message: &[u8]) -> Result<(), CallError> {
 pub fn stop(reason: ExitReason) {
     host::stop(&types::ExitReason::from(&reason));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_errors_read_as_text_naming_the_case() {
+        assert_eq!(
+            CallError::NoSuchName("a".into()).to_string(),
+            "no such name: a"
+        );
+        assert_eq!(
+            CallError::TooLarge(16).to_string(),
+            "too large: limit 16 bytes"
+        );
+        assert_eq!(
+            CallError::MailboxFull("x".into()).to_string(),
+            "mailbox full: x"
+        );
+        assert_eq!(CallError::SelfCall.to_string(), "self-call");
+    }
+
+    #[test]
+    fn exit_reasons_cross_to_the_contract_and_back_unchanged() {
+        for reason in [
+            ExitReason::Normal,
+            ExitReason::Shutdown,
+            ExitReason::Error("boom".into()),
+        ] {
+            assert_eq!(ExitReason::from(types::ExitReason::from(&reason)), reason);
+        }
+    }
+}

@@ -64,6 +64,8 @@
 //! Build it as a `cdylib` for `wasm32-wasip2`:
 //! `cargo build --release --target wasm32-wasip2`.
 
+#![warn(missing_docs)]
+
 #[doc(hidden)]
 #[path = "bindings.rs"]
 pub mod __bindings;

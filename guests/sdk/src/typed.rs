@@ -145,3 +145,60 @@ pub fn cast<Msg: Serialize + ?Sized>(target: &str, message: &Msg) -> Result<(), 
     let message = serde_json::to_vec(message).map_err(TypedCallError::Encode)?;
     Ok(crate::cast(target, &message)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Msg {
+        Add(u64),
+    }
+
+    struct Sum(u64);
+
+    impl TypedActor for Sum {
+        type Msg = Msg;
+        type Reply = u64;
+        fn init(_args: &[u8]) -> Result<Init<Self>, String> {
+            Ok(Init::Running(Sum(0)))
+        }
+        fn handle(&mut self, Msg::Add(n): Msg) -> Result<u64, String> {
+            self.0 += n;
+            Ok(self.0)
+        }
+    }
+
+    #[test]
+    fn a_typed_actor_reads_its_message_and_writes_its_reply_as_json() {
+        let mut sum = Sum(1);
+        assert_eq!(Actor::handle(&mut sum, br#"{"add": 2}"#).unwrap(), b"3");
+    }
+
+    #[test]
+    fn a_message_that_does_not_read_is_an_err_reply_not_a_panic() {
+        let mut sum = Sum(1);
+        let err = Actor::handle(&mut sum, b"ping").unwrap_err();
+        assert!(err.starts_with("cannot read the message: "), "{err}");
+        assert_eq!(sum.0, 1, "handle did not run");
+    }
+
+    #[test]
+    fn no_args_read_as_the_default_and_bad_args_as_an_err() {
+        #[derive(Default, serde::Deserialize, PartialEq, Debug)]
+        struct Args {
+            region: String,
+        }
+        assert_eq!(args::<Args>(b"").unwrap(), Args::default());
+        assert_eq!(
+            args::<Args>(br#"{"region": "eu"}"#).unwrap().region,
+            "eu".to_string()
+        );
+        assert!(
+            args::<Args>(b"{")
+                .unwrap_err()
+                .starts_with("cannot read the args")
+        );
+    }
+}
