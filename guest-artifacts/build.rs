@@ -22,10 +22,23 @@ use std::time::SystemTime;
 /// The Rust guests whose components the host's tests and examples use
 /// (`probe_v2` is the probe's own source built with its `v2` feature: a
 /// second version to hot swap to; `contract_0_2_0` is built against the
-/// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1). One
-/// nested build makes them all, so they share one target dir and their
+/// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1;
+/// `http_hello` is a stock `wasi:http/proxy` component with no Arbor
+/// exports, `http_probe` an HTTP child that also exports Arbor's
+/// lifecycle; `order_*` are the order system's Rust services, in
+/// `examples/order-system`, members of the guests workspace). One nested
+/// build makes them all, so they share one target dir and their
 /// dependencies compile once.
-const RUST_GUESTS: &[&str] = &["probe", "probe_v2", "contract_0_2_0"];
+const RUST_GUESTS: &[&str] = &[
+    "probe",
+    "probe_v2",
+    "contract_0_2_0",
+    "http_hello",
+    "http_probe",
+    "order_repository",
+    "order_processor",
+    "order_web",
+];
 /// The newest contract (0.2.1), which the Rust, Python and JavaScript
 /// probes are built against, and their world: they all export `handover`,
 /// in one JSON format, so the swap tests move state between languages.
@@ -71,11 +84,21 @@ fn main() {
         "cargo:rerun-if-changed={}",
         build.root.join("wit").display()
     );
+    println!(
+        "cargo:rerun-if-changed={}",
+        build.root.join("examples/order-system").display()
+    );
 
     build.rust();
-    build.python("probe");
-    build.js("probe");
-    build.c("probe");
+    build.python("guests/python/probe", "probe", WORLD_WITH_HANDOVER);
+    build.js("guests/js/probe", "probe", WORLD_WITH_HANDOVER);
+    build.c("guests/c/probe", "probe");
+    // The order system's services in Python, JavaScript and C
+    // (examples/order-system): plain `supervised` guests.
+    build.python("examples/order-system/inventory", "inventory", "supervised");
+    build.js("examples/order-system/payment", "payment", "supervised");
+    build.js("examples/order-system/traffic", "traffic", "supervised");
+    build.c("examples/order-system/notification", "notification");
 
     let dest = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("guests.rs");
     std::fs::write(dest, &build.constants).expect("write guests.rs");
@@ -131,8 +154,10 @@ impl Build {
         }
     }
 
-    fn c(&mut self, guest: &str) {
-        let source = self.root.join("guests/c").join(guest);
+    /// Builds the C guest `guest` from `dir` (`GUEST.c` and a `wit/` world
+    /// that includes the 0.1.0 contract).
+    fn c(&mut self, dir: &str, guest: &str) {
+        let source = self.root.join(dir);
         let work = self.out.join("c").join(guest);
         let output = self.out.join("c").join(format!("{guest}.wasm"));
         let venv = self.tools.join("c");
@@ -187,8 +212,9 @@ impl Build {
         );
     }
 
-    fn python(&mut self, guest: &str) {
-        let source = self.root.join("guests/python").join(guest);
+    /// Builds the Python guest `guest` from `dir` (its `app.py`) for `world`.
+    fn python(&mut self, dir: &str, guest: &str, world: &str) {
+        let source = self.root.join(dir);
         let output = self.out.join("python").join(format!("{guest}.wasm"));
         let venv = self.tools.join("python");
         let tool = venv.join("bin/componentize-py");
@@ -209,7 +235,7 @@ impl Build {
                     .env_remove("PYTHONHOME")
                     .arg("-d")
                     .arg(&wit)
-                    .args(["-w", WORLD_WITH_HANDOVER, "componentize", "app", "-p"])
+                    .args(["-w", world, "componentize", "app", "-p"])
                     .arg(&stage)
                     .arg("-o")
                     .arg(&output),
@@ -223,18 +249,22 @@ impl Build {
         );
     }
 
-    fn js(&mut self, guest: &str) {
-        let source = self.root.join("guests/js").join(guest);
+    /// Builds the JavaScript guest `guest` from `dir` (its `GUEST.js`) for
+    /// `world`. Every JavaScript guest uses the one componentize-js the
+    /// probe's `package-lock.json` pins, installed once.
+    fn js(&mut self, dir: &str, guest: &str, world: &str) {
+        let source = self.root.join(dir);
         let output = self.out.join("js").join(format!("{guest}.wasm"));
-        let tools = self.tools.join("js").join(guest);
-        let lock = std::fs::read(source.join("package-lock.json"))
-            .expect("guests/js/<guest>/package-lock.json");
+        let toolchain = self.root.join("guests/js/probe");
+        let tools = self.tools.join("js").join("probe");
+        let lock = std::fs::read(toolchain.join("package-lock.json"))
+            .expect("guests/js/probe/package-lock.json");
         let installed_lock = tools.join("package-lock.json");
         let cli = tools.join("node_modules/.bin/componentize-js");
         if std::fs::read(&installed_lock).ok().as_deref() != Some(lock.as_slice()) || !cli.exists()
         {
             std::fs::create_dir_all(&tools).expect("create the JS toolchain dir");
-            std::fs::copy(source.join("package.json"), tools.join("package.json"))
+            std::fs::copy(toolchain.join("package.json"), tools.join("package.json"))
                 .expect("copy package.json");
             std::fs::write(&installed_lock, &lock).expect("copy package-lock.json");
             run(
@@ -258,7 +288,7 @@ impl Build {
                     .arg(source.join(format!("{guest}.js")))
                     .arg("-w")
                     .arg(&wit)
-                    .args(["-n", WORLD_WITH_HANDOVER])
+                    .args(["-n", world])
                     .args(["-d", "http", "fetch-event", "-o"])
                     .arg(&output),
                 &format!("componentize-js for the JavaScript `{guest}` guest"),

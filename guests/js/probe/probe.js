@@ -19,10 +19,16 @@
 // | `pad N` | keeps a padding of N bytes (`x` repeated) in the state it hands over, replies `padded N` |
 // | `version` | replies `v1` |
 // | `from-version` | replies the `from-version` its last `restore` got, or `none` |
+// | `spawn SUP NAME COMPONENT RESTART [ARGS]` | `children.start-child` under SUP (RESTART: `permanent`, `transient` or `temporary`; ARGS, the rest of the line, are `init`'s args), replies `started NAME`; an error is `err("CASE")` or `err("CASE: TEXT")`, CASE the `child-error` case (`already-started: NAME`, `max-children: N`, `denied: SUP`, ...) |
+// | `stop-child SUP NAME` | `children.stop-child`, replies `stopped`, errors as `spawn` |
+// | `cast-self MSG` | casts MSG to itself, replies `sent` |
+// | `after MS TARGET MSG` | `timers.send-after`: MSG is cast to TARGET in MS ms, replies `timer ID` |
+// | `cancel ID` | `timers.cancel-timer`, replies `true` (it was pending) or `false` |
 //
 // `init` takes JSON args: `fail_init`, `trap_init`, `ignore_init`,
 // `terminate_sleep_ms`, `trap_terminate`, `report_to`, `init_gate` (as in the
-// Rust probe; the gate's `fail-init` and `ignore-init` notes).
+// Rust probe; the gate's `fail-init` and `ignore-init` notes),
+// `init_cast_self` (cast that message to itself from `init`).
 //
 // It targets contract 0.2.1, world `supervised-with-handover`: `snapshot` and
 // `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
@@ -42,6 +48,8 @@
 //   (so `setTimeout` really waits, on wasi:clocks + wasi:io/poll).
 
 import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.2.1';
+import { startChild, stopChild } from 'arbor:supervised/children@0.2.1';
+import { sendAfter, cancelTimer } from 'arbor:supervised/timers@0.2.1';
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -71,6 +79,7 @@ function defaultArgs() {
     trap_terminate: false,
     report_to: null,
     init_gate: null,
+    init_cast_self: null,
   };
 }
 
@@ -117,14 +126,35 @@ function reasonText(reason) {
   }
 }
 
+/// `err("CASE")` or `err("CASE: TEXT")`, CASE the `child-error` case: the
+/// bindings' variant tag is already the kebab-case name.
+function describeChildError(error) {
+  return error.val === undefined ? error.tag : `${error.tag}: ${error.val}`;
+}
+
+const RESTART_TYPES = ['permanent', 'transient', 'temporary'];
+
+/// `spawn SUP NAME COMPONENT RESTART [ARGS]`: ARGS is the rest of the line,
+/// spaces included. Gives `{ ok: reply }` or `{ error: text }`.
+function spawn(rest) {
+  const [supervisor, afterSup] = splitOnce(rest);
+  const [name, afterName] = splitOnce(afterSup);
+  const [component, afterComponent] = splitOnce(afterName);
+  const [restart, args] = splitOnce(afterComponent);
+  if (!RESTART_TYPES.includes(restart)) return { error: `bad restart type: ${restart}` };
+  const spec = { name, component, args: encoder.encode(args), restart };
+  const got = tryHost(() => startChild(supervisor, spec), describeChildError);
+  return got.error !== undefined ? got : { ok: `started ${got.ok}` };
+}
+
 /// Runs an imported function that returns a `result`; gives
-/// `{ ok: value }` or `{ error: describe(call-error) }`.
-function tryHost(fn) {
+/// `{ ok: value }` or `{ error: describeError(the err payload) }`.
+function tryHost(fn, describeError = describe) {
   try {
     return { ok: fn() };
   } catch (e) {
     if (e && Object.prototype.hasOwnProperty.call(e, 'payload')) {
-      return { error: describe(e.payload) };
+      return { error: describeError(e.payload) };
     }
     throw e; // not a call-error: a bug, let it trap
   }
@@ -180,6 +210,7 @@ function parseArgs(bytes) {
     trap_terminate: 'bool',
     report_to: 'option<string>',
     init_gate: 'option<string>',
+    init_cast_self: 'option<string>',
   };
   for (const [name, type] of Object.entries(fields)) {
     if (!Object.prototype.hasOwnProperty.call(value, name)) continue;
@@ -239,6 +270,10 @@ function init(bytes) {
     if (notes.some((n) => n === 'ignore-init')) {
       return ok('ignore');
     }
+  }
+  if (args.init_cast_self !== null) {
+    const sent = tryHost(() => cast(selfName(), encoder.encode(args.init_cast_self)));
+    if (sent.error !== undefined) return err(sent.error);
   }
   state.args = args;
   return ok('running');
@@ -332,6 +367,41 @@ async function handle(message) {
     case 'from-version':
       reply = state.restoredFrom ?? 'none';
       break;
+    case 'spawn': {
+      const got = spawn(rest);
+      if (got.error !== undefined) return err(got.error);
+      reply = got.ok;
+      break;
+    }
+    case 'stop-child': {
+      const [supervisor, name] = splitOnce(rest);
+      const got = tryHost(() => stopChild(supervisor, name), describeChildError);
+      if (got.error !== undefined) return err(got.error);
+      reply = 'stopped';
+      break;
+    }
+    case 'cast-self': {
+      const got = tryHost(() => cast(selfName(), encoder.encode(rest)));
+      if (got.error !== undefined) return err(got.error);
+      reply = 'sent';
+      break;
+    }
+    case 'after': {
+      const [msText, targetMsg] = splitOnce(rest);
+      const [target, msg] = splitOnce(targetMsg);
+      const ms = parseU64(msText);
+      if (ms === null) return err(`bad delay: ${rest}`);
+      const got = tryHost(() => sendAfter(target, encoder.encode(msg), ms));
+      if (got.error !== undefined) return err(got.error);
+      reply = `timer ${got.ok}`;
+      break;
+    }
+    case 'cancel': {
+      const id = parseU64(rest);
+      if (id === null) return err(`bad timer id: ${rest}`);
+      reply = String(cancelTimer(id));
+      break;
+    }
     default:
       return err(`unknown message: ${text}`);
   }

@@ -17,10 +17,16 @@
 | `pad N` | keeps a padding of N bytes (`x` repeated) in the state it hands over, replies `padded N` |
 | `version` | replies `v1` |
 | `from-version` | replies the `from-version` its last `restore` got, or `none` |
+| `spawn SUP NAME COMPONENT RESTART [ARGS]` | `children.start-child` under SUP (RESTART: `permanent`, `transient` or `temporary`; ARGS, the rest of the line, are `init`'s args), replies `started NAME`; an error is `err("CASE")` or `err("CASE: TEXT")`, CASE the `child-error` case (`already-started: NAME`, `max-children: N`, `denied: SUP`, ...) |
+| `stop-child SUP NAME` | `children.stop-child`, replies `stopped`, errors as `spawn` |
+| `cast-self MSG` | casts MSG to itself, replies `sent` |
+| `after MS TARGET MSG` | `timers.send-after`: MSG is cast to TARGET in MS ms, replies `timer ID` |
+| `cancel ID` | `timers.cancel-timer`, replies `true` (it was pending) or `false` |
 
 `init` takes JSON args: `fail_init`, `trap_init`, `ignore_init`,
 `terminate_sleep_ms`, `trap_terminate`, `report_to`, `init_gate` (see the
-Rust probe; the gate's `fail-init` and `ignore-init` notes).
+Rust probe; the gate's `fail-init` and `ignore-init` notes),
+`init_cast_self` (cast that message to itself from `init`).
 
 It targets contract 0.2.1, world `supervised-with-handover`: `snapshot` and
 `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
@@ -37,7 +43,21 @@ import time
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.lifecycle import InitOutcome
-from wit_world.imports import host
+from wit_world.imports import children, host, timers
+from wit_world.imports.children import (
+    ChildError_AlreadyStarted,
+    ChildError_Denied,
+    ChildError_Ignored,
+    ChildError_InvalidName,
+    ChildError_MaxChildren,
+    ChildError_NoSuchChild,
+    ChildError_NoSuchSupervisor,
+    ChildError_StartFailed,
+    ChildError_Timeout,
+    ChildError_UnknownComponent,
+    ChildSpec,
+    RestartType,
+)
 from wit_world.imports.types import (
     CallError_Crashed,
     CallError_Denied,
@@ -71,6 +91,7 @@ FIELDS = (
     ("trap_terminate", "bool"),
     ("report_to", "opt_str"),
     ("init_gate", "opt_str"),
+    ("init_cast_self", "opt_str"),
 )
 
 
@@ -83,6 +104,7 @@ class Args:
         self.trap_terminate = False
         self.report_to = None
         self.init_gate = None
+        self.init_cast_self = None
 
 
 class _Map(list):
@@ -219,6 +241,60 @@ def describe(error) -> str:
     raise Trap(f"unknown call error: {error!r}")
 
 
+# `child-error` case -> its kebab-case name; a case with a payload reads
+# `CASE: TEXT`, the Rust probe's `describe_child_error`.
+CHILD_ERROR_CASES = (
+    (ChildError_AlreadyStarted, "already-started"),
+    (ChildError_MaxChildren, "max-children"),
+    (ChildError_UnknownComponent, "unknown-component"),
+    (ChildError_Denied, "denied"),
+    (ChildError_NoSuchSupervisor, "no-such-supervisor"),
+    (ChildError_NoSuchChild, "no-such-child"),
+    (ChildError_InvalidName, "invalid-name"),
+    (ChildError_StartFailed, "start-failed"),
+    (ChildError_Ignored, "ignored"),
+    (ChildError_Timeout, "timeout"),
+)
+
+
+def describe_child_error(error) -> str:
+    for case, name in CHILD_ERROR_CASES:
+        if isinstance(error, case):
+            return f"{name}: {error.value}" if hasattr(error, "value") else name
+    raise Trap(f"unknown child error: {error!r}")
+
+
+RESTART_TYPES = {
+    "permanent": RestartType.PERMANENT,
+    "transient": RestartType.TRANSIENT,
+    "temporary": RestartType.TEMPORARY,
+}
+
+
+def spawn(rest: str) -> str:
+    """`spawn SUP NAME COMPONENT RESTART [ARGS]`: ARGS is the rest of the
+    line, spaces included."""
+    parts = rest.split(" ", 4)
+    parts += [""] * (5 - len(parts))
+    supervisor, name, component, restart, args = parts
+    if restart not in RESTART_TYPES:
+        raise Err(f"bad restart type: {restart}")
+    spec = ChildSpec(name, component, args.encode("utf-8"), RESTART_TYPES[restart])
+    try:
+        started = children.start_child(supervisor, spec)
+    except Err as e:
+        raise Err(describe_child_error(e.value))
+    return f"started {started}"
+
+
+def cast(target: str, message: bytes) -> None:
+    """`host::cast(..).map_err(|e| describe(&e))?`"""
+    try:
+        host.cast(target, message)
+    except Err as e:
+        raise Err(describe(e.value))
+
+
 def reason_text(reason) -> str:
     if isinstance(reason, ExitReason_Normal):
         return "normal"
@@ -283,6 +359,8 @@ class Lifecycle(exports.Lifecycle):
                 raise Err(f"{gate} holds the note fail-init")
             if any(n == "ignore-init" for n in notes):
                 return InitOutcome.IGNORE
+        if parsed.init_cast_self is not None:
+            cast(host.self_name(), parsed.init_cast_self.encode("utf-8"))
         STATE_ARGS = parsed
         return InitOutcome.RUNNING
 
@@ -329,10 +407,7 @@ class Lifecycle(exports.Lifecycle):
             reply = lossy(call(name, msg.encode("utf-8")))
         elif verb == "cast":
             name, _, msg = rest.partition(" ")
-            try:
-                host.cast(name, msg.encode("utf-8"))
-            except Err as e:
-                raise Err(describe(e.value))
+            cast(name, msg.encode("utf-8"))
             reply = "sent"
         elif verb == "note":
             NOTES.append(rest)
@@ -354,6 +429,34 @@ class Lifecycle(exports.Lifecycle):
             reply = "v1"
         elif verb == "from-version":
             reply = "none" if RESTORED_FROM is None else RESTORED_FROM
+        elif verb == "spawn":
+            reply = spawn(rest)
+        elif verb == "stop-child":
+            supervisor, _, name = rest.partition(" ")
+            try:
+                children.stop_child(supervisor, name)
+            except Err as e:
+                raise Err(describe_child_error(e.value))
+            reply = "stopped"
+        elif verb == "cast-self":
+            cast(host.self_name(), rest.encode("utf-8"))
+            reply = "sent"
+        elif verb == "after":
+            ms_text, _, target_msg = rest.partition(" ")
+            target, _, msg = target_msg.partition(" ")
+            ms = parse_u64(ms_text)
+            if ms is None:
+                raise Err(f"bad delay: {rest}")
+            try:
+                timer = timers.send_after(target, msg.encode("utf-8"), ms)
+            except Err as e:
+                raise Err(describe(e.value))
+            reply = f"timer {timer}"
+        elif verb == "cancel":
+            timer = parse_u64(rest)
+            if timer is None:
+                raise Err(f"bad timer id: {rest}")
+            reply = "true" if timers.cancel_timer(timer) else "false"
         else:
             raise Err(f"unknown message: {text}")
         return reply.encode("utf-8")

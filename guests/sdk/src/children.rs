@@ -67,7 +67,9 @@ impl ChildSpec {
     }
 }
 
-/// Why a child was not started or stopped.
+/// Why a child was not started or stopped. It displays as the contract's
+/// case and its text, `CASE` or `CASE: TEXT` (`ignored`, `denied: orders`),
+/// as [`CallError`](crate::CallError) does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChildError {
     /// The name is taken in the host.
@@ -96,16 +98,16 @@ pub enum ChildError {
 impl fmt::Display for ChildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChildError::AlreadyStarted(name) => write!(f, "already started: {name}"),
-            ChildError::MaxChildren(n) => write!(f, "the supervisor has its {n} children"),
-            ChildError::UnknownComponent(c) => write!(f, "unknown component: {c}"),
-            ChildError::Denied(s) => write!(f, "may not start or stop children under {s}"),
-            ChildError::NoSuchSupervisor(s) => write!(f, "no such supervisor: {s}"),
-            ChildError::NoSuchChild(n) => write!(f, "no such child: {n}"),
-            ChildError::InvalidName(why) => write!(f, "invalid name: {why}"),
-            ChildError::StartFailed(why) => write!(f, "start failed: {why}"),
-            ChildError::Ignored => f.write_str("the child's init answered ignore"),
-            ChildError::Timeout => f.write_str("the supervisor did not answer in time"),
+            ChildError::AlreadyStarted(name) => write!(f, "already-started: {name}"),
+            ChildError::MaxChildren(n) => write!(f, "max-children: {n}"),
+            ChildError::UnknownComponent(c) => write!(f, "unknown-component: {c}"),
+            ChildError::Denied(s) => write!(f, "denied: {s}"),
+            ChildError::NoSuchSupervisor(s) => write!(f, "no-such-supervisor: {s}"),
+            ChildError::NoSuchChild(n) => write!(f, "no-such-child: {n}"),
+            ChildError::InvalidName(why) => write!(f, "invalid-name: {why}"),
+            ChildError::StartFailed(why) => write!(f, "start-failed: {why}"),
+            ChildError::Ignored => f.write_str("ignored"),
+            ChildError::Timeout => f.write_str("timeout"),
         }
     }
 }

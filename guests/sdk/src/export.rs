@@ -23,12 +23,36 @@ thread_local! {
 /// an `init` that answered running (the host guarantees it), so a missing
 /// state is a bug: it panics, which is a crash.
 fn with_state<T: Actor, R>(f: impl FnOnce(&mut T) -> R) -> R {
+    state(f).expect("arbor-guest: a callback before init answered running")
+}
+
+/// Runs `f` on this instance's state, for code that runs outside the
+/// [`Actor`] callbacks on the same instance: another export of the
+/// component, such as `wasi:http/incoming-handler` in an HTTP child, whose
+/// requests come through the same mailbox, one at a time. `None` if `init`
+/// has not answered [`Init::Running`] with a `T`.
+///
+/// ```no_run
+/// # struct Web { served: u64 }
+/// # impl arbor_guest::Actor for Web {
+/// #     fn init(_: &[u8]) -> Result<arbor_guest::Init<Self>, String> { todo!() }
+/// #     fn handle(&mut self, _: &[u8]) -> Result<Vec<u8>, String> { todo!() }
+/// # }
+/// // In the HTTP handler of a guest whose Actor is `Web`:
+/// let served = arbor_guest::state(|web: &mut Web| {
+///     web.served += 1;
+///     web.served
+/// });
+/// ```
+///
+/// # Panics
+///
+/// When called from inside a callback of `T` (or of `state`): the state is
+/// in use there already.
+pub fn state<T: Actor, R>(f: impl FnOnce(&mut T) -> R) -> Option<R> {
     STATE.with_borrow_mut(|state| {
-        let state = state
-            .as_mut()
-            .and_then(|state| state.downcast_mut::<T>())
-            .expect("arbor-guest: a callback before init answered running");
-        f(state)
+        let state = state.as_mut()?.downcast_mut::<T>()?;
+        Some(f(state))
     })
 }
 

@@ -49,7 +49,10 @@ impl From<&ExitReason> for types::ExitReason {
 }
 
 /// Why a [`call`] or [`cast`] (or a timer, [`send_after`](crate::send_after))
-/// did not reach its target or get an answer.
+/// did not reach its target or get an answer. It displays as the
+/// contract's case and its text, `CASE` or `CASE: TEXT` (`self-call`,
+/// `no-such-name: orders`), as the Python and JavaScript scaffolds' modules
+/// write their call errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {
     /// No child of that name is registered in the host.
@@ -79,15 +82,15 @@ pub enum CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CallError::NoSuchName(name) => write!(f, "no such name: {name}"),
+            CallError::NoSuchName(name) => write!(f, "no-such-name: {name}"),
             CallError::Stopped(why) => write!(f, "stopped: {why}"),
             CallError::Timeout => f.write_str("timeout"),
             CallError::Crashed(why) => write!(f, "crashed: {why}"),
             CallError::Rejected(why) => write!(f, "rejected: {why}"),
             CallError::SelfCall => f.write_str("self-call"),
             CallError::Denied(why) => write!(f, "denied: {why}"),
-            CallError::TooLarge(limit) => write!(f, "too large: limit {limit} bytes"),
-            CallError::MailboxFull(why) => write!(f, "mailbox full: {why}"),
+            CallError::TooLarge(limit) => write!(f, "too-large: {limit}"),
+            CallError::MailboxFull(why) => write!(f, "mailbox-full: {why}"),
         }
     }
 }
@@ -148,15 +151,12 @@ mod tests {
     fn call_errors_read_as_text_naming_the_case() {
         assert_eq!(
             CallError::NoSuchName("a".into()).to_string(),
-            "no such name: a"
+            "no-such-name: a"
         );
-        assert_eq!(
-            CallError::TooLarge(16).to_string(),
-            "too large: limit 16 bytes"
-        );
+        assert_eq!(CallError::TooLarge(16).to_string(), "too-large: 16");
         assert_eq!(
             CallError::MailboxFull("x".into()).to_string(),
-            "mailbox full: x"
+            "mailbox-full: x"
         );
         assert_eq!(CallError::SelfCall.to_string(), "self-call");
     }

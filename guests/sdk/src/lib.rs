@@ -9,7 +9,9 @@
 //! [`stop`], children ([`start_child`], [`stop_child`]) and timers
 //! ([`send_after`], [`cancel_timer`]), with typed errors ([`CallError`],
 //! [`ChildError`]). With the cargo feature `serde` (on by default),
-//! [`typed`] adds messages and calls of serde types, JSON on the wire.
+//! [`typed`] adds messages and calls of serde types, JSON on the wire. A
+//! component that also exports something else (an HTTP child's
+//! `wasi:http/incoming-handler`) reaches the actor's state with [`state`].
 //!
 //! A panic anywhere in a guest is a crash: the host drops the instance and
 //! its state, and its supervisor decides whether a fresh one starts.
@@ -80,6 +82,7 @@ pub mod typed;
 
 pub use actor::{Actor, Handover, Init};
 pub use children::{ChildError, ChildSpec, Restart, start_child, stop_child};
+pub use export::state;
 pub use host::{CallError, ExitReason, call, cast, cast_self, self_name, stop};
 pub use log::{Level, log};
 pub use timers::{TimerId, cancel_timer, send_after};

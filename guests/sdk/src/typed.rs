@@ -14,8 +14,9 @@ use crate::{Actor, CallError, ExitReason, Init};
 /// A guest whose messages are `Msg` and replies `Reply`, as JSON. Every
 /// `TypedActor` is an [`Actor`] (export it with
 /// [`export!`](crate::export)): a message that is not a `Msg` is answered
-/// `Err("cannot read the message: ...")` without reaching
-/// [`handle`](TypedActor::handle), and the child keeps running.
+/// `Err("not JSON: ...")` (bytes that are not JSON) or
+/// `Err("unexpected message: ...")` (JSON of another shape) without
+/// reaching [`handle`](TypedActor::handle), and the child keeps running.
 ///
 /// ```no_run
 /// use arbor_guest::{Init, typed::TypedActor};
@@ -64,8 +65,15 @@ impl<T: TypedActor> Actor for T {
     }
 
     fn handle(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {
-        let msg =
-            serde_json::from_slice(message).map_err(|e| format!("cannot read the message: {e}"))?;
+        let msg = serde_json::from_slice(message).map_err(|e| {
+            // The Python and JavaScript scaffolds' words for bytes that
+            // are not JSON at all; JSON of another shape is named apart.
+            if e.is_data() {
+                format!("unexpected message: {e}")
+            } else {
+                format!("not JSON: {e}")
+            }
+        })?;
         let reply = TypedActor::handle(self, msg)?;
         serde_json::to_vec(&reply).map_err(|e| format!("cannot write the reply: {e}"))
     }
@@ -180,7 +188,9 @@ mod tests {
     fn a_message_that_does_not_read_is_an_err_reply_not_a_panic() {
         let mut sum = Sum(1);
         let err = Actor::handle(&mut sum, b"ping").unwrap_err();
-        assert!(err.starts_with("cannot read the message: "), "{err}");
+        assert!(err.starts_with("not JSON: "), "{err}");
+        let err = Actor::handle(&mut sum, br#"{"sub": 2}"#).unwrap_err();
+        assert!(err.starts_with("unexpected message: "), "{err}");
         assert_eq!(sum.0, 1, "handle did not run");
     }
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 use arbor::TreeSpec;
 use arbor::engine::ArborEngine;
 use arbor::node::load_components;
+use arbor::spec::{ChildSpec, SupervisorSpec};
 
 /// Arguments of `arbor check`.
 #[derive(clap::Args)]
@@ -32,5 +33,26 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
         if components.len() == 1 { "" } else { "s" },
         tree.root.name
     );
+    for (path, address) in http_children(&tree.root, &tree.root.name) {
+        println!("{path} serves HTTP on {address}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The children with an `http` address under `supervisor` (at `path`), in
+/// tree order.
+fn http_children(supervisor: &SupervisorSpec, path: &str) -> Vec<(String, std::net::SocketAddr)> {
+    let mut found = Vec::new();
+    for child in &supervisor.children {
+        let at = format!("{path}/{}", child.name());
+        match child {
+            ChildSpec::Worker(worker) => {
+                if let Some(address) = worker.http {
+                    found.push((at, address));
+                }
+            }
+            ChildSpec::Supervisor(nested) => found.extend(http_children(nested, &at)),
+        }
+    }
+    found
 }

@@ -2,9 +2,12 @@
 //! builds and passes `arbor check` as generated.
 //!
 //! Each project holds its own copy of the newest guest contract
-//! (`wit/arbor.wit`, `arbor:supervised@0.2.0`: new guests target it), a
+//! (`wit/arbor.wit`, `arbor:supervised@0.2.1`: new guests target it), a
 //! minimal guest (`ping`, `count`, `crash`), a `tree.toml` that runs it, and
-//! a README with the exact build commands.
+//! a README with the exact build commands. Python and JavaScript projects
+//! also get a small module of conveniences over the contract
+//! (`arbor_guest.py`, `arbor.js`: JSON messages and calls, typed errors,
+//! children, timers, logging), which their guest uses: JSON messages there.
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +90,10 @@ fn templates(language: Language, name: &str) -> Vec<(String, &'static str)> {
         Language::Python => vec![
             ("app.py".into(), include_str!("../templates/python/app.py")),
             (
+                "arbor_guest.py".into(),
+                include_str!("../templates/python/arbor_guest.py"),
+            ),
+            (
                 "build.sh".into(),
                 include_str!("../templates/python/build.sh"),
             ),
@@ -104,6 +111,7 @@ fn templates(language: Language, name: &str) -> Vec<(String, &'static str)> {
                 format!("{name}.js"),
                 include_str!("../templates/js/guest.js"),
             ),
+            ("arbor.js".into(), include_str!("../templates/js/arbor.js")),
             (
                 "package.json".into(),
                 include_str!("../templates/js/package.json"),

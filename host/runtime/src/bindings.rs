@@ -53,6 +53,9 @@ pub(crate) mod v0_2_handover {
 use v0_2_handover::exports::arbor::supervised::handover::{
     Guest as HandoverGuest, GuestIndices as HandoverIndices,
 };
+/// `wasi:http/proxy`'s one export, `wasi:http/incoming-handler`: the
+/// bindings `wasmtime-wasi-http` generates (the host side of `wasmtime serve`).
+pub(crate) use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyIndices};
 
 /// The contract versions the host runs, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,11 +138,13 @@ exit_reason_conversions!(v0_2);
 exit_reason_conversions!(v0_1);
 
 /// A component pre-instantiated against the version of the contract it
-/// exports, with its `handover` export if it has one.
+/// exports, with its `handover` export if it has one, and its
+/// `wasi:http/incoming-handler` export if it serves HTTP.
 pub(crate) struct SupervisedPre<T: 'static> {
     instance_pre: InstancePre<T>,
     lifecycle: LifecycleIndices,
     handover: Option<HandoverIndices>,
+    http: Option<ProxyIndices>,
 }
 
 /// Where a component's lifecycle exports are, in its contract version.
@@ -148,6 +153,8 @@ enum LifecycleIndices {
     V0_2(v0_2::SupervisedIndices),
     /// Built against 0.1.0.
     V0_1(v0_1::SupervisedIndices),
+    /// None: a stock `wasi:http/proxy` component, which only serves HTTP.
+    HttpOnly,
 }
 
 /// Why a component matches no contract version: each version's reason.
@@ -156,36 +163,74 @@ pub(crate) struct NoContract {
     pub newest: wasmtime::Error,
     /// Why it is not a 0.1.0 guest.
     pub oldest: wasmtime::Error,
+    /// Why it is not an HTTP child either.
+    pub http: wasmtime::Error,
 }
 
 impl<T: Send + 'static> SupervisedPre<T> {
     /// Matches `pre`'s exports against the newest version first, then the
     /// older one. A component exports one version's `lifecycle`, so at
     /// most one matches. The `handover` interface exists only in 0.2.0.
+    ///
+    /// A component that exports no `lifecycle` but `wasi:http/incoming-handler`
+    /// (a stock `wasi:http/proxy` component) is an HTTP-only child.
     pub fn new(instance_pre: InstancePre<T>) -> Result<Self, NoContract> {
         let lifecycle = match v0_2::SupervisedIndices::new(&instance_pre) {
-            Ok(indices) => LifecycleIndices::V0_2(indices),
+            Ok(indices) => Ok(LifecycleIndices::V0_2(indices)),
             Err(newest) => match v0_1::SupervisedIndices::new(&instance_pre) {
-                Ok(indices) => LifecycleIndices::V0_1(indices),
-                Err(oldest) => return Err(NoContract { newest, oldest }),
+                Ok(indices) => Ok(LifecycleIndices::V0_1(indices)),
+                Err(oldest) => Err((newest, oldest)),
             },
+        };
+        let (lifecycle, http) = match (lifecycle, ProxyIndices::new(&instance_pre)) {
+            (Ok(lifecycle), http) => (lifecycle, http.ok()),
+            (Err(_), Ok(http)) => (LifecycleIndices::HttpOnly, Some(http)),
+            (Err((newest, oldest)), Err(http)) => {
+                return Err(NoContract {
+                    newest,
+                    oldest,
+                    http,
+                });
+            }
         };
         let handover = match lifecycle {
             LifecycleIndices::V0_2(_) => HandoverIndices::new(&instance_pre).ok(),
-            LifecycleIndices::V0_1(_) => None,
+            LifecycleIndices::V0_1(_) | LifecycleIndices::HttpOnly => None,
         };
         Ok(SupervisedPre {
             instance_pre,
             lifecycle,
             handover,
+            http,
         })
     }
 
-    /// The version the component was built against.
-    pub fn version(&self) -> ContractVersion {
+    /// The version the component was built against; `None` for an
+    /// HTTP-only component, which exports no `lifecycle`.
+    pub fn version(&self) -> Option<ContractVersion> {
         match self.lifecycle {
-            LifecycleIndices::V0_2(_) => ContractVersion::V0_2,
-            LifecycleIndices::V0_1(_) => ContractVersion::V0_1,
+            LifecycleIndices::V0_2(_) => Some(ContractVersion::V0_2),
+            LifecycleIndices::V0_1(_) => Some(ContractVersion::V0_1),
+            LifecycleIndices::HttpOnly => None,
+        }
+    }
+
+    /// Whether the component exports `wasi:http/incoming-handler`.
+    pub fn serves_http(&self) -> bool {
+        self.http.is_some()
+    }
+
+    /// The `wasi:http/incoming-handler` export of `instance` (made by this
+    /// pre), if the component has it. Looked up per request: a child that
+    /// never gets one pays nothing for it.
+    pub fn incoming_handler(
+        &self,
+        store: &mut Store<T>,
+        instance: &Supervised,
+    ) -> wasmtime::Result<Option<Proxy>> {
+        match &self.http {
+            Some(indices) => Ok(Some(indices.load(store, &instance.instance)?)),
+            None => Ok(None),
         }
     }
 
@@ -205,6 +250,7 @@ impl<T: Send + 'static> SupervisedPre<T> {
             LifecycleIndices::V0_1(indices) => {
                 Lifecycle::V0_1(indices.load(&mut *store, &instance)?)
             }
+            LifecycleIndices::HttpOnly => Lifecycle::HttpOnly,
         };
         Ok(Supervised {
             lifecycle,
@@ -261,7 +307,14 @@ enum Lifecycle {
     V0_2(v0_2::Supervised),
     /// Built against 0.1.0.
     V0_1(v0_1::Supervised),
+    /// No lifecycle: `init` and `terminate` do nothing, and `handle`
+    /// refuses every message ([`HTTP_ONLY`]).
+    HttpOnly,
 }
+
+/// What a message to an HTTP-only child is answered (`rejected`).
+pub(crate) const HTTP_ONLY: &str = "this child only serves HTTP: its component exports \
+    `wasi:http/incoming-handler` and no `arbor:supervised/lifecycle`, so it takes no messages";
 
 impl Supervised {
     /// Calls `init`: `Err` is a trap, `Ok(Err)` the guest's error.
@@ -285,6 +338,7 @@ impl Supervised {
                 .call_init(store, args)
                 .await?
                 .map(|()| InitOutcome::Running),
+            Lifecycle::HttpOnly => Ok(InitOutcome::Running),
         })
     }
 
@@ -307,6 +361,7 @@ impl Supervised {
                     .call_handle(store, message)
                     .await
             }
+            Lifecycle::HttpOnly => Ok(Err(HTTP_ONLY.to_string())),
         }
     }
 
@@ -329,6 +384,7 @@ impl Supervised {
                     .call_terminate(store, &reason.into())
                     .await
             }
+            Lifecycle::HttpOnly => Ok(()),
         }
     }
 }

@@ -68,15 +68,34 @@ pub enum LoadError {
         /// wasmtime's explanation, on one line.
         message: String,
     },
+    /// A child is to serve HTTP, but its component does not.
+    #[error(transparent)]
+    NotHttp(#[from] NotHttp),
     /// The component exports the lifecycle interface of no contract
-    /// version the host runs, or not as that version declares it.
-    #[error("{}: does not export `arbor:supervised/lifecycle@0.2` or `@0.1.0` (init, handle, terminate) as expected: {message}", path.display())]
+    /// version the host runs, or not as that version declares it, and
+    /// does not serve HTTP either.
+    #[error("{}: does not export `arbor:supervised/lifecycle@0.2` or `@0.1.0` (init, handle, terminate) as expected, nor `wasi:http/incoming-handler` (an HTTP child): {message}", path.display())]
     Exports {
         /// The file.
         path: PathBuf,
         /// wasmtime's explanation for each version, on one line.
         message: String,
     },
+}
+
+/// A child is to serve HTTP (`http = ...`) but its component does not
+/// export `wasi:http/incoming-handler`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{child}: `http = \"{address}\"` is set, but its component {component:?} ({}) does not export `wasi:http/incoming-handler` (build it for the `wasi:http/proxy` world)", path.display())]
+pub struct NotHttp {
+    /// The child's name.
+    pub child: String,
+    /// Its `http` address.
+    pub address: std::net::SocketAddr,
+    /// The component's name in `[components]`.
+    pub component: String,
+    /// The component's file.
+    pub path: PathBuf,
 }
 
 /// A compiled, pre-instantiated component.
@@ -91,9 +110,17 @@ pub struct LoadedComponent {
 }
 
 impl LoadedComponent {
-    /// The contract version the component was built against.
-    pub fn contract(&self) -> ContractVersion {
+    /// The contract version the component was built against; `None` for
+    /// a component that only serves HTTP (a stock `wasi:http/proxy`
+    /// component, with no `lifecycle`).
+    pub fn contract(&self) -> Option<ContractVersion> {
         self.pre.version()
+    }
+
+    /// Whether it exports `wasi:http/incoming-handler`, so a child of it
+    /// may serve HTTP (`http = "IP:PORT"`).
+    pub fn serves_http(&self) -> bool {
+        self.pre.serves_http()
     }
 
     /// Whether it exports `handover` (`snapshot`/`restore`), so a hot swap
@@ -241,6 +268,11 @@ impl ArborEngine {
             .map_err(|e| EngineError(one_line(&e)))?;
         v0_1::Supervised::add_to_linker::<ChildState, HasSelf<ChildState>>(&mut linker, |s| s)
             .map_err(|e| EngineError(one_line(&e)))?;
+        // `wasi:http/types` and `outgoing-handler`, for HTTP children (and
+        // any guest built with them); outgoing requests are refused
+        // (`crate::http::guest`).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| EngineError(one_line(&e)))?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let ticking = engine.clone();
@@ -303,12 +335,16 @@ impl ArborEngine {
         let pre = SupervisedPre::new(instance_pre).map_err(|none| LoadError::Exports {
             path: path_buf.clone(),
             message: format!(
-                "0.2: {}; 0.1.0: {}",
+                "0.2: {}; 0.1.0: {}; wasi:http: {}",
                 one_line(&none.newest),
-                one_line(&none.oldest)
+                one_line(&none.oldest),
+                one_line(&none.http)
             ),
         })?;
-        tracing::debug!("component {name} targets {}", pre.version());
+        match pre.version() {
+            Some(version) => tracing::debug!("component {name} targets {version}"),
+            None => tracing::debug!("component {name} only serves HTTP"),
+        }
         Ok(LoadedComponent {
             name: name.to_string(),
             // Shown in `tree` and swap events: where the bytes are, whatever
@@ -412,7 +448,7 @@ mod tests {
         let text = err.to_string();
         assert!(!text.contains('\n'));
         // Both versions were tried, and each says why it did not match.
-        for version in ["lifecycle@0.2", "0.2: ", "0.1.0: "] {
+        for version in ["lifecycle@0.2", "0.2: ", "0.1.0: ", "wasi:http: "] {
             assert!(text.contains(version), "{text}");
         }
     }

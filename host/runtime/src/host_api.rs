@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use crate::batch_writer::clip;
 use crate::bindings::{GuestExit, v0_1, v0_2};
+use crate::http::guest::GuestHttp;
 use crate::mailbox::{CallError, check_size};
 use crate::routing::{self, ChildError, Router};
 use crate::spec::WorkerSpec;
@@ -48,6 +50,8 @@ pub struct ChildState {
     timers: Option<Arc<Timers>>,
     /// Set by `host.stop`: the child exits once the current callback returns.
     pub(crate) stop_request: Option<GuestExit>,
+    /// `wasi:http` state, made when the guest first uses it.
+    http: GuestHttp,
 }
 
 impl ChildState {
@@ -68,6 +72,7 @@ impl ChildState {
             may_start: Arc::from(spec.may_start.as_slice()),
             timers: None,
             stop_request: None,
+            http: GuestHttp::default(),
         }
     }
 
@@ -87,6 +92,7 @@ impl ChildState {
             may_start: self.may_start.clone(),
             timers: self.timers.clone(),
             stop_request: None,
+            http: GuestHttp::default(),
         }
     }
 
@@ -202,6 +208,17 @@ impl WasiView for ChildState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ChildState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let (ctx, hooks) = self.http.parts();
+        WasiHttpCtxView {
+            ctx,
+            hooks,
             table: &mut self.table,
         }
     }

@@ -22,6 +22,7 @@ pub mod control;
 pub mod engine;
 pub mod events;
 mod host_api;
+pub mod http;
 pub mod mailbox;
 pub mod node;
 pub mod registry;

@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::http::exchange::HttpExchange;
+
 /// Largest message the host accepts, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
@@ -130,6 +132,22 @@ pub enum CallError {
     },
 }
 
+impl CallError {
+    /// The status an HTTP client gets for this error: 503 when the child
+    /// could not take the request (stopped, full, no answer in time), 500
+    /// when it failed on it.
+    pub fn http_status(&self) -> hyper::StatusCode {
+        use hyper::StatusCode;
+        match self {
+            CallError::Stopped(_)
+            | CallError::Timeout
+            | CallError::MailboxFull { .. }
+            | CallError::NoSuchName(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 /// The reply to a call.
 pub type Reply = Result<Vec<u8>, CallError>;
 
@@ -148,21 +166,37 @@ pub enum Envelope {
         /// The message bytes.
         message: Vec<u8>,
     },
+    /// An HTTP request for a child that serves HTTP ([`crate::http`]).
+    /// Boxed: an envelope's size is every mailbox's block size.
+    Http(Box<HttpExchange>),
 }
 
 impl Envelope {
-    /// Answers the sender (a cast has nobody to answer).
+    /// Answers the sender (a cast has nobody to answer; an HTTP request
+    /// gets the error's [`CallError::http_status`]).
     pub fn answer(self, reply: Reply) {
-        if let Envelope::Call { reply: tx, .. } = self {
-            // The caller may have given up (timeout): nothing to do then.
-            let _ = tx.send(reply);
+        match self {
+            Envelope::Call { reply: tx, .. } => {
+                // The caller may have given up (timeout): nothing to do then.
+                let _ = tx.send(reply);
+            }
+            Envelope::Cast { .. } => {}
+            Envelope::Http(exchange) => {
+                if let Err(error) = reply {
+                    exchange
+                        .responder
+                        .fail(error.http_status(), &error.to_string());
+                }
+            }
         }
     }
 
-    /// The message bytes.
+    /// The message bytes (none for an HTTP request: its body streams from
+    /// the client and is not held in the queue).
     pub fn message(&self) -> &[u8] {
         match self {
             Envelope::Call { message, .. } | Envelope::Cast { message } => message,
+            Envelope::Http(_) => &[],
         }
     }
 }
@@ -306,6 +340,12 @@ pub struct MailboxSender {
 }
 
 impl MailboxSender {
+    /// Whether the mailbox was closed (its child stopped and is not being
+    /// restarted): a send would fail.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Bounds the mailbox by `limits` from the next send on; what is queued
     /// stays queued.
     pub fn set_limits(&self, limits: MailboxLimits) {
@@ -390,6 +430,16 @@ pub fn check_size(message: &[u8]) -> Result<(), CallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_request_does_not_make_every_envelope_larger() {
+        // The queue allocates envelopes in blocks: a larger envelope is a
+        // larger block in every mailbox, HTTP child or not.
+        assert_eq!(
+            std::mem::size_of::<Envelope>(),
+            std::mem::size_of::<(Vec<u8>, oneshot::Sender<Reply>)>()
+        );
+    }
 
     #[tokio::test]
     async fn closing_a_mailbox_answers_every_queued_call() {

@@ -21,12 +21,14 @@ use tokio_util::task::LocalPoolHandle;
 
 use crate::allocator::{Allocation, InstanceUsage};
 use crate::compile_cache::CompileCache;
-use crate::engine::{ArborEngine, EngineError, EngineSettings, LoadError, LoadedComponent};
+use crate::engine::{
+    ArborEngine, EngineError, EngineSettings, LoadError, LoadedComponent, NotHttp,
+};
 use crate::events::EventSink;
 use crate::mailbox::{CallError, Reply};
 use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
-use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, TreeSpec};
+use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, SupervisorSpec, TreeSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::driver::{self, Launch};
 use crate::supervisor::protocol::{
@@ -159,7 +161,35 @@ pub fn load_components(
     for (name, source) in &tree.components {
         loaded.insert(name.clone(), Arc::new(engine.load(name, &source.path)?));
     }
+    check_http(&tree.root, &loaded)?;
     Ok(loaded)
+}
+
+/// Every child with `http = ...` runs a component that serves HTTP.
+fn check_http(
+    supervisor: &SupervisorSpec,
+    loaded: &BTreeMap<String, Arc<LoadedComponent>>,
+) -> Result<(), NotHttp> {
+    for child in &supervisor.children {
+        match child {
+            ChildSpec::Supervisor(nested) => check_http(nested, loaded)?,
+            ChildSpec::Worker(worker) => {
+                let (Some(address), Some(component)) = (worker.http, loaded.get(&worker.component))
+                else {
+                    continue;
+                };
+                if !component.serves_http() {
+                    return Err(NotHttp {
+                        child: worker.name.clone(),
+                        address,
+                        component: component.name.clone(),
+                        path: component.path.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Node {

@@ -276,6 +276,9 @@ pub struct WorkerSpec {
     /// How many messages and bytes may wait in its mailbox
     /// (`mailbox_capacity`, `mailbox_max_mb`); more are refused.
     pub mailbox: MailboxLimits,
+    /// The address it serves HTTP on (`http`), when it does: its
+    /// component exports `wasi:http/incoming-handler` ([`crate::http`]).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 impl WorkerSpec {
@@ -294,6 +297,7 @@ impl WorkerSpec {
             may_start: Vec::new(),
             significant: false,
             mailbox: MailboxLimits::default(),
+            http: None,
         }
     }
 }
@@ -336,6 +340,7 @@ struct RawNode {
     auto_shutdown: Option<Spanned<String>>,
     mailbox_capacity: Option<Spanned<i64>>,
     mailbox_max_mb: Option<Spanned<i64>>,
+    http: Option<Spanned<String>>,
     children: Option<Vec<Spanned<RawNode>>>,
 }
 
@@ -345,6 +350,9 @@ struct RawDynamic {
     max_children: Option<Spanned<i64>>,
 }
 
+/// A `may_start` as read: its field, its span, the supervisors it names.
+type MayStartSeen = (String, Range<usize>, Vec<String>);
+
 /// Turns byte offsets into line numbers, builds errors, and notes the
 /// lines of the fields [`TreeSpec::lines`] keeps.
 struct Locator<'a> {
@@ -353,7 +361,7 @@ struct Locator<'a> {
     lines: RefCell<BTreeMap<String, usize>>,
     /// Each `may_start` seen (field, span, names): checked against the
     /// tree's supervisors once the whole tree is read.
-    may_start: RefCell<Vec<(String, Range<usize>, Vec<String>)>>,
+    may_start: RefCell<Vec<MayStartSeen>>,
 }
 
 impl<'a> Locator<'a> {
@@ -643,6 +651,7 @@ fn validate_supervisor(
             raw.mailbox_max_mb.as_ref().map(|v| v.span()),
             "mailbox_max_mb",
         ),
+        (raw.http.as_ref().map(|v| v.span()), "http"),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -938,6 +947,13 @@ fn validate_worker(
         let mb = in_range(loc, &field, m, MAX_MAILBOX_BYTES >> 20, "MiB")?;
         worker.mailbox.max_bytes = mb << 20;
     }
+    if let Some(address) = &raw.http {
+        let field = format!("{at}.http");
+        worker.http = Some(
+            crate::http::parse_address(address.get_ref())
+                .map_err(|why| loc.error(address.span(), &field, why))?,
+        );
+    }
     Ok(worker)
 }
 
@@ -1211,6 +1227,39 @@ dynamic = { max_children = 3 }
         );
         let err = parse(&text).unwrap_err();
         assert_eq!(err.field, "supervisor.children[1].mailbox_capacity");
+        assert_eq!(err.message, "only workers take this field");
+    }
+
+    #[test]
+    fn a_worker_serves_http_on_the_address_it_names_and_a_bad_one_names_its_line() {
+        let tree = parse(&GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nhttp = \"127.0.0.1:8080\"",
+        ))
+        .unwrap();
+        let ChildSpec::Supervisor(sub) = &tree.root.children[1] else {
+            panic!()
+        };
+        let ChildSpec::Worker(b) = &sub.children[0] else {
+            panic!()
+        };
+        assert_eq!(b.http, Some("127.0.0.1:8080".parse().unwrap()));
+        let err = parse(&GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nhttp = \"nonsense\"",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dir/tree.toml:26: supervisor.children[1].children[0].http: \
+             expected IP:PORT (e.g. \"127.0.0.1:8080\"), got \"nonsense\""
+        );
+        let err = parse(&GOOD.replace(
+            "strategy = \"rest_for_one\"",
+            "strategy = \"rest_for_one\"\nhttp = \"127.0.0.1:1\"",
+        ))
+        .unwrap_err();
+        assert_eq!(err.field, "supervisor.children[1].http");
         assert_eq!(err.message, "only workers take this field");
     }
 

@@ -2,33 +2,58 @@
 //
 // `init` gets the tree file's `args` and answers 'running' (or 'ignore':
 // start nothing, the child stays stopped); each message is handled by
-// `handle`; `terminate` runs on an orderly stop. Return `{ tag: 'err', val: text }` to
-// answer the caller with an error; a thrown `Error` traps, which is a crash:
-// Arbor drops this instance and its supervisor decides whether a fresh one
-// starts.
+// `handle`; `terminate` runs on an orderly stop. Return
+// `{ tag: 'err', val: text }` (`refuse(text)`) to answer the caller with an
+// error; a thrown `Error` traps, which is a crash: Arbor drops this instance
+// and its supervisor decides whether a fresh one starts.
+//
+// Messages are JSON, read and written with `./arbor.js` (the conveniences
+// beside this file: JSON calls, typed errors, children, timers, logging):
+//
+// | message | reply |
+// |---|---|
+// | `"ping"` | `"pong"` |
+// | `"count"` | how many messages this instance has handled |
+// | `"crash"` | none: traps |
+// | `{"sum": [1, 2, 3]}` | `6` |
+// | `{"ask": NAME, "message": VALUE}` | NAME's reply to VALUE; a failed call is an error reply `CASE` or `CASE: TEXT` (`self-call`, `no-such-name: NAME`, ...) |
 
-import { log, selfName } from 'arbor:supervised/host@0.2.1';
+import { CallError, call, decode, log, refuse, reply, selfName } from './arbor.js';
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 let handled = 0; // instance state: fresh after every restart
 
 function init(args) {
-  log('info', `${selfName()} starting`);
+  log.info(`${selfName()} starting`);
   return { tag: 'ok', val: 'running' };
 }
 
 function handle(message) {
   handled += 1;
-  const text = decoder.decode(message);
-  if (text === 'ping') return { tag: 'ok', val: encoder.encode('pong') };
-  if (text === 'count') return { tag: 'ok', val: encoder.encode(String(handled)) };
-  if (text === 'crash') throw new Error('crash requested');
-  return { tag: 'err', val: `unknown message: ${text}` };
+  let request;
+  try {
+    request = decode(message);
+  } catch (e) {
+    return refuse(`not JSON: ${e.message}`);
+  }
+  if (request === 'ping') return reply('pong');
+  if (request === 'count') return reply(handled);
+  if (request === 'crash') throw new Error('crash requested');
+  if (request !== null && typeof request === 'object' && 'sum' in request) {
+    return reply(request.sum.reduce((a, b) => a + b, 0));
+  }
+  if (request !== null && typeof request === 'object' && 'ask' in request) {
+    try {
+      return reply(call(request.ask, request.message));
+    } catch (e) {
+      if (e instanceof CallError) return refuse(e.message);
+      throw e;
+    }
+  }
+  return refuse(`unknown message: ${JSON.stringify(request)}`);
 }
 
 function terminate(reason) {
-  log('info', `terminating: ${reason.tag}`);
+  log.info(`terminating: ${reason.tag}`);
 }
 
 export const lifecycle = { init, handle, terminate };

@@ -2,34 +2,55 @@
 
 `init` gets the tree file's `args` and returns `InitOutcome.RUNNING` (or
 `InitOutcome.IGNORE`: start nothing, the child stays stopped); each message
-is handled by `handle`; `terminate` runs on an orderly stop. `raise Err(text)` answers the caller
-with an error; any other uncaught exception traps, which is a crash: Arbor
-drops this instance and its supervisor decides whether a fresh one starts.
+is handled by `handle`; `terminate` runs on an orderly stop. `raise
+Err(text)` answers the caller with an error; any other uncaught exception
+traps, which is a crash: Arbor drops this instance and its supervisor
+decides whether a fresh one starts.
+
+Messages are JSON, read and written with `arbor_guest` (the conveniences
+beside this file: JSON calls, typed errors, children, timers, logging):
+
+| message | reply |
+|---|---|
+| `"ping"` | `"pong"` |
+| `"count"` | how many messages this instance has handled |
+| `"crash"` | none: traps |
+| `{"sum": [1, 2, 3]}` | `6` |
+| `{"ask": NAME, "message": VALUE}` | NAME's reply to VALUE; a failed call is an error reply `CASE` or `CASE: TEXT` (`self-call`, `no-such-name: NAME`, ...) |
 """
 
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.lifecycle import InitOutcome
-from wit_world.imports import host
+
+import arbor_guest as arbor
 
 handled = 0  # instance state: fresh after every restart
 
 
 class Lifecycle(exports.Lifecycle):
     def init(self, args: bytes) -> InitOutcome:
-        host.log(host.Level.INFO, f"{host.self_name()} starting")
+        arbor.info(f"{arbor.self_name()} starting")
         return InitOutcome.RUNNING
 
     def handle(self, message: bytes) -> bytes:
         global handled
         handled += 1
-        if message == b"ping":
-            return b"pong"
-        if message == b"count":
-            return str(handled).encode()
-        if message == b"crash":
+        request = arbor.decode(message)
+        if request == "ping":
+            return arbor.encode("pong")
+        if request == "count":
+            return arbor.encode(handled)
+        if request == "crash":
             raise RuntimeError("crash requested")
-        raise Err(f"unknown message: {message.decode('utf-8', 'replace')}")
+        if isinstance(request, dict) and "sum" in request:
+            return arbor.encode(sum(request["sum"]))
+        if isinstance(request, dict) and "ask" in request:
+            try:
+                return arbor.encode(arbor.call(request["ask"], request.get("message")))
+            except arbor.CallError as e:
+                raise Err(str(e))
+        raise Err(f"unknown message: {arbor.encode(request).decode()}")
 
     def terminate(self, reason) -> None:
-        host.log(host.Level.INFO, f"terminating: {reason}")
+        arbor.info(f"terminating: {reason}")

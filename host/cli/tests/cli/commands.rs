@@ -937,3 +937,64 @@ fn ctl_swap_moves_a_worker_to_a_new_version_with_its_state_and_fails_loudly_when
         "{events}"
     );
 }
+
+/// A tree with the probe as `helper` and the stock HTTP component as `site`
+/// on `address`.
+fn http_tree(address: &str) -> String {
+    format!(
+        "[components]\nprobe = {:?}\nhello = {:?}\n\n[supervisor]\nname = \"root\"\n\n\
+         [[supervisor.children]]\nname = \"helper\"\ncomponent = \"probe\"\n\n\
+         [[supervisor.children]]\nname = \"site\"\ncomponent = \"hello\"\nhttp = \"{address}\"\n",
+        probe(),
+        arbor_guest_artifacts::HTTP_HELLO
+    )
+}
+
+#[test]
+fn check_shows_each_http_address_and_names_the_line_of_a_bad_one() {
+    let dir = scratch("check-http");
+    let file = write(&dir, "tree.toml", http_tree("127.0.0.1:18080"));
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("root/site serves HTTP on 127.0.0.1:18080"),
+        "{}",
+        stdout(&out)
+    );
+    let file = write(&dir, "tree.toml", http_tree("nonsense"));
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert_one_line_error(
+        &out,
+        "tree.toml:15: supervisor.children[1].http: expected IP:PORT (e.g. \"127.0.0.1:8080\"), got \"nonsense\"",
+    );
+}
+
+#[test]
+fn run_serves_an_http_child_and_says_where() {
+    let dir = scratch("run-http");
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut command = arbor();
+    command.env("ARBOR_LOG", "info");
+    let mut host = Running::start_text(&dir, &http_tree(&address.to_string()), command, &[]);
+    let log = host.read_stderr();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /hi HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+    assert!(
+        response.ends_with("hello from http_hello: GET /hi"),
+        "{response}"
+    );
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    assert_eq!(out.status.code(), Some(0));
+    let log = log.join().unwrap();
+    assert!(
+        log.contains(&format!("serving HTTP for root/site on {address}")),
+        "{log}"
+    );
+}

@@ -1,11 +1,10 @@
 //! `arbor new` scaffolds a guest in each language that builds with its
-//! README's commands and passes `arbor check` as generated.
+//! README's commands and passes `arbor check` as generated; the Python and
+//! JavaScript guests answer JSON messages through their scaffold's module
+//! of conveniences (`arbor_guest.py`, `arbor.js`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use crate::support::PATIENCE;
+use std::process::Command;
 
 fn arbor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_arbor"))
@@ -54,60 +53,68 @@ fn check(project: &Path) {
     assert!(stdout.contains("ok (1 component"), "{stdout}");
 }
 
-/// Runs the project's tree with `arbor run`, calls `child` with `message`
-/// through `arbor ctl call` and answers the reply; stops the host after.
-fn run_and_call(project: &Path, child: &str, message: &str) -> String {
-    let socket = project.join("arbor.sock");
-    let mut host = arbor()
-        .arg("run")
-        .arg(project.join("tree.toml"))
-        .arg("--control")
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ctl = |args: &[&str]| {
-        arbor()
-            .arg("ctl")
-            .arg("--control")
-            .arg(&socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let deadline = Instant::now() + PATIENCE;
-    let reply = loop {
-        let out = ctl(&["call", child, message]);
-        if out.status.success() {
-            break String::from_utf8_lossy(&out.stdout).trim().to_string();
+/// Runs the scaffolded component as two children, `a` and `b`, and asks `a`
+/// what its README and doc table promise: JSON replies, a call to `b`
+/// through the module's `call` (the SDK's typed `call` in Rust), and the
+/// module's typed call errors (a call to itself, to no one) answered as
+/// error replies in the contract's words.
+fn answers_json_through_its_module(project: &Path, component: &Path) {
+    let text = format!(
+        "[components]\nguest = {:?}\n\n[supervisor]\nname = \"root\"\n\n\
+         [[supervisor.children]]\nname = \"a\"\ncomponent = \"guest\"\n\n\
+         [[supervisor.children]]\nname = \"b\"\ncomponent = \"guest\"\n",
+        component.display().to_string()
+    );
+    let tree = arbor::TreeSpec::parse(&project.join("two.toml"), &text).expect("the tree is valid");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = arbor::NodeOptions {
+            cache: arbor::compile_cache::CompileCache::user_default(|n| std::env::var_os(n)),
+            ..arbor::NodeOptions::default()
+        };
+        let node = arbor::Node::start(&tree, options)
+            .await
+            .expect("the tree starts");
+        let ask = async |message: &str| {
+            node.call("a", message.as_bytes().to_vec())
+                .await
+                .map(|reply| String::from_utf8(reply).expect("a UTF-8 reply"))
+        };
+        assert_eq!(ask(r#""ping""#).await.unwrap(), r#""pong""#);
+        assert_eq!(ask(r#"{"sum": [1, 2, 3]}"#).await.unwrap(), "6");
+        assert_eq!(ask(r#""count""#).await.unwrap(), "3", "a third message");
+        assert_eq!(
+            ask(r#"{"ask": "b", "message": "ping"}"#).await.unwrap(),
+            r#""pong""#
+        );
+        assert_eq!(
+            ask(r#"{"ask": "a", "message": "ping"}"#).await,
+            Err(arbor::CallError::Rejected("self-call".into()))
+        );
+        assert_eq!(
+            ask(r#"{"ask": "ghost", "message": "ping"}"#).await,
+            Err(arbor::CallError::Rejected("no-such-name: ghost".into()))
+        );
+        match ask("ping").await {
+            Err(arbor::CallError::Rejected(why)) => assert!(why.starts_with("not JSON"), "{why}"),
+            other => panic!("a message that is not JSON is an error reply, got {other:?}"),
         }
-        if Instant::now() > deadline {
-            let _ = host.kill();
-            panic!(
-                "no reply from {child}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let _ = ctl(&["shutdown"]);
-    while host.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = host.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    reply
+        assert_eq!(
+            ask(r#""ping""#).await.unwrap(),
+            r#""pong""#,
+            "a kept running"
+        );
+        node.shutdown().await;
+    });
 }
 
 /// The Rust scaffold is written on the SDK, which `arbor new` copies into
 /// the project (`arbor-guest/`): it builds outside this repository, passes
-/// `arbor check`, answers a call, and, exported without `with handover`,
-/// has no `handover` export.
+/// `arbor check`, answers the same JSON messages as the Python and
+/// JavaScript scaffolds (a `TypedActor`, typed calls), and, exported without
+/// `with handover`, has no `handover` export.
 #[test]
-fn arbor_new_rust_builds_on_the_sdk_it_carries_and_answers_a_call() {
+fn arbor_new_rust_builds_on_the_sdk_it_carries_and_answers_json() {
     let project = new_project("rust", "hello_rust");
     assert!(project.join("arbor-guest/src/lib.rs").exists());
     let mut build = Command::new(env!("CARGO"));
@@ -119,8 +126,8 @@ fn arbor_new_rust_builds_on_the_sdk_it_carries_and_answers_a_call() {
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     run(&mut build, "cargo build of the scaffolded Rust guest");
     check(&project);
-    assert_eq!(run_and_call(&project, "hello_rust", "ping"), "pong");
     let component = project.join("target/wasm32-wasip2/release/hello_rust.wasm");
+    answers_json_through_its_module(&project, &component);
     let loaded = arbor::ArborEngine::new()
         .unwrap()
         .load("hello_rust", &component)
@@ -129,17 +136,18 @@ fn arbor_new_rust_builds_on_the_sdk_it_carries_and_answers_a_call() {
 }
 
 #[test]
-fn arbor_new_python_builds_and_passes_check() {
+fn arbor_new_python_builds_passes_check_and_answers_json_through_its_module() {
     let project = new_project("python", "hello_py");
     run(
         Command::new("bash").arg(project.join("build.sh")),
         "build.sh of the scaffolded Python guest",
     );
     check(&project);
+    answers_json_through_its_module(&project, &project.join("hello_py.wasm"));
 }
 
 #[test]
-fn arbor_new_js_builds_and_passes_check() {
+fn arbor_new_js_builds_passes_check_and_answers_json_through_its_module() {
     let project = new_project("js", "hello_js");
     run(
         Command::new("npm").current_dir(&project).args([
@@ -157,6 +165,7 @@ fn arbor_new_js_builds_and_passes_check() {
         "npm run build",
     );
     check(&project);
+    answers_json_through_its_module(&project, &project.join("hello_js.wasm"));
 }
 
 #[test]

@@ -35,6 +35,7 @@ use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::swap::request::{Restore, SwapInbox};
 
+mod http;
 mod swap;
 
 use crate::vocab::ExitReason;
@@ -377,6 +378,7 @@ impl Task {
         let (message, reply) = match envelope {
             Envelope::Call { message, reply } => (message, Some(reply)),
             Envelope::Cast { message } => (message, None),
+            Envelope::Http(exchange) => return self.serve_http(exchange).await,
         };
         let is_cast = reply.is_none();
         let answer = |result| {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::engine::LoadedComponent;
+use crate::http::server::HttpListener;
 use crate::mailbox::{self, MailboxReceiver, close_mailbox};
 use crate::registry::{Entry, Registry};
 use crate::spec::ChildSpec;
@@ -59,6 +60,9 @@ pub(crate) struct Place {
     /// swap rolled back by a crash.
     pub restore: Option<Restore>,
     pub view: Arc<PlaceView>,
+    /// An HTTP child's listener: bound at its first start, kept while the
+    /// place is (so requests wait across restarts), closed with it.
+    pub http: Option<HttpListener>,
 }
 
 impl Place {
@@ -165,6 +169,7 @@ impl Places {
                 previous: None,
                 restore: None,
                 view,
+                http: None,
             },
         );
         Ok(id)

@@ -7,12 +7,45 @@ use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
 
 use crate::child::{self, Started};
+use crate::engine::{LoadedComponent, NotHttp};
 use crate::events::EventKind;
+use crate::http::server::{HttpListener, Target};
+use crate::routing::Router;
 use crate::spec::ChildSpec;
+use crate::spec::WorkerSpec;
 use crate::supervisor::driver::{Launch, Supervisor, launch};
 use crate::supervisor::protocol::{ChildExit, ExitNotifier, Failure, Signal};
 use crate::swap::request::SwapInbox;
 use crate::vocab::{ChildId, ExitReason, RestartType, StartOutcome};
+
+/// Binds an HTTP child's listener, at its first start: a component that
+/// does not serve HTTP, or an address that cannot be bound, fails the start.
+async fn listen(
+    address: std::net::SocketAddr,
+    worker: &WorkerSpec,
+    component: &LoadedComponent,
+    path: &Arc<str>,
+    router: &Arc<dyn Router>,
+) -> Result<HttpListener, Failure> {
+    if !component.serves_http() {
+        let error = NotHttp {
+            child: path.to_string(),
+            address,
+            component: component.name.clone(),
+            path: component.path.clone(),
+        };
+        return Err(Failure::new(ExitReason::Error, error.to_string()));
+    }
+    let target = Target {
+        name: Arc::from(worker.name.as_str()),
+        path: path.clone(),
+        call_timeout: worker.call_timeout,
+        router: router.clone(),
+    };
+    crate::http::server::listen(address, target)
+        .await
+        .map_err(|e| Failure::new(ExitReason::Error, e.to_string()))
+}
 
 /// A child's exit, recorded and about to be reported.
 pub(super) struct ExitReport {
@@ -161,6 +194,13 @@ impl Supervisor {
             .component
             .as_ref()
             .expect("a worker's place has its component");
+        if let Some(address) = worker.http
+            && place.http.is_none()
+        {
+            // Before `init`: a child that cannot serve its address does not start.
+            let listener = listen(address, worker, component, &place.path, &shared.router).await?;
+            place.http = Some(listener);
+        }
         let started = child::start(
             shared.engine.engine(),
             component,

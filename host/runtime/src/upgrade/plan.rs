@@ -369,6 +369,16 @@ impl Walk {
                             "replaced: component {} -> {}",
                             o.component, n.component
                         ))
+                    } else if o.http != n.http {
+                        // The listener belongs to the place: a new address is a new place.
+                        let show = |a: Option<std::net::SocketAddr>| {
+                            a.map_or("none".to_string(), |a| a.to_string())
+                        };
+                        Some(format!(
+                            "replaced: http {} -> {}",
+                            show(o.http),
+                            show(n.http)
+                        ))
                     } else {
                         self.child(path, &child_path, worker_changes(o, n), child);
                         kept.insert(child.name());
@@ -691,6 +701,24 @@ component = "probe"
                 "+ start root/b (rest_for_one supervisor, 1 child)",
                 "- component cache (gone from the file; children running it keep their version)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_worker_whose_http_address_changes_is_stopped_and_started_again() {
+        let new = BASE.replace(
+            "name = \"db\"\ncomponent = \"probe\"",
+            "name = \"db\"\ncomponent = \"probe\"\nhttp = \"127.0.0.1:8080\"",
+        );
+        let (plan, _, _) = plan(BASE, &new, &[]).unwrap();
+        let lines = lines(&plan);
+        assert_eq!(
+            lines[..2],
+            [
+                "- stop root/db (replaced: http none -> 127.0.0.1:8080)",
+                "+ start root/db (component probe)",
+            ],
+            "{lines:?}"
         );
     }
 

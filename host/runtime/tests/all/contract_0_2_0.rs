@@ -26,7 +26,7 @@ async fn start() -> Harness {
 #[test]
 fn a_0_2_0_guest_loads_as_the_0_2_contract_family() {
     let loaded = crate::support::load(arbor_guest_artifacts::CONTRACT_0_2_0);
-    assert_eq!(loaded.contract(), ContractVersion::V0_2);
+    assert_eq!(loaded.contract(), Some(ContractVersion::V0_2));
 }
 
 #[tokio::test]
