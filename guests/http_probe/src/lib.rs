@@ -1,9 +1,10 @@
 //! The HTTP probe: a child that is both an Arbor worker and an HTTP
-//! server. It exports Arbor's `lifecycle` (contract 0.2.0, bindings from
-//! `wit-bindgen`) and `wasi:http/incoming-handler` (bindings from the `wasi`
+//! server. It exports Arbor's `lifecycle` (contract 0.2.1, through the Rust
+//! guest SDK) and `wasi:http/incoming-handler` (bindings from the `wasi`
 //! crate, as a `wasmtime serve` component has them), and imports Arbor's
 //! `host` to call other children. Messages and requests reach it through
-//! the one mailbox, one at a time.
+//! the one mailbox, one at a time; the HTTP handler reaches the SDK's state
+//! with `arbor_guest::state`.
 //!
 //! | message | behaviour |
 //! |---|---|
@@ -19,71 +20,70 @@
 //! | `GET /crash` | traps before answering |
 //! | anything else | `http_probe NAME: PATH` |
 
-use std::cell::{Cell, RefCell};
-
+use arbor_guest::{Actor, Init};
 use wasi::http::types::{
     Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "supervised",
-});
-
-use arbor::supervised::host;
-use arbor::supervised::types::ExitReason;
-use exports::arbor::supervised::lifecycle::{Guest, InitOutcome};
-
-thread_local! {
-    static INIT_ARGS: RefCell<Option<String>> = const { RefCell::new(None) };
-    static SERVED: Cell<u64> = const { Cell::new(0) };
-    static MESSAGES: Cell<u64> = const { Cell::new(0) };
+/// One instance's state, shared by its messages and its requests.
+struct Probe {
+    init_args: String,
+    served: u64,
+    messages: u64,
 }
 
-struct Probe;
-
-impl Guest for Probe {
-    fn init(args: Vec<u8>) -> Result<InitOutcome, String> {
-        let args = String::from_utf8_lossy(&args).into_owned();
-        INIT_ARGS.with(|a| *a.borrow_mut() = Some(args));
-        Ok(InitOutcome::Running)
+impl Actor for Probe {
+    fn init(args: &[u8]) -> Result<Init<Self>, String> {
+        Ok(Init::Running(Probe {
+            init_args: String::from_utf8_lossy(args).into_owned(),
+            served: 0,
+            messages: 0,
+        }))
     }
 
-    fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {
-        MESSAGES.set(MESSAGES.get() + 1);
-        match message.as_slice() {
+    fn handle(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {
+        self.messages += 1;
+        match message {
             b"ping" => Ok(b"pong".to_vec()),
-            b"served" => Ok(SERVED.get().to_string().into_bytes()),
+            b"served" => Ok(self.served.to_string().into_bytes()),
             b"crash" => panic!("asked to crash"),
-            other => Err(format!("unknown message {:?}", String::from_utf8_lossy(other))),
+            other => Err(format!(
+                "unknown message {:?}",
+                String::from_utf8_lossy(other)
+            )),
         }
     }
-
-    fn terminate(_reason: ExitReason) {}
 }
 
-export!(Probe);
+arbor_guest::export!(Probe);
 
 impl wasi::exports::http::incoming_handler::Guest for Probe {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        SERVED.set(SERVED.get() + 1);
+        let state = arbor_guest::state(|probe: &mut Probe| {
+            probe.served += 1;
+            (probe.init_args.clone(), probe.messages)
+        });
         let path = request.path_with_query().unwrap_or_default();
         let parts: Vec<&str> = path.trim_start_matches('/').splitn(3, '/').collect();
         match parts.as_slice() {
-            ["init"] => {
-                let args = INIT_ARGS.with(|a| a.borrow().clone());
-                match args {
-                    Some(args) => answer(out, 200, &format!("init ran with {args}")),
-                    None => answer(out, 500, "init did not run"),
-                }
-            }
-            ["call", name, message] => match host::call(name, message.as_bytes()) {
+            ["init"] => match state {
+                Some((args, _)) => answer(out, 200, &format!("init ran with {args}")),
+                None => answer(out, 500, "init did not run"),
+            },
+            ["call", name, message] => match arbor_guest::call(name, message.as_bytes()) {
                 Ok(reply) => answer(out, 200, &String::from_utf8_lossy(&reply)),
                 Err(error) => answer(out, 502, &format!("{error:?}")),
             },
-            ["messages"] => answer(out, 200, &MESSAGES.get().to_string()),
+            ["messages"] => {
+                let messages = state.map(|(_, messages)| messages).unwrap_or(0);
+                answer(out, 200, &messages.to_string())
+            }
             ["crash"] => panic!("asked to crash"),
-            _ => answer(out, 200, &format!("http_probe {}: {path}", host::self_name())),
+            _ => answer(
+                out,
+                200,
+                &format!("http_probe {}: {path}", arbor_guest::self_name()),
+            ),
         }
     }
 }

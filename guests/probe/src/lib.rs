@@ -32,8 +32,10 @@
 //! | `after MS TARGET MSG` | `timers.send-after`: MSG is cast to TARGET in MS ms, replies `timer ID` |
 //! | `cancel ID` | `timers.cancel-timer`, replies `true` (it was pending) or `false` |
 //!
-//! It targets the newest contract's world `supervised-with-handover`
-//! (`wit/arbor.wit`, 0.2.1), as the Python and JavaScript probes do; the C
+//! It is written with the Rust guest SDK (`guests/sdk`, `arbor-guest`) and
+//! exported `with handover`, so it targets the newest contract's world
+//! `supervised-with-handover` (`wit/arbor.wit`, 0.2.1), as the Python and
+//! JavaScript probes do; the C
 //! probe stays on 0.1.0, so the conformance suite runs both versions side by
 //! side.
 //!
@@ -62,22 +64,12 @@
 //! make restarts fail, fail slowly, or be ignored), `init_cast_self` (cast
 //! that message to itself from `init`: the seed's `send(self(), process)`).
 
-use std::cell::RefCell;
+use std::borrow::Cow;
 use std::time::Duration;
 
-use std::borrow::Cow;
-
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "supervised-with-handover",
-});
-
-use arbor::supervised::children::{self, ChildError, ChildSpec, RestartType};
-use arbor::supervised::host::{self, Level};
-use arbor::supervised::timers;
-use arbor::supervised::types::{CallError, ExitReason};
-use exports::arbor::supervised::handover::Guest as Handover;
-use exports::arbor::supervised::lifecycle::{Guest, InitOutcome};
+use arbor_guest::{
+    Actor, CallError, ChildError, ChildSpec, ExitReason, Handover, Init, Level, Restart, TimerId,
+};
 
 /// Whether this is the v2 build (`guests/probe_v2`): what a hot swap test
 /// tells the two versions apart by.
@@ -104,8 +96,9 @@ struct Args {
     v2_refuse_restore: bool,
 }
 
+/// The state of one probe instance, kept by the SDK between callbacks.
 #[derive(Default)]
-struct State {
+struct Probe {
     args: Args,
     counted: u64,
     notes: Vec<String>,
@@ -136,15 +129,9 @@ fn recurse(depth: u64) -> u64 {
     recurse(depth + 1) + frame[depth as usize % 64]
 }
 
-thread_local! {
-    static STATE: RefCell<State> = RefCell::new(State::default());
-}
-
-struct Probe;
-
 /// `bytes HEX`: lets a test get a reply of any bytes, not only text.
 fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits: {hex}"));
     }
     (0..hex.len())
@@ -163,7 +150,7 @@ fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
 fn cast_many(n: u64, name: &str, msg: &[u8]) -> String {
     let (mut sent, mut failed, mut first_error) = (0u64, 0u64, None);
     for _ in 0..n {
-        match host::cast(name, msg) {
+        match arbor_guest::cast(name, msg) {
             Ok(()) => sent += 1,
             Err(e) => {
                 failed += 1;
@@ -177,6 +164,8 @@ fn cast_many(n: u64, name: &str, msg: &[u8]) -> String {
     }
 }
 
+/// A call error as the probe's replies have always spelt it (`no such
+/// name: X`, `mailbox full: TEXT`, ...); the tests read these words.
 fn describe(error: &CallError) -> String {
     match error {
         CallError::NoSuchName(name) => format!("no such name: {name}"),
@@ -191,20 +180,10 @@ fn describe(error: &CallError) -> String {
     }
 }
 
-/// `err("CASE")` or `err("CASE: TEXT")`, CASE the `child-error` case.
+/// `err("CASE")` or `err("CASE: TEXT")`, CASE the `child-error` case: the
+/// SDK's `Display` of a `ChildError`.
 fn describe_child_error(error: &ChildError) -> String {
-    match error {
-        ChildError::AlreadyStarted(name) => format!("already-started: {name}"),
-        ChildError::MaxChildren(n) => format!("max-children: {n}"),
-        ChildError::UnknownComponent(c) => format!("unknown-component: {c}"),
-        ChildError::Denied(s) => format!("denied: {s}"),
-        ChildError::NoSuchSupervisor(s) => format!("no-such-supervisor: {s}"),
-        ChildError::NoSuchChild(n) => format!("no-such-child: {n}"),
-        ChildError::InvalidName(why) => format!("invalid-name: {why}"),
-        ChildError::StartFailed(why) => format!("start-failed: {why}"),
-        ChildError::Ignored => "ignored".to_string(),
-        ChildError::Timeout => "timeout".to_string(),
-    }
+    error.to_string()
 }
 
 /// `spawn SUP NAME COMPONENT RESTART [ARGS]`.
@@ -214,18 +193,15 @@ fn spawn(rest: &str) -> Result<String, String> {
     let (supervisor, name, component, restart) = (next(), next(), next(), next());
     let args = next();
     let restart = match restart {
-        "permanent" => RestartType::Permanent,
-        "transient" => RestartType::Transient,
-        "temporary" => RestartType::Temporary,
+        "permanent" => Restart::Permanent,
+        "transient" => Restart::Transient,
+        "temporary" => Restart::Temporary,
         other => return Err(format!("bad restart type: {other}")),
     };
-    let spec = ChildSpec {
-        name: name.to_string(),
-        component: component.to_string(),
-        args: args.as_bytes().to_vec(),
-        restart,
-    };
-    let name = children::start_child(supervisor, &spec).map_err(|e| describe_child_error(&e))?;
+    let spec = ChildSpec::new(name, component)
+        .args(args.as_bytes())
+        .restart(restart);
+    let name = arbor_guest::start_child(supervisor, &spec).map_err(|e| describe_child_error(&e))?;
     Ok(format!("started {name}"))
 }
 
@@ -237,12 +213,12 @@ fn reason_text(reason: &ExitReason) -> String {
     }
 }
 
-impl Guest for Probe {
-    fn init(args: Vec<u8>) -> Result<InitOutcome, String> {
+impl Actor for Probe {
+    fn init(args: &[u8]) -> Result<Init<Self>, String> {
         let args: Args = if args.is_empty() {
             Args::default()
         } else {
-            serde_json::from_slice(&args).map_err(|e| format!("bad probe args: {e}"))?
+            serde_json::from_slice(args).map_err(|e| format!("bad probe args: {e}"))?
         };
         if args.init_sleep_ms > 0 {
             std::thread::sleep(Duration::from_millis(args.init_sleep_ms));
@@ -257,10 +233,10 @@ impl Guest for Probe {
             return Err("fail_init was set".to_string());
         }
         if args.ignore_init {
-            return Ok(InitOutcome::Ignore);
+            return Ok(Init::Ignore);
         }
         if let Some(gate) = &args.init_gate {
-            let notes = host::call(gate, b"notes").map_err(|e| describe(&e))?;
+            let notes = arbor_guest::call(gate, b"notes").map_err(|e| describe(&e))?;
             let notes = String::from_utf8_lossy(&notes).into_owned();
             if notes.split(',').any(|n| n == "fail-init") {
                 return Err(format!("{gate} holds the note fail-init"));
@@ -269,30 +245,32 @@ impl Guest for Probe {
                 std::thread::sleep(Duration::from_secs(3600));
             }
             if notes.split(',').any(|n| n == "ignore-init") {
-                return Ok(InitOutcome::Ignore);
+                return Ok(Init::Ignore);
             }
         }
         if let Some(message) = &args.init_cast_self {
-            host::cast(&host::self_name(), message.as_bytes()).map_err(|e| describe(&e))?;
+            arbor_guest::cast_self(message.as_bytes()).map_err(|e| describe(&e))?;
         }
-        STATE.with_borrow_mut(|state| state.args = args);
-        Ok(InitOutcome::Running)
+        Ok(Init::Running(Probe {
+            args,
+            ..Probe::default()
+        }))
     }
 
-    fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {
-        let text = String::from_utf8(message).map_err(|_| "message is not UTF-8".to_string())?;
-        let (verb, rest) = text.split_once(' ').unwrap_or((text.as_str(), ""));
+    fn handle(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {
+        let text = std::str::from_utf8(message).map_err(|_| "message is not UTF-8".to_string())?;
+        let (verb, rest) = text.split_once(' ').unwrap_or((text, ""));
         let reply = match verb {
             "ping" => "pong".to_string(),
             "bytes" => return decode_hex(rest),
-            "count" => STATE.with_borrow_mut(|state| {
-                state.counted += 1;
+            "count" => {
+                self.counted += 1;
                 if V2 {
-                    format!("v2 {}", state.counted)
+                    format!("v2 {}", self.counted)
                 } else {
-                    state.counted.to_string()
+                    self.counted.to_string()
                 }
-            }),
+            }
             "crash" => panic!("crash requested"),
             "trap" => core::arch::wasm32::unreachable(),
             "fail" => return Err(rest.to_string()),
@@ -303,7 +281,7 @@ impl Guest for Probe {
                     ("error", why) => ExitReason::Error(why.to_string()),
                     _ => return Err(format!("unknown exit reason: {rest}")),
                 };
-                host::stop(&reason);
+                arbor_guest::stop(reason);
                 "bye".to_string()
             }
             "sleep" => {
@@ -319,17 +297,21 @@ impl Guest for Probe {
             }
             "call" => {
                 let (name, msg) = rest.split_once(' ').unwrap_or((rest, ""));
-                let reply = host::call(name, msg.as_bytes()).map_err(|e| describe(&e))?;
+                let reply = arbor_guest::call(name, msg.as_bytes()).map_err(|e| describe(&e))?;
                 String::from_utf8_lossy(&reply).into_owned()
             }
             "cast" => {
                 let (name, msg) = rest.split_once(' ').unwrap_or((rest, ""));
-                host::cast(name, msg.as_bytes()).map_err(|e| describe(&e))?;
+                arbor_guest::cast(name, msg.as_bytes()).map_err(|e| describe(&e))?;
                 "sent".to_string()
             }
             "cast-many" => {
                 let mut parts = rest.splitn(3, ' ');
-                let n: u64 = parts.next().unwrap_or("").parse().map_err(|_| format!("bad count: {rest}"))?;
+                let n: u64 = parts
+                    .next()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(|_| format!("bad count: {rest}"))?;
                 let name = parts.next().unwrap_or("");
                 let msg = parts.next().unwrap_or("").as_bytes();
                 cast_many(n, name, msg)
@@ -341,73 +323,78 @@ impl Guest for Probe {
                 for i in 0..n {
                     let mut line = format!("log-many {i} ");
                     line.extend(std::iter::repeat_n('x', size.saturating_sub(line.len())));
-                    host::log(Level::Info, &line);
+                    arbor_guest::log(Level::Info, &line);
                 }
                 format!("logged {n}")
             }
-            "note" => STATE.with_borrow_mut(|state| {
-                state.notes.push(rest.to_string());
+            "note" => {
+                self.notes.push(rest.to_string());
                 "noted".to_string()
-            }),
-            "notes" => STATE.with_borrow(|state| state.notes.join(",")),
-            "forget" => STATE.with_borrow_mut(|state| {
-                state.notes.clear();
+            }
+            "notes" => self.notes.join(","),
+            "forget" => {
+                self.notes.clear();
                 "forgotten".to_string()
-            }),
-            "name" => host::self_name(),
+            }
+            "name" => arbor_guest::self_name(),
             "pad" => {
                 let n: usize = rest.parse().map_err(|_| format!("bad size: {rest}"))?;
-                STATE.with_borrow_mut(|state| state.pad = "x".repeat(n));
+                self.pad = "x".repeat(n);
                 format!("padded {n}")
             }
             "version" => VERSION.to_string(),
             "spawn" => spawn(rest)?,
             "stop-child" => {
                 let (supervisor, name) = rest.split_once(' ').unwrap_or((rest, ""));
-                children::stop_child(supervisor, name).map_err(|e| describe_child_error(&e))?;
+                arbor_guest::stop_child(supervisor, name).map_err(|e| describe_child_error(&e))?;
                 "stopped".to_string()
             }
             "cast-self" => {
-                host::cast(&host::self_name(), rest.as_bytes()).map_err(|e| describe(&e))?;
+                arbor_guest::cast_self(rest.as_bytes()).map_err(|e| describe(&e))?;
                 "sent".to_string()
             }
             "after" => {
                 let mut parts = rest.splitn(3, ' ');
-                let ms: u64 = parts.next().unwrap_or("").parse().map_err(|_| format!("bad delay: {rest}"))?;
+                let ms: u64 = parts
+                    .next()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(|_| format!("bad delay: {rest}"))?;
                 let target = parts.next().unwrap_or("");
                 let msg = parts.next().unwrap_or("").as_bytes();
-                let id = timers::send_after(target, msg, ms).map_err(|e| describe(&e))?;
+                let id = arbor_guest::send_after(target, msg, Duration::from_millis(ms))
+                    .map_err(|e| describe(&e))?;
                 format!("timer {id}")
             }
             "cancel" => {
                 let id: u64 = rest.parse().map_err(|_| format!("bad timer id: {rest}"))?;
-                timers::cancel_timer(id).to_string()
+                arbor_guest::cancel_timer(TimerId::from(id)).to_string()
             }
-            "from-version" => STATE.with_borrow(|state| {
-                state
-                    .restored_from
-                    .clone()
-                    .unwrap_or_else(|| "none".to_string())
-            }),
+            "from-version" => self
+                .restored_from
+                .clone()
+                .unwrap_or_else(|| "none".to_string()),
             "grow" => {
                 let mb: usize = rest.parse().map_err(|_| format!("bad size: {rest}"))?;
-                STATE.with_borrow_mut(|state| {
-                    state.kept.push(vec![1u8; mb << 20]);
-                    let total: usize = state.kept.iter().map(Vec::len).sum();
-                    (total >> 20).to_string()
-                })
+                self.kept.push(vec![1u8; mb << 20]);
+                let total: usize = self.kept.iter().map(Vec::len).sum();
+                (total >> 20).to_string()
             }
             "overflow" => recurse(1).to_string(),
             "repeat-call" => {
                 // `repeat-call N NAME MSG`: N calls in a row; replies the
                 // elapsed nanoseconds (WASI monotonic clock), for benchmarks.
                 let mut parts = rest.splitn(3, ' ');
-                let n: u64 = parts.next().unwrap_or("").parse().map_err(|_| format!("bad count: {rest}"))?;
+                let n: u64 = parts
+                    .next()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(|_| format!("bad count: {rest}"))?;
                 let name = parts.next().unwrap_or("");
                 let msg = parts.next().unwrap_or("").as_bytes();
                 let started = std::time::Instant::now();
                 for _ in 0..n {
-                    host::call(name, msg).map_err(|e| describe(&e))?;
+                    arbor_guest::call(name, msg).map_err(|e| describe(&e))?;
                 }
                 started.elapsed().as_nanos().to_string()
             }
@@ -416,54 +403,47 @@ impl Guest for Probe {
         Ok(reply.into_bytes())
     }
 
-    fn terminate(reason: ExitReason) {
-        let (sleep_ms, trap, report_to) = STATE.with_borrow(|state| {
-            (
-                state.args.terminate_sleep_ms,
-                state.args.trap_terminate,
-                state.args.report_to.clone(),
-            )
-        });
-        host::log(Level::Info, &format!("terminate: {}", reason_text(&reason)));
-        if let Some(target) = report_to {
-            let note = format!("note terminated:{}:{}", host::self_name(), reason_text(&reason));
-            let _ = host::cast(&target, note.as_bytes());
+    fn terminate(&mut self, reason: ExitReason) {
+        arbor_guest::info!("terminate: {}", reason_text(&reason));
+        if let Some(target) = &self.args.report_to {
+            let note = format!(
+                "note terminated:{}:{}",
+                arbor_guest::self_name(),
+                reason_text(&reason)
+            );
+            let _ = arbor_guest::cast(target, note.as_bytes());
         }
-        if sleep_ms > 0 {
-            std::thread::sleep(Duration::from_millis(sleep_ms));
+        if self.args.terminate_sleep_ms > 0 {
+            std::thread::sleep(Duration::from_millis(self.args.terminate_sleep_ms));
         }
-        if trap {
+        if self.args.trap_terminate {
             panic!("trap_terminate was set");
         }
     }
 }
 
 impl Handover for Probe {
-    fn snapshot() -> Result<Vec<u8>, String> {
-        STATE.with_borrow(|state| {
-            let snapshot = Snapshot {
-                count: state.counted,
-                notes: Cow::Borrowed(&state.notes),
-                pad: Cow::Borrowed(&state.pad),
-            };
-            serde_json::to_vec(&snapshot).map_err(|e| format!("cannot write the state: {e}"))
-        })
+    fn snapshot(&self) -> Result<Vec<u8>, String> {
+        let snapshot = Snapshot {
+            count: self.counted,
+            notes: Cow::Borrowed(&self.notes),
+            pad: Cow::Borrowed(&self.pad),
+        };
+        serde_json::to_vec(&snapshot).map_err(|e| format!("cannot write the state: {e}"))
     }
 
-    fn restore(state: Vec<u8>, from_version: String) -> Result<(), String> {
-        if V2 && STATE.with_borrow(|state| state.args.v2_refuse_restore) {
+    fn restore(&mut self, state: &[u8], from_version: &str) -> Result<(), String> {
+        if V2 && self.args.v2_refuse_restore {
             return Err("refused by v2_refuse_restore".to_string());
         }
         let snapshot: Snapshot =
-            serde_json::from_slice(&state).map_err(|e| format!("cannot read the state: {e}"))?;
-        STATE.with_borrow_mut(|state| {
-            state.counted = snapshot.count;
-            state.notes = snapshot.notes.into_owned();
-            state.pad = snapshot.pad.into_owned();
-            state.restored_from = Some(from_version);
-        });
+            serde_json::from_slice(state).map_err(|e| format!("cannot read the state: {e}"))?;
+        self.counted = snapshot.count;
+        self.notes = snapshot.notes.into_owned();
+        self.pad = snapshot.pad.into_owned();
+        self.restored_from = Some(from_version.to_string());
         Ok(())
     }
 }
 
-export!(Probe);
+arbor_guest::export!(Probe with handover);

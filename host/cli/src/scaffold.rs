@@ -11,10 +11,13 @@
 
 use std::path::{Path, PathBuf};
 
+mod rust_sdk;
+
 /// The languages `arbor new` scaffolds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
-    /// Rust with wit-bindgen, built for wasm32-wasip2.
+    /// Rust on Arbor's Rust guest SDK (written into the project), built for
+    /// wasm32-wasip2.
     Rust,
     /// Python with componentize-py.
     Python,
@@ -173,6 +176,9 @@ pub fn scaffold(language: Language, name: &str, parent: &Path) -> Result<PathBuf
     files.push(("wit/arbor.wit".into(), WIT.as_bytes().to_vec()));
     if language == Language::C {
         files.extend(c_bindings());
+    }
+    if language == Language::Rust {
+        files.extend(rust_sdk::files());
     }
     for (relative, contents) in files {
         let path = dir.join(&relative);

@@ -1,50 +1,89 @@
-//! {{name}}: an Arbor guest. `init` gets the tree file's `args` and answers
-//! `Running` (or `Ignore`: start nothing, the child stays stopped); each
-//! message is handled by `handle`; `terminate` runs on an orderly stop.
+//! {{name}}: an Arbor guest in Rust, on Arbor's Rust guest SDK (`arbor-guest/`,
+//! the copy `arbor new` wrote; `cargo doc --open -p arbor-guest` for its docs).
 //!
-//! A panic is a crash: Arbor drops this instance and its supervisor decides
-//! whether a fresh one starts. Return `Err` for errors the caller should see.
+//! The struct is one child's state: `init` makes it from the tree file's
+//! `args` and answers `Init::Running(state)` (or `Init::Ignore`: start
+//! nothing, the child stays stopped); each message is handled by `handle`;
+//! `terminate` runs on an orderly stop. Return `Err(text)` to answer the
+//! caller with an error; a panic traps, which is a crash: Arbor drops this
+//! instance, its state with it, and its supervisor decides whether a fresh
+//! one starts.
+//!
+//! Messages are JSON, read into `Msg` and written from the reply by the
+//! SDK's `TypedActor` (bytes that are not JSON are answered
+//! `Err("not JSON: ...")` before `handle`):
+//!
+//! | message | reply |
+//! |---|---|
+//! | `"ping"` | `"pong"` |
+//! | `"count"` | how many messages this instance has handled |
+//! | `"crash"` | none: traps |
+//! | `{"sum": [1, 2, 3]}` | `6` |
+//! | `{"ask": NAME, "message": VALUE}` | NAME's reply to VALUE; a failed call is an error reply `CASE` or `CASE: TEXT` (`self-call`, `no-such-name: NAME`, ...) |
 
-use std::cell::Cell;
+use arbor_guest::typed::{self, TypedActor};
+use arbor_guest::{ExitReason, Init};
+use serde::Deserialize;
+use serde_json::Value;
 
-wit_bindgen::generate!({
-    path: "wit",
-    world: "supervised",
-});
-
-use arbor::supervised::host::{self, Level};
-use arbor::supervised::types::ExitReason;
-use exports::arbor::supervised::lifecycle::{Guest, InitOutcome};
-
-thread_local! {
-    // Instance state: fresh after every restart.
-    static HANDLED: Cell<u64> = const { Cell::new(0) };
+/// The messages this guest handles.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Msg {
+    /// `"ping"`, `"count"`, `"crash"`.
+    Word(Word),
+    /// `{"sum": [1, 2, 3]}`.
+    Sum { sum: Vec<i64> },
+    /// `{"ask": NAME, "message": VALUE}`.
+    Ask {
+        ask: String,
+        #[serde(default)]
+        message: Value,
+    },
 }
 
-struct Component;
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Word {
+    Ping,
+    Count,
+    Crash,
+}
 
-impl Guest for Component {
-    fn init(_args: Vec<u8>) -> Result<InitOutcome, String> {
-        host::log(Level::Info, &format!("{} starting", host::self_name()));
-        Ok(InitOutcome::Running)
+struct Guest {
+    /// Messages handled by this instance: fresh after every restart.
+    handled: u64,
+}
+
+impl TypedActor for Guest {
+    type Msg = Msg;
+    type Reply = Value;
+
+    fn init(_args: &[u8]) -> Result<Init<Self>, String> {
+        arbor_guest::info!("{} starting", arbor_guest::self_name());
+        Ok(Init::Running(Guest { handled: 0 }))
     }
 
-    fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {
-        let handled = HANDLED.with(|h| {
-            h.set(h.get() + 1);
-            h.get()
-        });
-        match message.as_slice() {
-            b"ping" => Ok(b"pong".to_vec()),
-            b"count" => Ok(handled.to_string().into_bytes()),
-            b"crash" => panic!("crash requested"),
-            other => Err(format!("unknown message: {}", String::from_utf8_lossy(other))),
-        }
+    fn handle(&mut self, msg: Msg) -> Result<Value, String> {
+        self.handled += 1;
+        Ok(match msg {
+            Msg::Word(Word::Ping) => "pong".into(),
+            Msg::Word(Word::Count) => self.handled.into(),
+            Msg::Word(Word::Crash) => panic!("crash requested"),
+            Msg::Sum { sum } => sum.iter().sum::<i64>().into(),
+            // A typed call: `message` goes as JSON, the reply is read back
+            // as JSON; a failed call reads `no-such-name: NAME` and so on.
+            Msg::Ask { ask, message } => {
+                typed::call::<Value, Value>(&ask, &message).map_err(|e| e.to_string())?
+            }
+        })
     }
 
-    fn terminate(reason: ExitReason) {
-        host::log(Level::Info, &format!("terminating: {reason:?}"));
+    fn terminate(&mut self, reason: ExitReason) {
+        arbor_guest::info!("terminating: {reason}");
     }
 }
 
-export!(Component);
+// `export!(Guest with handover)` once `Guest` implements
+// `arbor_guest::Handover`, to keep its state across a hot swap.
+arbor_guest::export!(Guest);

@@ -55,10 +55,10 @@ fn check(project: &Path) {
 
 /// Runs the scaffolded component as two children, `a` and `b`, and asks `a`
 /// what its README and doc table promise: JSON replies, a call to `b`
-/// through the module's `call`, and the module's typed call errors (a call
-/// to itself, to no one) answered as error replies in the contract's words.
-fn answers_json_through_its_module(project: &Path, name: &str) {
-    let component = project.join(format!("{name}.wasm"));
+/// through the module's `call` (the SDK's typed `call` in Rust), and the
+/// module's typed call errors (a call to itself, to no one) answered as
+/// error replies in the contract's words.
+fn answers_json_through_its_module(project: &Path, component: &Path) {
     let text = format!(
         "[components]\nguest = {:?}\n\n[supervisor]\nname = \"root\"\n\n\
          [[supervisor.children]]\nname = \"a\"\ncomponent = \"guest\"\n\n\
@@ -108,9 +108,15 @@ fn answers_json_through_its_module(project: &Path, name: &str) {
     });
 }
 
+/// The Rust scaffold is written on the SDK, which `arbor new` copies into
+/// the project (`arbor-guest/`): it builds outside this repository, passes
+/// `arbor check`, answers the same JSON messages as the Python and
+/// JavaScript scaffolds (a `TypedActor`, typed calls), and, exported without
+/// `with handover`, has no `handover` export.
 #[test]
-fn arbor_new_rust_builds_and_passes_check() {
+fn arbor_new_rust_builds_on_the_sdk_it_carries_and_answers_json() {
     let project = new_project("rust", "hello_rust");
+    assert!(project.join("arbor-guest/src/lib.rs").exists());
     let mut build = Command::new(env!("CARGO"));
     build
         .current_dir(&project)
@@ -120,6 +126,13 @@ fn arbor_new_rust_builds_and_passes_check() {
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     run(&mut build, "cargo build of the scaffolded Rust guest");
     check(&project);
+    let component = project.join("target/wasm32-wasip2/release/hello_rust.wasm");
+    answers_json_through_its_module(&project, &component);
+    let loaded = arbor::ArborEngine::new()
+        .unwrap()
+        .load("hello_rust", &component)
+        .unwrap();
+    assert!(!loaded.has_handover(), "exported without handover");
 }
 
 #[test]
@@ -130,7 +143,7 @@ fn arbor_new_python_builds_passes_check_and_answers_json_through_its_module() {
         "build.sh of the scaffolded Python guest",
     );
     check(&project);
-    answers_json_through_its_module(&project, "hello_py");
+    answers_json_through_its_module(&project, &project.join("hello_py.wasm"));
 }
 
 #[test]
@@ -152,7 +165,7 @@ fn arbor_new_js_builds_passes_check_and_answers_json_through_its_module() {
         "npm run build",
     );
     check(&project);
-    answers_json_through_its_module(&project, "hello_js");
+    answers_json_through_its_module(&project, &project.join("hello_js.wasm"));
 }
 
 #[test]

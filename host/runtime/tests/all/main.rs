@@ -9,6 +9,7 @@ mod auto_shutdown;
 mod calls;
 mod children;
 mod conformance;
+mod contract_0_2_0;
 mod dynamic;
 mod fast_traps;
 mod guest_children_timers;
