@@ -15,7 +15,10 @@
 //
 // init takes {"limit": CENTS} (default 1,000,000).
 //
-// Built with componentize-js against wit/arbor.wit, world `supervised`.
+// Built with componentize-js against wit/arbor.wit, world `supervised`. Its
+// conventions: an export returns `{ tag: 'ok' | 'err', val }`, and a thrown
+// Error traps (a crash); an import returning a `result` returns its ok value
+// and throws on err, the error in the exception's `payload`.
 
 import { call, log } from 'arbor:supervised/host@0.2.1';
 
@@ -39,12 +42,14 @@ function init(args) {
 /// know whether an order was charged, so an error there is a crash (let it
 /// crash: the processor retries once payment is back).
 function repository(request) {
-  const reply = call('repository', encoder.encode(JSON.stringify(request)));
-  if (reply.tag === 'err') {
-    const e = reply.val;
-    throw new Error(`repository: ${e.tag}${e.val === undefined ? '' : ` ${e.val}`}`);
+  let reply;
+  try {
+    reply = call('repository', encoder.encode(JSON.stringify(request)));
+  } catch (e) {
+    const why = e && e.payload ? `${e.payload.tag} ${e.payload.val ?? ''}` : String(e);
+    throw new Error(`repository: ${why}`);
   }
-  return JSON.parse(decoder.decode(reply.val));
+  return JSON.parse(decoder.decode(reply));
 }
 
 function handle(message) {

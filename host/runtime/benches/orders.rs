@@ -78,7 +78,10 @@ async fn place(address: SocketAddr) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.expect("answer");
     let (status, json) = answer.split_once("\r\n\r\n").expect("a whole answer");
-    assert!(status.starts_with("HTTP/1.1 202") || status.starts_with("HTTP/1.0 202"), "{answer}");
+    assert!(
+        status.starts_with("HTTP/1.1 202") || status.starts_with("HTTP/1.0 202"),
+        "{answer}"
+    );
     let json: serde_json::Value = serde_json::from_str(json).expect("JSON");
     json["id"].as_str().expect("an id").to_string()
 }

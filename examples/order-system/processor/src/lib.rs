@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use arbor_guest::typed::{self, TypedCallError, args};
-use arbor_guest::{Actor, CallError, ExitReason, Init, cast, cast_self, send_after, self_name};
+use arbor_guest::{Actor, CallError, ExitReason, Init, cast, cast_self, self_name, send_after};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -83,12 +83,12 @@ impl Processor {
     }
 
     fn reserve(&mut self) -> Step {
-        let order: Order =
-            match typed::call("repository", &json!({"op": "get", "id": self.id})) {
-                Ok(order) => order,
-                Err(e) => return outcome("repository", e),
-            };
-        let request = json!({"op": "reserve", "order": self.id, "item": order.item, "qty": order.qty});
+        let order: Order = match typed::call("repository", &json!({"op": "get", "id": self.id})) {
+            Ok(order) => order,
+            Err(e) => return outcome("repository", e),
+        };
+        let request =
+            json!({"op": "reserve", "order": self.id, "item": order.item, "qty": order.qty});
         self.order = Some(order);
         match typed::call::<_, Value>("inventory", &request) {
             Ok(_) => Step::Next("charge"),
@@ -122,7 +122,10 @@ impl Processor {
             "repository",
             &json!({"op": "fail", "id": self.id, "reason": reason}),
         );
-        let _ = cast("notification", format!("notify {} failed", self.id).as_bytes());
+        let _ = cast(
+            "notification",
+            format!("notify {} failed", self.id).as_bytes(),
+        );
         arbor_guest::stop(ExitReason::Error(reason));
     }
 }
@@ -152,7 +155,10 @@ impl Actor for Processor {
                 cast_self(next.as_bytes()).map_err(|e| e.to_string())?;
             }
             Step::Done => {
-                let _ = cast("notification", format!("notify {} completed", self.id).as_bytes());
+                let _ = cast(
+                    "notification",
+                    format!("notify {} completed", self.id).as_bytes(),
+                );
                 arbor_guest::stop(ExitReason::Normal);
             }
             Step::Refused(reason) => self.fail(reason),

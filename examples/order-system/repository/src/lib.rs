@@ -7,7 +7,7 @@
 //! | op | reply |
 //! |---|---|
 //! | `{"op": "create", "item": I, "qty": N}` | `{"id": "o-1"}`: a new `pending` order |
-//! | `{"op": "get", "id": ID}` | the order: `{"id", "item", "qty", "status", "charges"}`, `status` `pending`, `completed` or `failed: REASON` |
+//! | `{"op": "get", "id": ID}` | the order: `{"id", "item", "qty", "status", "charges", "charged_cents"}`, `status` `pending`, `completed` or `failed: REASON` |
 //! | `{"op": "charge", "id": ID, "amount": C}` | records a charge of the order on the ledger, `{"charges": N}` (N counts them all: more than 1 is a double charge, which the payment service must never make) |
 //! | `{"op": "complete", "id": ID}` / `{"op": "fail", "id": ID, "reason": R}` | the order, now final; an order already final keeps its outcome |
 //! | `{"op": "summary"}` | `{"total", "pending", "completed", "failed", "charged", "charged_twice"}` |
@@ -64,6 +64,8 @@ struct Order {
     status: String,
     /// How many times payment charged it: more than 1 would be a double charge.
     charges: u32,
+    /// The sum of those charges, in cents.
+    charged_cents: u64,
 }
 
 struct Repository {
@@ -118,14 +120,16 @@ impl TypedActor for Repository {
                         qty,
                         status: "pending".to_string(),
                         charges: 0,
+                        charged_cents: 0,
                     },
                 );
                 Ok(json!({ "id": id }))
             }
             Msg::Get { id } => Ok(json!(self.order(&id)?)),
-            Msg::Charge { id, amount: _ } => {
+            Msg::Charge { id, amount } => {
                 let order = self.order(&id)?;
                 order.charges += 1;
+                order.charged_cents += amount;
                 Ok(json!({ "charges": order.charges }))
             }
             Msg::Complete { id } => self.settle(&id, "completed".to_string()),
@@ -140,7 +144,8 @@ impl TypedActor for Repository {
                 )
             }
             Msg::Summary => {
-                let count = |f: &dyn Fn(&Order) -> bool| self.orders.values().filter(|o| f(o)).count();
+                let count =
+                    |f: &dyn Fn(&Order) -> bool| self.orders.values().filter(|o| f(o)).count();
                 Ok(json!({
                     "total": self.orders.len(),
                     "pending": count(&|o| o.status == "pending"),

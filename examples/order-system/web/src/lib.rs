@@ -25,8 +25,7 @@ use arbor_guest::{Actor, ChildSpec, Init, Restart, start_child};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wasi::http::types::{
-    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
-    ResponseOutparam,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 
 /// The supervisor processors are started under.
@@ -57,7 +56,9 @@ enum PlaceError {
 /// Creates the order and starts its processor; answers its id.
 fn place(order: NewOrder) -> Result<String, PlaceError> {
     if order.qty == 0 || order.item.is_empty() {
-        return Err(PlaceError::Bad("an order needs an item and a qty of at least 1".into()));
+        return Err(PlaceError::Bad(
+            "an order needs an item and a qty of at least 1".into(),
+        ));
     }
     let created: Value = typed::call(
         "repository",
@@ -90,7 +91,10 @@ impl Actor for Web {
         match (words.next(), words.next(), words.next()) {
             (Some("place"), Some(item), Some(qty)) => {
                 let qty = qty.parse().map_err(|_| format!("bad qty: {qty}"))?;
-                let order = NewOrder { item: item.to_string(), qty };
+                let order = NewOrder {
+                    item: item.to_string(),
+                    qty,
+                };
                 match place(order) {
                     Ok(id) => Ok(id.into_bytes()),
                     Err(PlaceError::Bad(why) | PlaceError::Unavailable(why)) => Err(why),

@@ -18,6 +18,9 @@ use crate::support::{Harness, PATIENCE, free_address, request};
 fn order_tree(address: SocketAddr, rate: u32) -> TreeSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/order-system/tree.toml");
     let mut tree = TreeSpec::load(&path).expect("the example's tree file is valid");
+    // Room for the orders a test places, not the example's 10,000: tests
+    // run side by side, and each pool reserves address space.
+    tree.max_instances = Some(1_000);
     for (_, source) in &tree.components {
         crate::support::warm(source.path.to_str().unwrap());
     }
@@ -25,12 +28,10 @@ fn order_tree(address: SocketAddr, rate: u32) -> TreeSpec {
         if let ChildSpec::Worker(worker) = child {
             match worker.name.as_str() {
                 "web" => worker.http = Some(address),
-                "traffic" => {
-                    worker.args = format!(
-                        r#"{{"target": "web", "rate_per_s": {rate}, "items": ["widget", "gadget"]}}"#
-                    )
-                    .into_bytes()
-                }
+                "traffic" => worker.args = format!(
+                    r#"{{"target": "web", "rate_per_s": {rate}, "items": ["widget", "gadget"]}}"#
+                )
+                .into_bytes(),
                 _ => {}
             }
         }
@@ -87,7 +88,7 @@ async fn every_order_placed_over_http_ends_completed_or_failed_and_none_is_charg
             let mut ids = Vec::new();
             for i in 0..25 {
                 let (item, qty) = match (client * 25 + i) % 10 {
-                    0 => ("rare", 1),    // out of stock
+                    0 => ("rare", 1),      // out of stock
                     1 => ("widget", 1000), // 250,000 cents: declined
                     _ => ("widget", 2),
                 };
@@ -144,8 +145,7 @@ async fn a_failing_processor_is_not_restarted_and_its_order_reports_the_reason()
 }
 
 #[tokio::test]
-async fn inventory_crashing_under_traffic_restarts_payment_and_notification_not_the_repository()
-{
+async fn inventory_crashing_under_traffic_restarts_payment_and_notification_not_the_repository() {
     let address = free_address();
     // The traffic child places 100 orders a second on its timers.
     let mut h = Harness::start_tree(order_tree(address, 100)).await;
@@ -161,7 +161,10 @@ async fn inventory_crashing_under_traffic_restarts_payment_and_notification_not_
     // Orders keep completing after the restart.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while settled_count(address).await < before + 50 {
-        assert!(tokio::time::Instant::now() < deadline, "orders stopped completing");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "orders stopped completing"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Payment crashes too, mid-traffic: retried orders are not charged twice.
@@ -181,7 +184,10 @@ async fn inventory_crashing_under_traffic_restarts_payment_and_notification_not_
             .iter()
             .any(|e| e.path == "shop/repository" && e.event != EventKind::ChildStarted),
         "the repository is not in the services' rest_for_one: {:?}",
-        h.seen.iter().filter(|e| e.path == "shop/repository").collect::<Vec<_>>()
+        h.seen
+            .iter()
+            .filter(|e| e.path == "shop/repository")
+            .collect::<Vec<_>>()
     );
     h.node.shutdown().await;
 }

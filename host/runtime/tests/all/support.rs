@@ -298,4 +298,3 @@ pub async fn request(address: SocketAddr, method: &str, path: &str, body: &str) 
     let status = head.split(' ').nth(1).expect("a status").parse().unwrap();
     (status, body.to_string())
 }
-
