@@ -21,7 +21,7 @@ fn order_tree(address: SocketAddr, rate: u32) -> TreeSpec {
     // Room for the orders a test places, not the example's 10,000: tests
     // run side by side, and each pool reserves address space.
     tree.max_instances = Some(1_000);
-    for (_, source) in &tree.components {
+    for source in tree.components.values() {
         crate::support::warm(source.path.to_str().unwrap());
     }
     for child in &mut tree.root.children {
