@@ -385,6 +385,27 @@ fn run_batch(
             continue;
         }
         let answer = apply(connection, &request.op);
+        if let Err(error) = &answer
+            && connection.is_autocommit()
+        {
+            // SQLite rolled the whole transaction back (a full disk, an I/O
+            // error do): the batch's earlier writes are gone with it, so
+            // they fail too; the rest of the batch starts a new one.
+            for earlier in answers.iter_mut() {
+                if earlier.is_ok() {
+                    *earlier = Err(KvError::Store(format!(
+                        "rolled back with its batch, nothing was written: {error}"
+                    )));
+                }
+            }
+            answers.push(answer);
+            if let Err(e) = connection.execute_batch(begin) {
+                let rest = batch.len() - answers.len();
+                answers.extend((0..rest).map(|_| Err(KvError::Store(describe(&e)))));
+                return answers;
+            }
+            continue;
+        }
         let end = if answer.is_ok() {
             "RELEASE op"
         } else {
@@ -529,7 +550,10 @@ fn describe(error: &rusqlite::Error) -> String {
             " (check that the directory exists and this user may write to it: SQLite creates the file and its -wal and -shm files there)"
         }
         Some(ErrorCode::ReadOnly) => " (the file or its directory is read-only)",
-        Some(ErrorCode::DiskFull) => " (the disk is full)",
+        Some(ErrorCode::DiskFull) => " (the disk is full; nothing of this write was committed)",
+        Some(ErrorCode::SystemIoFailure) => {
+            " (writing the file failed: a full disk, a file-size limit or a failing device; nothing of this write was committed)"
+        }
         Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
             " (another process holds a lock on it)"
         }
