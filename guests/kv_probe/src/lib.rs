@@ -18,6 +18,7 @@
 //! | `set-many BUCKET K=V,K=V` | `batch.set-many`, replies `ok` |
 //! | `get-many BUCKET K,K` | `batch.get-many`, replies `K=V` or `K?` (missing) joined by `,` |
 //! | `big BUCKET KEY BYTES` | sets KEY to BYTES bytes of `x`, replies `ok` |
+//! | `repeat OP BUCKET N` | N sets (of keys `k0`..), gets or increments (of key `n`) in a loop, OP `set`, `get` or `incr`; replies `done N` (the benchmark's) |
 //! | `crash` | traps |
 //!
 //! A store error is the reply `err(CASE)` or `err(other: TEXT)`, CASE the
@@ -107,6 +108,18 @@ fn run(message: &str) -> Result<String, Error> {
             let size: usize = arg(3).parse().unwrap_or(0);
             store::open(arg(1))?.set(arg(2), &vec![b'x'; size])?;
             "ok".to_string()
+        }
+        "repeat" => {
+            let bucket = store::open(arg(2))?;
+            let n: usize = arg(3).parse().unwrap_or(0);
+            for i in 0..n {
+                match arg(1) {
+                    "set" => bucket.set(&format!("k{i}"), b"value of a benchmark key")?,
+                    "get" => drop(bucket.get(&format!("k{}", i % 100))?),
+                    _ => drop(atomics::increment(&bucket, "n", 1)?),
+                }
+            }
+            format!("done {n}")
         }
         "crash" => panic!("crash requested"),
         other => return Err(Error::Other(format!("unknown message {other:?}"))),

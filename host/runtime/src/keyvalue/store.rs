@@ -455,7 +455,10 @@ impl From<rusqlite::Error> for Failure {
 fn read(connection: &Connection, bucket: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
     connection
         .prepare_cached("SELECT value FROM kv WHERE bucket = ?1 AND key = ?2")?
-        .query_row(params![bucket, key], |row| row.get(0))
+        // Text or blob: an operator's `sqlite3` UPDATE may store text.
+        .query_row(params![bucket, key], |row| {
+            Ok(row.get_ref(0)?.as_bytes().map(<[u8]>::to_vec)?)
+        })
         .optional()
 }
 
