@@ -220,7 +220,7 @@ async fn concurrent_increments_under_crash_injection_lose_no_update() {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                let target = if seed % 2 == 0 { "a" } else { "b" };
+                let target = if seed.is_multiple_of(2) { "a" } else { "b" };
                 if h.node.cast(target, b"crash".to_vec()).is_ok() {
                     crashes += 1;
                 }
