@@ -25,7 +25,8 @@ use std::time::SystemTime;
 /// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1;
 /// `http_hello` is a stock `wasi:http/proxy` component with no Arbor
 /// exports, `http_probe` an HTTP child that also exports Arbor's
-/// lifecycle; `order_*` are the order system's Rust services, in
+/// lifecycle; `kv_probe` uses `wasi:keyvalue` through stock bindings;
+/// `order_*` are the order system's Rust services, in
 /// `examples/order-system`, members of the guests workspace). One nested
 /// build makes them all, so they share one target dir and their
 /// dependencies compile once.
@@ -35,6 +36,7 @@ const RUST_GUESTS: &[&str] = &[
     "contract_0_2_0",
     "http_hello",
     "http_probe",
+    "kv_probe",
     "order_repository",
     "order_processor",
     "order_web",

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use arbor::allocator::InstanceUsage;
-use arbor::control::{ApplyCommand, CallReply, ControlClient, Request, SwapCommand};
+use arbor::control::{ApplyCommand, CallReply, ControlClient, KvCommand, Request, SwapCommand};
 use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
@@ -19,6 +19,21 @@ pub struct CtlArgs {
     control: Option<PathBuf>,
     #[command(subcommand)]
     command: CtlCommand,
+}
+
+#[derive(Subcommand)]
+enum KvSubcommand {
+    /// Print the value of KEY in BUCKET: its bytes exactly, no newline
+    /// added (exit 1 when there is none).
+    Get { bucket: String, key: String },
+    /// Set KEY in BUCKET to VALUE; prints `ok` once it is committed.
+    Set {
+        bucket: String,
+        key: String,
+        value: String,
+    },
+    /// Print the keys of BUCKET, one a line, in order.
+    List { bucket: String },
 }
 
 #[derive(Subcommand)]
@@ -40,6 +55,12 @@ enum CtlCommand {
     },
     /// Queue MSG for worker NAME.
     Cast { name: String, message: String },
+    /// Read or write the host's durable key-value store (`[node] data`),
+    /// the one the guests' `wasi:keyvalue` uses.
+    Kv {
+        #[command(subcommand)]
+        command: KvSubcommand,
+    },
     /// Add a worker running COMPONENT under supervisor SUP (or, with
     /// --tree, a whole supervisor and its children).
     StartChild {
@@ -214,6 +235,16 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 base64,
             } => (Request::Call { name, message }, Format::base64_if(base64)),
             CtlCommand::Cast { name, message } => (Request::Cast { name, message }, Format::Plain),
+            CtlCommand::Kv { command } => {
+                let command = match command {
+                    KvSubcommand::Get { bucket, key } => KvCommand::Get { bucket, key },
+                    KvSubcommand::Set { bucket, key, value } => {
+                        KvCommand::Set { bucket, key, value }
+                    }
+                    KvSubcommand::List { bucket } => KvCommand::List { bucket },
+                };
+                (Request::Kv(command), Format::Plain)
+            }
             CtlCommand::StartChild {
                 supervisor,
                 tree: Some(file),
@@ -326,6 +357,16 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     emit_line(&mut out, reply.to_base64())?;
                 } else {
                     emit(&mut out, reply.bytes())?;
+                }
+            }
+            Request::Kv(KvCommand::Get { .. }) => {
+                let reply: CallReply = serde_json::from_value(value).context("bad value")?;
+                emit(&mut out, reply.bytes())?;
+            }
+            Request::Kv(KvCommand::List { .. }) => {
+                let keys: Vec<String> = serde_json::from_value(value).context("bad key list")?;
+                for key in keys {
+                    emit_line(&mut out, key)?;
                 }
             }
             Request::Instances if value.is_object() => {

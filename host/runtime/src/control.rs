@@ -103,6 +103,9 @@ pub enum Request {
     /// `dry_run`, print the plan). Answers the report as text; an error
     /// says which step failed, what was rolled back and what stays applied.
     Apply(ApplyCommand),
+    /// Read or write the host's key-value store, as the guests do
+    /// (`arbor ctl kv`).
+    Kv(KvCommand),
     /// Count a supervisor's children.
     CountChildren {
         /// The supervisor.
@@ -114,6 +117,35 @@ pub enum Request {
     Events,
     /// Stop the tree in order and exit.
     Shutdown,
+}
+
+/// What `arbor ctl kv` asks for: the same store, limits and commits as a
+/// guest's `wasi:keyvalue` calls (an operator needs no grant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum KvCommand {
+    /// The value of `key`: answers a [`CallReply`] (its bytes), or an
+    /// error when there is none.
+    Get {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// Set `key` to `value`; answers `null` once committed.
+    Set {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The value (text).
+        value: String,
+    },
+    /// Every key of `bucket`, in order: answers a list of strings.
+    List {
+        /// The bucket.
+        bucket: String,
+    },
 }
 
 /// What `arbor ctl swap` asks for.
@@ -517,6 +549,31 @@ fn started(outcome: StartOutcome) -> Response {
     }
 }
 
+/// `arbor ctl kv`: one operation on the host's store.
+async fn kv(node: &Node, command: KvCommand) -> Response {
+    let store = node.keyvalue();
+    let failed = |e: crate::keyvalue::KvError| Response::err(e);
+    match command {
+        KvCommand::Get { bucket, key } => match store.get(&bucket, &key).await {
+            Ok(Some(value)) => {
+                Response::ok(serde_json::to_value(CallReply(value)).expect("replies serialize"))
+            }
+            Ok(None) => Response::err(format!("bucket {bucket:?} has no key {key:?}")),
+            Err(e) => failed(e),
+        },
+        KvCommand::Set { bucket, key, value } => {
+            match store.set(&bucket, &key, value.into_bytes()).await {
+                Ok(()) => Response::ok(serde_json::Value::Null),
+                Err(e) => failed(e),
+            }
+        }
+        KvCommand::List { bucket } => match store.keys(&bucket).await {
+            Ok(keys) => Response::ok(serde_json::to_value(keys).expect("keys serialize")),
+            Err(e) => failed(e),
+        },
+    }
+}
+
 async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<()>) -> Response {
     use serde_json::Value;
     match request {
@@ -536,6 +593,7 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             }
             Err(e) => Response::err(format!("call to {name} failed: {e}")),
         },
+        Request::Kv(command) => kv(node, command).await,
         Request::Cast { name, message } => match node.cast(&name, message.into_bytes()) {
             Ok(()) => Response::ok(Value::Null),
             Err(e) => Response::err(format!("cast to {name} failed: {e}")),

@@ -273,6 +273,10 @@ impl ArborEngine {
         // (`crate::http::guest`).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| EngineError(one_line(&e)))?;
+        // `wasi:keyvalue` (store, atomics, batch): every guest may import
+        // it; only a child with a `keyvalue` grant can open a bucket.
+        crate::keyvalue::guest::add_to_linker(&mut linker)
+            .map_err(|e| EngineError(one_line(&e)))?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let ticking = engine.clone();

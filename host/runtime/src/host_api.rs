@@ -9,6 +9,10 @@
 //! answer only: a full mailbox is `mailbox-full` for 0.2.0 guests and
 //! `rejected` for 0.1.0 guests, which had no case of its own for it.
 //!
+//! A child granted buckets (`keyvalue`) also holds the key-value store
+//! ([`crate::keyvalue`], whose `guest` module implements `wasi:keyvalue`
+//! on this state).
+//!
 //! A guest sees nothing of the machine: its WASI context inherits no files,
 //! environment or stdio, and its memory is capped by a [`StoreLimits`].
 
@@ -22,6 +26,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 use crate::batch_writer::clip;
 use crate::bindings::{GuestExit, v0_1, v0_2};
 use crate::http::guest::GuestHttp;
+use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, check_size};
 use crate::routing::{self, ChildError, Router};
 use crate::spec::WorkerSpec;
@@ -52,11 +57,18 @@ pub struct ChildState {
     pub(crate) stop_request: Option<GuestExit>,
     /// `wasi:http` state, made when the guest first uses it.
     http: GuestHttp,
+    /// The store and the buckets it may open; `None` without a grant.
+    keyvalue: Option<KvGrant>,
 }
 
 impl ChildState {
     /// Fresh state for an instance of `spec` at `path`.
-    pub fn new(spec: &WorkerSpec, path: Arc<str>, router: Arc<dyn Router>) -> ChildState {
+    pub(crate) fn new(
+        spec: &WorkerSpec,
+        path: Arc<str>,
+        router: Arc<dyn Router>,
+        keyvalue: Option<KvGrant>,
+    ) -> ChildState {
         ChildState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
@@ -73,6 +85,7 @@ impl ChildState {
             timers: None,
             stop_request: None,
             http: GuestHttp::default(),
+            keyvalue,
         }
     }
 
@@ -93,12 +106,23 @@ impl ChildState {
             timers: self.timers.clone(),
             stop_request: None,
             http: GuestHttp::default(),
+            keyvalue: self.keyvalue.clone(),
         }
     }
 
     /// The child's path in the tree.
     pub(crate) fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The instance's resources (open buckets, WASI streams).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// The child's `keyvalue` grant, if it has one.
+    pub(crate) fn keyvalue(&self) -> Option<&KvGrant> {
+        self.keyvalue.as_ref()
     }
 
     /// `may_call` allows `target`; a child may always cast to itself.

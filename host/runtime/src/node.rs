@@ -25,6 +25,7 @@ use crate::engine::{
     ArborEngine, EngineError, EngineSettings, LoadError, LoadedComponent, NotHttp,
 };
 use crate::events::EventSink;
+use crate::keyvalue::{KvError, KvStore};
 use crate::mailbox::{CallError, Reply};
 use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
@@ -76,6 +77,9 @@ pub enum NodeError {
     /// A component could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The key-value store could not be opened (the tree grants buckets).
+    #[error(transparent)]
+    Store(#[from] KvError),
     /// The root supervisor failed to start (a child's `init` failed).
     #[error("the tree failed to start ({reason}): {detail}")]
     Start {
@@ -192,6 +196,14 @@ fn check_http(
     Ok(())
 }
 
+/// Whether any worker of `supervisor` or below has a `keyvalue` grant.
+fn grants_keyvalue(supervisor: &SupervisorSpec) -> bool {
+    supervisor.children.iter().any(|child| match child {
+        ChildSpec::Supervisor(nested) => grants_keyvalue(nested),
+        ChildSpec::Worker(worker) => !worker.keyvalue.is_empty(),
+    })
+}
+
 impl Node {
     /// Loads the tree's components and starts its root supervisor; returns
     /// once every child's `init` has finished.
@@ -210,12 +222,23 @@ impl Node {
                 .await
                 .expect("component loading does not panic")?
         };
+        let keyvalue = Arc::new(KvStore::new(&tree.data));
+        if grants_keyvalue(&tree.root) {
+            // A tree that grants buckets opens its database now, so a
+            // corrupt file or a directory it cannot write stops the start
+            // with the reason, not a child's first write.
+            let store = keyvalue.clone();
+            tokio::task::spawn_blocking(move || store.open())
+                .await
+                .expect("opening the store does not panic")?;
+        }
         let registry = Registry::new();
         let shared = Arc::new(Shared {
             engine,
             router: Arc::new(registry.clone()),
             registry,
             events: options.events,
+            keyvalue,
             components: std::sync::RwLock::new(components),
             pool: LocalPoolHandle::new(options.threads.max(1)),
             next_thread: AtomicUsize::new(0),
@@ -306,6 +329,12 @@ impl Node {
 }
 
 impl NodeHandle {
+    /// The durable key-value store of this host (`[node] data`): what
+    /// `arbor ctl kv` reads and writes, the same store the guests use.
+    pub fn keyvalue(&self) -> &Arc<KvStore> {
+        &self.shared.keyvalue
+    }
+
     /// The event sink of this host.
     pub fn events(&self) -> &EventSink {
         &self.shared.events

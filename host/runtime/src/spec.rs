@@ -25,6 +25,9 @@ pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default shutdown budget of a worker.
 pub const DEFAULT_WORKER_SHUTDOWN: Shutdown = Shutdown::Timeout(Duration::from_secs(5));
+/// The key-value store's database when `[node] data` is not set, beside
+/// the tree file.
+pub const DEFAULT_DATA_FILE: &str = "arbor.db";
 /// Default linear-memory limit of a worker.
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
 
@@ -58,6 +61,9 @@ pub struct TreeSpec {
     /// exception, at the price of Cranelift's Spectre mitigation on bounds
     /// checks (see [`crate::engine::EngineSettings`]).
     pub fast_traps: bool,
+    /// `[node] data`: the key-value store's SQLite database (relative to
+    /// the tree file; default `arbor.db` beside it), created on first use.
+    pub data: PathBuf,
     /// The line of each child's table and of the fields that decide what a
     /// child is (`name`, `component`, `strategy`, `dynamic`, the `[node]`
     /// settings), by dotted field path (`supervisor.children[1].dynamic`):
@@ -279,6 +285,9 @@ pub struct WorkerSpec {
     /// The address it serves HTTP on (`http`), when it does: its
     /// component exports `wasi:http/incoming-handler` ([`crate::http`]).
     pub http: Option<std::net::SocketAddr>,
+    /// The key-value buckets it may open (`keyvalue`); empty (the
+    /// default) grants none, and costs the child nothing.
+    pub keyvalue: Vec<String>,
 }
 
 impl WorkerSpec {
@@ -298,6 +307,7 @@ impl WorkerSpec {
             significant: false,
             mailbox: MailboxLimits::default(),
             http: None,
+            keyvalue: Vec::new(),
         }
     }
 }
@@ -317,6 +327,7 @@ struct RawTree {
 struct RawHost {
     max_instances: Option<Spanned<i64>>,
     fast_traps: Option<Spanned<bool>>,
+    data: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -341,6 +352,7 @@ struct RawNode {
     mailbox_capacity: Option<Spanned<i64>>,
     mailbox_max_mb: Option<Spanned<i64>>,
     http: Option<Spanned<String>>,
+    keyvalue: Option<Spanned<Vec<String>>>,
     children: Option<Vec<Spanned<RawNode>>>,
 }
 
@@ -472,6 +484,20 @@ impl TreeSpec {
             }
             None => false,
         };
+        let data = match node.as_ref().and_then(|n| n.data.as_ref()) {
+            Some(file) => {
+                loc.note("node.data", file.span());
+                if file.get_ref().trim().is_empty() {
+                    return Err(loc.error(
+                        file.span(),
+                        "node.data",
+                        "the database path is empty (default: arbor.db beside the tree file)",
+                    ));
+                }
+                base.join(file.get_ref())
+            }
+            None => base.join(DEFAULT_DATA_FILE),
+        };
         if let Some(value) = node.as_ref().and_then(|n| n.max_instances.as_ref()) {
             loc.note("node.max_instances", value.span());
         }
@@ -498,6 +524,7 @@ impl TreeSpec {
             root,
             max_instances,
             fast_traps,
+            data,
             lines: loc.lines.take(),
         })
     }
@@ -652,6 +679,7 @@ fn validate_supervisor(
             "mailbox_max_mb",
         ),
         (raw.http.as_ref().map(|v| v.span()), "http"),
+        (raw.keyvalue.as_ref().map(|v| v.span()), "keyvalue"),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -953,6 +981,22 @@ fn validate_worker(
             crate::http::parse_address(address.get_ref())
                 .map_err(|why| loc.error(address.span(), &field, why))?,
         );
+    }
+    if let Some(buckets) = &raw.keyvalue {
+        let field = format!("{at}.keyvalue");
+        for bucket in buckets.get_ref() {
+            if bucket.is_empty() || bucket.len() > crate::keyvalue::MAX_BUCKET_BYTES {
+                return Err(loc.error(
+                    buckets.span(),
+                    &field,
+                    format!(
+                        "bucket names are 1 to {} bytes, got {bucket:?}",
+                        crate::keyvalue::MAX_BUCKET_BYTES
+                    ),
+                ));
+            }
+        }
+        worker.keyvalue = buckets.get_ref().clone();
     }
     Ok(worker)
 }
@@ -1293,6 +1337,45 @@ dynamic = { max_children = 3 }
             year.root.intensity.max_seconds,
             Duration::from_secs(31_536_000)
         );
+    }
+
+    #[test]
+    fn keyvalue_grants_nothing_by_default_and_data_sits_beside_the_tree_file() {
+        let tree = parse(GOOD).unwrap();
+        assert_eq!(tree.data, Path::new("dir/arbor.db"));
+        let ChildSpec::Worker(a) = &tree.root.children[0] else {
+            panic!("a is a worker")
+        };
+        assert!(a.keyvalue.is_empty());
+        let text = GOOD.replace(
+            "name = \"a\"\n",
+            "name = \"a\"\nkeyvalue = [\"orders\", \"stock\"]\n",
+        );
+        let tree = parse(&format!("[node]\ndata = \"state/kv.db\"\n{text}")).unwrap();
+        assert_eq!(tree.data, Path::new("dir/state/kv.db"));
+        let ChildSpec::Worker(a) = &tree.root.children[0] else {
+            panic!("a is a worker")
+        };
+        assert_eq!(a.keyvalue, ["orders", "stock"]);
+    }
+
+    #[test]
+    fn bad_keyvalue_and_data_values_name_their_line() {
+        let text = GOOD.replace("name = \"a\"\n", "name = \"a\"\nkeyvalue = [\"\"]\n");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field, "supervisor.children[0].keyvalue");
+        assert!(
+            err.message.contains("bucket names are 1 to 255 bytes"),
+            "{err}"
+        );
+        let err = parse(&format!("[node]\ndata = \" \"\n{GOOD}")).unwrap_err();
+        assert_eq!((err.line, err.field.as_str()), (2, "node.data"));
+        let text = GOOD.replace(
+            "strategy = \"one_for_all\"\n",
+            "strategy = \"one_for_all\"\nkeyvalue = [\"x\"]\n",
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.field, "supervisor.keyvalue");
     }
 
     #[test]

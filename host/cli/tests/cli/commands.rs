@@ -998,3 +998,126 @@ fn run_serves_an_http_child_and_says_where() {
         "{log}"
     );
 }
+
+/// A tree of one key-value probe `w` granted the bucket `orders`, its
+/// database at the default place (`arbor.db` beside the tree file).
+fn kv_tree() -> String {
+    format!(
+        "[components]\nkv = {:?}\n\n[supervisor]\nname = \"root\"\n\n\
+         [[supervisor.children]]\nname = \"w\"\ncomponent = \"kv\"\nkeyvalue = [\"orders\"]\n",
+        arbor_guest_artifacts::KV_PROBE
+    )
+}
+
+fn ok_stdout(out: Output) -> String {
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn a_write_that_returned_survives_sigkill_of_the_host_and_ctl_kv_reads_the_same_store() {
+    let dir = scratch("kv-sigkill");
+    let host = Running::start_text(&dir, &kv_tree(), arbor(), &[]);
+    assert_eq!(
+        ok_stdout(host.ctl(&["call", "w", "set orders o1 paid"])),
+        "ok"
+    );
+    assert_eq!(ok_stdout(host.ctl(&["call", "w", "incr orders n 5"])), "5");
+    assert_eq!(
+        ok_stdout(host.ctl(&["kv", "set", "orders", "o2", "shipped"])),
+        "ok\n"
+    );
+    host.signal("KILL");
+    let (out, _) = host.wait();
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    assert!(
+        dir.join("arbor.db").exists(),
+        "the database beside the tree file"
+    );
+
+    let host = Running::start_text(&dir, &kv_tree(), arbor(), &[]);
+    assert_eq!(ok_stdout(host.ctl(&["call", "w", "get orders o1"])), "paid");
+    assert_eq!(
+        ok_stdout(host.ctl(&["call", "w", "get orders o2"])),
+        "shipped"
+    );
+    assert_eq!(ok_stdout(host.ctl(&["call", "w", "incr orders n 1"])), "6");
+    assert_eq!(ok_stdout(host.ctl(&["kv", "get", "orders", "o1"])), "paid");
+    assert_eq!(
+        ok_stdout(host.ctl(&["kv", "list", "orders"])),
+        "n\no1\no2\n"
+    );
+    let missing = host.ctl(&["kv", "get", "orders", "o9"]);
+    assert_one_line_error(&missing, "bucket \"orders\" has no key \"o9\"");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn run_refuses_a_corrupt_database_on_one_line_and_leaves_it_alone() {
+    let dir = scratch("kv-corrupt");
+    let file = write(&dir, "tree.toml", kv_tree());
+    let garbage = b"not a database, just bytes ".repeat(200);
+    let db = write(&dir, "arbor.db", &garbage);
+    let out = output_within_patience(arbor().arg("check").arg(&file));
+    assert!(
+        out.status.success(),
+        "check does not open the store: {}",
+        stderr(&out)
+    );
+    let out = output_within_patience(
+        arbor()
+            .arg("run")
+            .arg(&file)
+            .arg("--control")
+            .arg(dir.join("arbor.sock")),
+    );
+    assert_one_line_error(&out, "file is not a database");
+    assert!(
+        stderr(&out).contains(&db.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}
+
+#[test]
+fn a_full_disk_fails_the_write_with_a_clear_error_and_keeps_the_host_and_earlier_data() {
+    let dir = scratch("kv-full");
+    // The host execs with a 2 MiB file-size limit (and SIGXFSZ ignored, so
+    // a write past it fails with EFBIG as on a full disk).
+    let mut limited = Command::new("bash");
+    limited
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 2048 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_arbor"))
+        .env("ARBOR_LOG", "warn")
+        .env("ARBOR_CACHE_DIR", "off")
+        .env_remove("ARBOR_CONTROL");
+    let host = Running::start_text(&dir, &kv_tree(), limited, &[]);
+    assert_eq!(
+        ok_stdout(host.ctl(&["call", "w", "set orders o1 paid"])),
+        "ok"
+    );
+    let big = host.ctl(&["call", "w", "big orders huge 4000000"]);
+    let err = stderr(&big);
+    assert!(!big.status.success(), "a write past the limit fails");
+    assert!(
+        err.contains("the key-value store failed") && err.contains("full"),
+        "{err}"
+    );
+    // The host, the child and what was committed before are all there.
+    assert_eq!(ok_stdout(host.ctl(&["call", "w", "get orders o1"])), "paid");
+    assert_eq!(
+        ok_stdout(host.ctl(&["call", "w", "get orders huge"])),
+        "none"
+    );
+    assert_eq!(
+        ok_stdout(host.ctl(&["call", "w", "set orders o2 small"])),
+        "ok"
+    );
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -29,6 +29,7 @@ use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
 use crate::host_api::ChildState;
+use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, Envelope, MailboxReceiver};
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
@@ -124,10 +125,11 @@ pub(crate) async fn start(
     spec: &WorkerSpec,
     path: Arc<str>,
     router: Arc<dyn Router>,
+    keyvalue: Option<KvGrant>,
     restore: Option<Restore>,
 ) -> Result<Started, Failure> {
     let boot = async {
-        let state = || ChildState::new(spec, path.clone(), router.clone());
+        let state = || ChildState::new(spec, path.clone(), router.clone(), keyvalue.clone());
         let mut instance = instantiate(engine, component, state).await?;
         match run_init(&mut instance, &spec.args).await? {
             InitOutcome::Running => {}

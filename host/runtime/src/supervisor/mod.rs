@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     /// The registry as the children's call path sees it.
     pub router: Arc<dyn Router>,
     pub events: EventSink,
+    /// The durable key-value store, opened on first use.
+    pub keyvalue: Arc<crate::keyvalue::KvStore>,
     /// The current version of each component in `[components]`: what a
     /// child added from now on runs. A swap of a whole component, or an
     /// `apply`, replaces entries; each worker's place keeps the version it

@@ -207,6 +207,7 @@ impl Supervisor {
             worker,
             place.path.clone(),
             shared.router.clone(),
+            crate::keyvalue::KvGrant::new(&shared.keyvalue, &worker.keyvalue),
             restore,
         )
         .await?;

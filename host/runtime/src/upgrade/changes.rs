@@ -187,6 +187,19 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
     );
     compare(
         c,
+        "keyvalue",
+        (&old.keyvalue, &new.keyvalue),
+        |m| {
+            if m.is_empty() {
+                "none".to_string()
+            } else {
+                format!("[{}]", m.join(", "))
+            }
+        },
+        Takes::NextStart,
+    );
+    compare(
+        c,
         "mailbox_capacity",
         (old.mailbox.capacity, new.mailbox.capacity),
         |n| n.to_string(),

@@ -202,6 +202,16 @@ impl Plan {
                 ),
             ));
         }
+        if running.data != new.data {
+            return Err(refuse(
+                "node.data",
+                format!(
+                    "{} -> {}: the key-value store is opened by the running host; restart the host to change it",
+                    running.data.display(),
+                    new.data.display()
+                ),
+            ));
+        }
         if running.root.name != new.root.name {
             return Err(refuse(
                 "supervisor.name",

@@ -18,6 +18,7 @@ mod http;
 mod ignore;
 mod inspection;
 mod intensity;
+mod keyvalue;
 mod lifecycle;
 mod live_settings;
 mod mailbox;
