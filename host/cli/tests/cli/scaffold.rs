@@ -10,11 +10,62 @@ fn arbor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_arbor"))
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
+/// A directory under the system's temp dir, removed with everything in it
+/// when dropped: a scaffold's build leaves hundreds of MB (a Rust target
+/// dir, a Python venv) that must not pile up run after run.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+fn fresh_dir(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("arbor-new-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+/// A scaffolded project; its scratch dir goes when it is dropped.
+struct Project {
+    path: PathBuf,
+    _scratch: Scratch,
+}
+
+impl AsRef<Path> for Project {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::ops::Deref for Project {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
 }
 
 fn run(cmd: &mut Command, what: &str) {
@@ -27,7 +78,7 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
-fn new_project(lang: &str, name: &str) -> PathBuf {
+fn new_project(lang: &str, name: &str) -> Project {
     let parent = fresh_dir(lang);
     run(
         arbor()
@@ -35,7 +86,10 @@ fn new_project(lang: &str, name: &str) -> PathBuf {
             .arg(&parent),
         "arbor new",
     );
-    parent.join(name)
+    Project {
+        path: parent.join(name),
+        _scratch: parent,
+    }
 }
 
 fn check(project: &Path) {
