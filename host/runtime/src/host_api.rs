@@ -48,8 +48,9 @@ pub struct ChildState {
     router: Arc<dyn Router>,
     call_timeout: Duration,
     may_call: Option<Arc<[String]>>,
-    /// The supervisors it may start and stop children under (`may_start`).
-    may_start: Arc<[String]>,
+    /// The supervisors it may start and stop children under (`may_start`);
+    /// `None` for none, so a child without the grant allocates nothing.
+    may_start: Option<Arc<[String]>>,
     /// Its pending `send-after` timers, made on the first one; shared with
     /// the next version across a hot swap.
     timers: Option<Arc<Timers>>,
@@ -81,7 +82,7 @@ impl ChildState {
             router,
             call_timeout: spec.call_timeout,
             may_call: spec.may_call.as_deref().map(Arc::from),
-            may_start: Arc::from(spec.may_start.as_slice()),
+            may_start: (!spec.may_start.is_empty()).then(|| Arc::from(spec.may_start.as_slice())),
             timers: None,
             stop_request: None,
             http: GuestHttp::default(),
@@ -180,7 +181,12 @@ impl ChildState {
     /// `may_start` names `supervisor` (a path names its last supervisor).
     fn may_start(&self, supervisor: &str) -> Result<(), ChildError> {
         let name = supervisor.rsplit('/').next().unwrap_or(supervisor);
-        if self.may_start.iter().any(|granted| granted == name) {
+        if self
+            .may_start
+            .iter()
+            .flat_map(|granted| granted.iter())
+            .any(|g| g == name)
+        {
             Ok(())
         } else {
             Err(ChildError::Denied(supervisor.to_string()))
