@@ -222,7 +222,7 @@ impl Node {
                 .await
                 .expect("component loading does not panic")?
         };
-        let keyvalue = Arc::new(KvStore::new(&tree.data));
+        let keyvalue = Arc::new(KvStore::new(&tree.data).with_sync(tree.data_sync));
         if grants_keyvalue(&tree.root) {
             // A tree that grants buckets opens its database now, so a
             // corrupt file or a directory it cannot write stops the start

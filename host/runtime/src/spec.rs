@@ -64,6 +64,8 @@ pub struct TreeSpec {
     /// `[node] data`: the key-value store's SQLite database (relative to
     /// the tree file; default `arbor.db` beside it), created on first use.
     pub data: PathBuf,
+    /// `[node] data_sync`: when a write to the store is durable.
+    pub data_sync: DataSync,
     /// The line of each child's table and of the fields that decide what a
     /// child is (`name`, `component`, `strategy`, `dynamic`, the `[node]`
     /// settings), by dotted field path (`supervisor.children[1].dynamic`):
@@ -328,6 +330,34 @@ struct RawHost {
     max_instances: Option<Spanned<i64>>,
     fast_traps: Option<Spanned<bool>>,
     data: Option<Spanned<String>>,
+    data_sync: Option<Spanned<String>>,
+}
+
+/// When a write to the key-value store that returned to the guest is
+/// durable (`[node] data_sync`): SQLite's `synchronous` in WAL mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DataSync {
+    /// `full` (the default): the WAL is fsynced before the write returns,
+    /// so it survives the host being killed, the OS crashing and power
+    /// loss. Each commit costs an fsync (group commit shares it among the
+    /// writes that arrive meanwhile).
+    #[default]
+    Full,
+    /// `normal`: the write is in the WAL file (the OS's page cache) before
+    /// it returns, so it survives the host process being killed (SIGKILL,
+    /// a panic, an OOM kill) but the last commits may be lost if the OS
+    /// crashes or the power fails; fsyncs happen at checkpoints only.
+    Normal,
+}
+
+impl DataSync {
+    /// The word in the tree file, and SQLite's `synchronous` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataSync::Full => "full",
+            DataSync::Normal => "normal",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -498,6 +528,23 @@ impl TreeSpec {
             }
             None => base.join(DEFAULT_DATA_FILE),
         };
+        let data_sync = match node.as_ref().and_then(|n| n.data_sync.as_ref()) {
+            None => DataSync::Full,
+            Some(word) => {
+                loc.note("node.data_sync", word.span());
+                match word.get_ref().as_str() {
+                    "full" => DataSync::Full,
+                    "normal" => DataSync::Normal,
+                    other => {
+                        return Err(loc.error(
+                            word.span(),
+                            "node.data_sync",
+                            format!("expected \"full\" or \"normal\", got {other:?}"),
+                        ));
+                    }
+                }
+            }
+        };
         if let Some(value) = node.as_ref().and_then(|n| n.max_instances.as_ref()) {
             loc.note("node.max_instances", value.span());
         }
@@ -525,6 +572,7 @@ impl TreeSpec {
             max_instances,
             fast_traps,
             data,
+            data_sync,
             lines: loc.lines.take(),
         })
     }
@@ -1075,6 +1123,18 @@ fn in_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_sync_is_full_unless_the_tree_says_normal_and_nothing_else_is_accepted() {
+        let text = "[supervisor]\nname = \"root\"\n";
+        let parse = |t: &str| TreeSpec::parse(Path::new("t.toml"), t);
+        assert_eq!(parse(text).unwrap().data_sync, DataSync::Full);
+        let normal = format!("[node]\ndata_sync = \"normal\"\n{text}");
+        assert_eq!(parse(&normal).unwrap().data_sync, DataSync::Normal);
+        let err = parse(&format!("[node]\ndata_sync = \"off\"\n{text}")).unwrap_err();
+        assert_eq!((err.line, err.field.as_str()), (2, "node.data_sync"));
+        assert!(err.message.contains("expected \"full\" or \"normal\""), "{err}");
+    }
 
     fn parse(text: &str) -> Result<TreeSpec, SpecError> {
         TreeSpec::parse(Path::new("dir/tree.toml"), text)

@@ -7,7 +7,9 @@
 //! The writer takes every request waiting in its channel as one batch, runs
 //! them in one transaction (each in a savepoint, so one refused operation
 //! does not undo its neighbours) and answers each only once `COMMIT` has
-//! returned: with `synchronous = FULL` in WAL mode, once the WAL is fsynced.
+//! returned: with `synchronous = FULL` in WAL mode (the default), once the
+//! WAL is fsynced; with `[node] data_sync = "normal"`, once it is in the
+//! WAL file (a killed host keeps it; an OS crash may not).
 //! Children writing at the same time thus share fsyncs (group commit), and
 //! a write that returned is on disk. Reads go to the reader's connection,
 //! which sees every committed write (WAL readers see the latest commit when
@@ -20,6 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{KvError, LIST_PAGE, check_key, check_value};
+use crate::spec::DataSync;
 
 /// At most this many requests share one transaction: enough to amortise an
 /// fsync across every child of a busy host, few enough that one batch
@@ -147,6 +150,7 @@ struct Lanes {
 /// first use (or at start, when the tree grants any bucket).
 pub struct KvStore {
     path: PathBuf,
+    sync: DataSync,
     /// `None` until opened; a failed open is not remembered, so the next
     /// use tries again (an operator may have fixed the file meanwhile).
     lanes: Mutex<Option<Arc<Lanes>>>,
@@ -159,12 +163,20 @@ impl std::fmt::Debug for KvStore {
 }
 
 impl KvStore {
-    /// The store at `path`; nothing is opened or created yet.
+    /// The store at `path`, durable as `synchronous = FULL` says; nothing
+    /// is opened or created yet.
     pub fn new(path: impl Into<PathBuf>) -> KvStore {
         KvStore {
             path: path.into(),
+            sync: DataSync::Full,
             lanes: Mutex::new(None),
         }
+    }
+
+    /// The same store, its writes durable as `sync` says (before it opens).
+    pub fn with_sync(mut self, sync: DataSync) -> KvStore {
+        self.sync = sync;
+        self
     }
 
     /// The database file.
@@ -188,7 +200,7 @@ impl KvStore {
             path: self.path.clone(),
             message,
         };
-        let writer = open_writer(&self.path).map_err(open_error)?;
+        let writer = open_writer(&self.path, self.sync).map_err(open_error)?;
         let reader = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -297,8 +309,8 @@ pub(crate) fn unreachable_answer<T>(answer: Answer) -> Result<T, KvError> {
 }
 
 /// Opens the writer's connection, creating the file and the schema when
-/// missing, in WAL mode with `synchronous = FULL`.
-fn open_writer(path: &Path) -> Result<Connection, String> {
+/// missing, in WAL mode with `synchronous` as `sync` says.
+fn open_writer(path: &Path, sync: DataSync) -> Result<Connection, String> {
     let sql = |e: rusqlite::Error| describe(&e);
     let connection = Connection::open_with_flags(
         path,
@@ -319,7 +331,7 @@ fn open_writer(path: &Path) -> Result<Connection, String> {
         ));
     }
     connection
-        .pragma_update(None, "synchronous", "FULL")
+        .pragma_update(None, "synchronous", sync.as_str())
         .map_err(sql)?;
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))

@@ -212,6 +212,16 @@ impl Plan {
                 ),
             ));
         }
+        if running.data_sync != new.data_sync {
+            return Err(refuse(
+                "node.data_sync",
+                format!(
+                    "{} -> {}: the key-value store is opened by the running host; restart the host to change it",
+                    running.data_sync.as_str(),
+                    new.data_sync.as_str()
+                ),
+            ));
+        }
         if running.root.name != new.root.name {
             return Err(refuse(
                 "supervisor.name",
