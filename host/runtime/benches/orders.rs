@@ -91,6 +91,12 @@ impl Finish {
 fn order_tree(address: SocketAddr) -> TreeSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/order-system/tree.toml");
     let mut tree = TreeSpec::load(&path).expect("the example's tree file");
+    // A fresh store for each run, durable as the example's tree file says.
+    let data = std::env::temp_dir().join(format!("arbor-orders-bench-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", data.display()));
+    }
+    tree.data = data;
     for child in &mut tree.root.children {
         if let ChildSpec::Worker(worker) = child {
             match worker.name.as_str() {

@@ -1133,7 +1133,10 @@ mod tests {
         assert_eq!(parse(&normal).unwrap().data_sync, DataSync::Normal);
         let err = parse(&format!("[node]\ndata_sync = \"off\"\n{text}")).unwrap_err();
         assert_eq!((err.line, err.field.as_str()), (2, "node.data_sync"));
-        assert!(err.message.contains("expected \"full\" or \"normal\""), "{err}");
+        assert!(
+            err.message.contains("expected \"full\" or \"normal\""),
+            "{err}"
+        );
     }
 
     fn parse(text: &str) -> Result<TreeSpec, SpecError> {

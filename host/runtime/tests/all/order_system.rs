@@ -4,7 +4,7 @@
 //! services crashed under traffic, every order accounted for.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use arbor::spec::ChildSpec;
@@ -13,11 +13,21 @@ use serde_json::Value;
 
 use crate::support::{Harness, PATIENCE, free_address, request};
 
-/// The example's tree, with `web` on `address` and the traffic child at
-/// `rate` orders per second.
-fn order_tree(address: SocketAddr, rate: u32) -> TreeSpec {
+/// A fresh database file for one test (removed first if a past run left it).
+fn database(test: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("arbor-orders-{}-{test}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
+}
+
+/// The example's tree, with `web` on `address`, the traffic child at
+/// `rate` orders per second, and the store in `data`.
+fn order_tree(address: SocketAddr, rate: u32, data: &Path) -> TreeSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/order-system/tree.toml");
     let mut tree = TreeSpec::load(&path).expect("the example's tree file is valid");
+    tree.data = data.to_path_buf();
     // Room for the orders a test places, not the example's 10,000: tests
     // run side by side, and each pool reserves address space.
     tree.max_instances = Some(1_000);
@@ -80,7 +90,7 @@ async fn status_of(address: SocketAddr, id: &str) -> String {
 #[tokio::test]
 async fn every_order_placed_over_http_ends_completed_or_failed_and_none_is_charged_twice() {
     let address = free_address();
-    let h = Harness::start_tree(order_tree(address, 0)).await;
+    let h = Harness::start_tree(order_tree(address, 0, &database("accounted"))).await;
     // 8 clients at once: good orders, out-of-stock ones, declined ones.
     let mut clients = Vec::new();
     for client in 0..8 {
@@ -126,7 +136,7 @@ async fn every_order_placed_over_http_ends_completed_or_failed_and_none_is_charg
 #[tokio::test]
 async fn a_failing_processor_is_not_restarted_and_its_order_reports_the_reason() {
     let address = free_address();
-    let mut h = Harness::start_tree(order_tree(address, 0)).await;
+    let mut h = Harness::start_tree(order_tree(address, 0, &database("failing"))).await;
     let id = place(address, "rare", 1).await;
     let path = format!("shop/orders/{id}");
     let exit = h
@@ -148,7 +158,7 @@ async fn a_failing_processor_is_not_restarted_and_its_order_reports_the_reason()
 async fn inventory_crashing_under_traffic_restarts_payment_and_notification_not_the_repository() {
     let address = free_address();
     // The traffic child places 100 orders a second on its timers.
-    let mut h = Harness::start_tree(order_tree(address, 100)).await;
+    let mut h = Harness::start_tree(order_tree(address, 100, &database("inventory"))).await;
     let before = settled_count(address).await;
     assert!(h.node.call("inventory", b"crash".to_vec()).await.is_err());
     for path in [
@@ -196,4 +206,60 @@ async fn inventory_crashing_under_traffic_restarts_payment_and_notification_not_
 async fn settled_count(address: SocketAddr) -> u64 {
     let (_, summary) = json(address, "GET", "/orders", "").await;
     summary["completed"].as_u64().unwrap() + summary["failed"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn orders_survive_a_repository_crash_and_a_new_host_and_a_charged_order_is_not_charged_again()
+{
+    let address = free_address();
+    let data = database("durable");
+    let mut h = Harness::start_tree(order_tree(address, 0, &data)).await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(place(address, "widget", 1).await);
+    }
+    let before = settled(address).await;
+    assert_eq!(before["completed"], 20, "{before}");
+
+    // The repository crashes: its restart reads every order back.
+    assert!(
+        h.node
+            .call("repository", br#"{"op": "crash"}"#.to_vec())
+            .await
+            .is_err()
+    );
+    h.wait_event(EventKind::ChildRestarted, "shop/repository", None)
+        .await;
+    let (_, after) = json(address, "GET", "/orders", "").await;
+    assert_eq!(after, before, "the orders are the same after the crash");
+    assert_eq!(status_of(address, &ids[3]).await, "completed");
+    h.node.shutdown().await;
+
+    // As if the host was killed after charging an order and before its
+    // processor marked it completed: pending, charged once.
+    let store = arbor::keyvalue::KvStore::new(&data);
+    let order = r#"{"id": "o-900", "item": "widget", "qty": 1, "status": "pending", "charges": 1, "charged_cents": 250}"#;
+    store
+        .set("orders", "order/o-900", order.as_bytes().to_vec())
+        .await
+        .unwrap();
+    drop(store);
+
+    // A new host on the same store: the 20 orders are there, and the
+    // pending one is processed again without a second charge.
+    let address = free_address();
+    let h = Harness::start_tree(order_tree(address, 0, &data)).await;
+    assert_eq!(status_of(address, &ids[0]).await, "completed");
+    let summary = settled(address).await;
+    assert_eq!(summary["total"], 21, "{summary}");
+    assert_eq!(
+        summary["completed"], 21,
+        "the pending order was recovered: {summary}"
+    );
+    assert_eq!(summary["charged_twice"], 0, "{summary}");
+    let (_, recovered) = json(address, "GET", "/orders/o-900", "").await;
+    assert_eq!(recovered["charges"], 1, "{recovered}");
+    // New ids go on from the store's counter, not from 1.
+    assert_eq!(place(address, "widget", 1).await, "o-21");
+    h.node.shutdown().await;
 }
