@@ -51,6 +51,9 @@ const WORLD_WITH_HANDOVER: &str = "supervised-with-handover";
 /// runs guests of both versions side by side and proves that old components
 /// keep working.
 const CONTRACT_0_1: &str = "wit/arbor-0.1.0";
+/// The standard wasi:keyvalue WIT the host serves (vendored from wasmtime),
+/// for guests whose world imports it.
+const KEYVALUE_WIT: &str = "host/runtime/wit/keyvalue";
 const TARGET: &str = "wasm32-wasip2";
 /// componentize-py is pinned: its output and CLI change between releases.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
@@ -97,7 +100,7 @@ fn main() {
     build.c("guests/c/probe", "probe");
     // The order system's services in Python, JavaScript and C
     // (examples/order-system): plain `supervised` guests.
-    build.python("examples/order-system/inventory", "inventory", "supervised");
+    build.python("examples/order-system/inventory", "inventory", "inventory");
     build.js("examples/order-system/payment", "payment", "supervised");
     build.js("examples/order-system/traffic", "traffic", "supervised");
     build.c("examples/order-system/notification", "notification");
@@ -221,8 +224,27 @@ impl Build {
         let venv = self.tools.join("python");
         let tool = venv.join("bin/componentize-py");
         let marker = python_tool(&venv, COMPONENTIZE_PY);
-        let wit = self.root.join(CONTRACT);
-        if is_stale(&output, &[&source, &wit, &marker]) {
+        let contract = self.root.join(CONTRACT);
+        let keyvalue = self.root.join(KEYVALUE_WIT);
+        if is_stale(&output, &[&source, &contract, &keyvalue, &marker]) {
+            // A guest with a `wit/` of its own (a world that adds imports,
+            // such as wasi:keyvalue, to `supervised`) gets the contract and
+            // the keyvalue WIT staged beside it as dependencies.
+            let wit = if source.join("wit").exists() {
+                let staged = self.out.join("python").join(format!("{guest}-wit"));
+                let _ = std::fs::remove_dir_all(&staged);
+                copy_dir(&source.join("wit"), &staged);
+                std::fs::create_dir_all(staged.join("deps/arbor")).expect("stage the contract");
+                std::fs::copy(
+                    contract.join("arbor.wit"),
+                    staged.join("deps/arbor/arbor.wit"),
+                )
+                .expect("stage the contract");
+                copy_dir(&keyvalue, &staged.join("deps/keyvalue"));
+                staged
+            } else {
+                contract.clone()
+            };
             // Stage the sources alone: whatever else is on the path is
             // snapshotted into the component.
             let stage = self.out.join("python").join(format!("{guest}-src"));

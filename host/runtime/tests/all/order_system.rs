@@ -259,6 +259,15 @@ async fn orders_survive_a_repository_crash_and_a_new_host_and_a_charged_order_is
     assert_eq!(summary["charged_twice"], 0, "{summary}");
     let (_, recovered) = json(address, "GET", "/orders/o-900", "").await;
     assert_eq!(recovered["charges"], 1, "{recovered}");
+    // Inventory's reservations are in the store too: the 20 orders of the
+    // first host and the recovered one.
+    let stock = h
+        .node
+        .call("inventory", br#"{"op": "stock"}"#.to_vec())
+        .await
+        .unwrap();
+    let stock: Value = serde_json::from_slice(&stock).unwrap();
+    assert_eq!(stock["widget"], 1_000_000 - 21, "{stock}");
     // New ids go on from the store's counter, not from 1.
     assert_eq!(place(address, "widget", 1).await, "o-21");
     h.node.shutdown().await;
