@@ -176,26 +176,14 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
         c,
         "may_start",
         (&old.may_start, &new.may_start),
-        |m| {
-            if m.is_empty() {
-                "none".to_string()
-            } else {
-                format!("[{}]", m.join(", "))
-            }
-        },
+        |m| grant_list(m),
         Takes::NextStart,
     );
     compare(
         c,
         "keyvalue",
         (&old.keyvalue, &new.keyvalue),
-        |m| {
-            if m.is_empty() {
-                "none".to_string()
-            } else {
-                format!("[{}]", m.join(", "))
-            }
-        },
+        |m| grant_list(m),
         Takes::NextStart,
     );
     compare(
@@ -247,5 +235,14 @@ fn show_args(args: &[u8]) -> String {
             format!("{head:?}... ({} bytes)", args.len())
         }
         Err(_) => format!("{} bytes", args.len()),
+    }
+}
+
+/// A grant as a plan shows it: `none`, or the names it grants.
+fn grant_list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        format!("[{}]", names.join(", "))
     }
 }
