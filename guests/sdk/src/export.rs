@@ -35,8 +35,10 @@ fn with_state<T: Actor, R>(f: impl FnOnce(&mut T) -> R) -> R {
 /// ```no_run
 /// # struct Web { served: u64 }
 /// # impl arbor_guest::Actor for Web {
-/// #     fn init(_: &[u8]) -> Result<arbor_guest::Init<Self>, String> { todo!() }
-/// #     fn handle(&mut self, _: &[u8]) -> Result<Vec<u8>, String> { todo!() }
+/// #     fn init(_: &[u8]) -> Result<arbor_guest::Init<Self>, String> {
+/// #         Ok(arbor_guest::Init::Running(Web { served: 0 }))
+/// #     }
+/// #     fn handle(&mut self, _: &[u8]) -> Result<Vec<u8>, String> { Ok(Vec::new()) }
 /// # }
 /// // In the HTTP handler of a guest whose Actor is `Web`:
 /// let served = arbor_guest::state(|web: &mut Web| {

@@ -180,7 +180,7 @@ impl ChildState {
 
     /// `may_start` names `supervisor` (a path names its last supervisor).
     fn may_start(&self, supervisor: &str) -> Result<(), ChildError> {
-        let name = supervisor.rsplit('/').next().unwrap_or(supervisor);
+        let name = crate::vocab::last_name(supervisor);
         if self
             .may_start
             .iter()

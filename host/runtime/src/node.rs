@@ -402,8 +402,7 @@ impl NodeHandle {
     }
 
     fn supervisor(&self, name: &str) -> Result<SupervisorRef, CommandError> {
-        // A path (`root/services`) names its last supervisor.
-        let name = name.rsplit('/').next().unwrap_or(name);
+        let name = crate::vocab::last_name(name);
         self.shared
             .registry
             .supervisor(name)

@@ -21,7 +21,7 @@ use crate::mailbox::{CallError, MailboxSender, Reply};
 use crate::routing::{self, ChildError, ChildOrder, Router};
 use crate::spec::{ChildSpec, WorkerSpec};
 use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand, SupervisorRef};
-use crate::vocab::StartOutcome;
+use crate::vocab::{StartOutcome, last_name};
 
 /// What a name points at.
 #[derive(Clone)]
@@ -172,9 +172,7 @@ impl Registry {
         make: impl FnOnce(oneshot::Sender<T>) -> SupervisorCommand,
     ) -> Result<oneshot::Receiver<T>, ChildError> {
         let gone = || ChildError::NoSuchSupervisor(name.to_string());
-        // A path (`root/services`) names its last supervisor.
-        let last = name.rsplit('/').next().unwrap_or(name);
-        let running = self.supervisor(last).ok_or_else(gone)?;
+        let running = self.supervisor(last_name(name)).ok_or_else(gone)?;
         let (tx, rx) = oneshot::channel();
         running.commands.send(make(tx)).map_err(|_| gone())?;
         Ok(rx)

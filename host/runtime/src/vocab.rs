@@ -301,3 +301,10 @@ impl fmt::Display for ChildStatus {
         f.write_str(self.as_str())
     }
 }
+
+/// The name a path ends in: `root/services` names `services`, and a bare
+/// name names itself. Where a command or a grant takes a supervisor by name
+/// or by path, this is the name the registry knows.
+pub fn last_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}

@@ -183,43 +183,51 @@ impl Plan {
             field: field.to_string(),
             message,
         };
-        if running.max_instances != new.max_instances {
-            return Err(refuse(
+        // The host's own settings are fixed when it starts: each that
+        // differs is refused, the first one named.
+        const OPENED: &str = "the key-value store is opened by the running host";
+        let fixed_at_start = [
+            (
                 "node.max_instances",
-                format!(
-                    "{} -> {}: the instance pool is sized when the host starts; restart the host to change it",
+                running.max_instances != new.max_instances,
+                (
                     or_counted(running.max_instances),
-                    or_counted(new.max_instances)
+                    or_counted(new.max_instances),
                 ),
-            ));
-        }
-        if running.fast_traps != new.fast_traps {
-            return Err(refuse(
+                "the instance pool is sized when the host starts",
+            ),
+            (
                 "node.fast_traps",
-                format!(
-                    "{} -> {}: the engine is built with it when the host starts; restart the host to change it",
-                    running.fast_traps, new.fast_traps
-                ),
-            ));
-        }
-        if running.data != new.data {
-            return Err(refuse(
+                running.fast_traps != new.fast_traps,
+                (running.fast_traps.to_string(), new.fast_traps.to_string()),
+                "the engine is built with it when the host starts",
+            ),
+            (
                 "node.data",
-                format!(
-                    "{} -> {}: the key-value store is opened by the running host; restart the host to change it",
-                    running.data.display(),
-                    new.data.display()
+                running.data != new.data,
+                (
+                    running.data.display().to_string(),
+                    new.data.display().to_string(),
                 ),
-            ));
-        }
-        if running.data_sync != new.data_sync {
-            return Err(refuse(
+                OPENED,
+            ),
+            (
                 "node.data_sync",
-                format!(
-                    "{} -> {}: the key-value store is opened by the running host; restart the host to change it",
-                    running.data_sync.as_str(),
-                    new.data_sync.as_str()
+                running.data_sync != new.data_sync,
+                (
+                    running.data_sync.as_str().to_string(),
+                    new.data_sync.as_str().to_string(),
                 ),
+                OPENED,
+            ),
+        ];
+        if let Some((field, _, (from, to), why)) = fixed_at_start
+            .into_iter()
+            .find(|(_, changed, _, _)| *changed)
+        {
+            return Err(refuse(
+                field,
+                format!("{from} -> {to}: {why}; restart the host to change it"),
             ));
         }
         if running.root.name != new.root.name {
