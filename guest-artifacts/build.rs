@@ -25,9 +25,9 @@ use std::time::SystemTime;
 /// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1;
 /// `http_hello` is a stock `wasi:http/proxy` component with no Arbor
 /// exports, `http_probe` an HTTP child that also exports Arbor's
-/// lifecycle; `kv_probe` uses `wasi:keyvalue` through stock bindings;
-/// `order_*` are the order system's Rust services, in
-/// `examples/order-system`, members of the guests workspace). One nested
+/// lifecycle; `kv_probe` uses `wasi:keyvalue` through stock bindings,
+/// `kv_draft2` Spin's `0.2.0-draft2` of it; `order_*` are the order
+/// system's Rust services, in `examples/order-system`, members of the guests workspace). One nested
 /// build makes them all, so they share one target dir and their
 /// dependencies compile once.
 const RUST_GUESTS: &[&str] = &[
@@ -37,6 +37,7 @@ const RUST_GUESTS: &[&str] = &[
     "http_hello",
     "http_probe",
     "kv_probe",
+    "kv_draft2",
     "order_repository",
     "order_processor",
     "order_web",
@@ -92,6 +93,12 @@ fn main() {
     println!(
         "cargo:rerun-if-changed={}",
         build.root.join("examples/order-system").display()
+    );
+    // The standard WIT the host serves (wasi:keyvalue), which guests build
+    // their bindings from.
+    println!(
+        "cargo:rerun-if-changed={}",
+        build.root.join("host/runtime/wit").display()
     );
 
     build.rust();

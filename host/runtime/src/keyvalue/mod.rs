@@ -64,9 +64,15 @@ pub enum KvError {
         "cannot increment {0:?}: its value is not a decimal number (increment stores numbers as decimal text)"
     )]
     NotANumber(String),
-    /// `increment` past `u64::MAX`.
-    #[error("cannot increment {0:?}: the result would overflow a u64")]
-    Overflow(String),
+    /// `increment` to a number its draft cannot hold (past `u64::MAX` or
+    /// below 0 for `0.2.0-draft`, outside the s64 range for `0.2.0-draft2`).
+    #[error("cannot increment {key:?}: the result would be outside the {range} range")]
+    OutOfRange {
+        /// The key.
+        key: String,
+        /// The range: `u64` or `s64`.
+        range: &'static str,
+    },
     /// SQLite refused the operation (a full disk, an I/O error); nothing
     /// of it was committed.
     #[error("the key-value store failed: {0}")]

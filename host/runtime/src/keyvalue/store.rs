@@ -67,12 +67,21 @@ pub(crate) enum Op {
     },
     ListKeys {
         bucket: String,
-        cursor: u64,
+        cursor: KeyCursor,
     },
     Increment {
         bucket: String,
         key: String,
-        delta: u64,
+        /// Either draft's delta (u64 or s64) fits.
+        delta: i128,
+        range: NumberRange,
+    },
+    /// Sets `key` to `value` if it still holds `expected` (`None`: absent).
+    Swap {
+        bucket: String,
+        key: String,
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
     },
     GetMany {
         bucket: String,
@@ -104,7 +113,7 @@ impl Op {
             | Op::Exists { key, .. }
             | Op::Delete { key, .. }
             | Op::Increment { key, .. } => check_key(key),
-            Op::Set { key, value, .. } => {
+            Op::Set { key, value, .. } | Op::Swap { key, value, .. } => {
                 check_key(key)?;
                 check_value(value)
             }
@@ -128,10 +137,53 @@ pub(crate) enum Answer {
     Done,
     Keys {
         keys: Vec<String>,
-        next: Option<u64>,
+        next: Option<KeyCursor>,
     },
-    Number(u64),
+    Number(i128),
     Values(Vec<Option<(String, Vec<u8>)>>),
+    /// The swap was committed.
+    Swapped,
+    /// The key no longer held what the swap expected; this is what it holds.
+    Conflict(Option<Vec<u8>>),
+}
+
+/// Where a `list-keys` page starts. The two drafts of `wasi:keyvalue`
+/// page differently: `0.2.0-draft` by a number (here: how many keys came
+/// before), `0.2.0-draft2` by a string (here: the last key of the page
+/// before, which stays right when keys are added or removed between pages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyCursor {
+    /// Skip this many keys.
+    Offset(u64),
+    /// The first page, with string cursors after it.
+    First,
+    /// The keys after this one.
+    After(String),
+}
+
+/// The numbers an `increment` may produce: `0.2.0-draft` counts in a u64,
+/// `0.2.0-draft2` in an s64. Both store the number as decimal text, so
+/// either draft (and `arbor ctl kv`, and `sqlite3`) reads the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberRange {
+    U64,
+    I64,
+}
+
+impl NumberRange {
+    fn holds(self, n: i128) -> bool {
+        match self {
+            NumberRange::U64 => u64::try_from(n).is_ok(),
+            NumberRange::I64 => i64::try_from(n).is_ok(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            NumberRange::U64 => "u64",
+            NumberRange::I64 => "s64",
+        }
+    }
 }
 
 struct Request {
@@ -270,10 +322,11 @@ impl KvStore {
         let op = Op::Increment {
             bucket: bucket.to_string(),
             key: key.to_string(),
-            delta,
+            delta: i128::from(delta),
+            range: NumberRange::U64,
         };
         match self.run(op).await? {
-            Answer::Number(n) => Ok(n),
+            Answer::Number(n) => Ok(u64::try_from(n).expect("the store keeps a u64 in range")),
             other => unreachable_answer(other),
         }
     }
@@ -281,7 +334,7 @@ impl KvStore {
     /// Every key of `bucket`, in order.
     pub async fn keys(&self, bucket: &str) -> Result<Vec<String>, KvError> {
         let mut all = Vec::new();
-        let mut cursor = 0;
+        let mut cursor = KeyCursor::First;
         loop {
             let op = Op::ListKeys {
                 bucket: bucket.to_string(),
@@ -505,29 +558,74 @@ fn apply_sql(connection: &Connection, op: &Op) -> Result<Answer, Failure> {
             Answer::Done
         }
         Op::ListKeys { bucket, cursor } => {
-            let mut statement = connection.prepare_cached(
-                "SELECT key FROM kv WHERE bucket = ?1 ORDER BY key LIMIT ?2 OFFSET ?3",
-            )?;
-            let offset = i64::try_from(*cursor).unwrap_or(i64::MAX);
-            let keys = statement
-                .query_map(params![bucket, LIST_PAGE as i64, offset], |row| row.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            let next = (keys.len() == LIST_PAGE).then(|| cursor + LIST_PAGE as u64);
+            let page = LIST_PAGE as i64;
+            let keys = match cursor {
+                KeyCursor::Offset(skip) => connection
+                    .prepare_cached(
+                        "SELECT key FROM kv WHERE bucket = ?1 ORDER BY key LIMIT ?2 OFFSET ?3",
+                    )?
+                    .query_map(
+                        params![bucket, page, i64::try_from(*skip).unwrap_or(i64::MAX)],
+                        |row| row.get(0),
+                    )?
+                    .collect::<rusqlite::Result<Vec<String>>>()?,
+                KeyCursor::First => connection
+                    .prepare_cached("SELECT key FROM kv WHERE bucket = ?1 ORDER BY key LIMIT ?2")?
+                    .query_map(params![bucket, page], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?,
+                KeyCursor::After(last) => connection
+                    .prepare_cached(
+                        "SELECT key FROM kv WHERE bucket = ?1 AND key > ?3 ORDER BY key LIMIT ?2",
+                    )?
+                    .query_map(params![bucket, page, last], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?,
+            };
+            let next = (keys.len() == LIST_PAGE).then(|| match cursor {
+                KeyCursor::Offset(skip) => KeyCursor::Offset(skip + LIST_PAGE as u64),
+                KeyCursor::First | KeyCursor::After(_) => {
+                    KeyCursor::After(keys.last().expect("a full page").clone())
+                }
+            });
             Answer::Keys { keys, next }
         }
-        Op::Increment { bucket, key, delta } => {
+        Op::Increment {
+            bucket,
+            key,
+            delta,
+            range,
+        } => {
             let current = match read(connection, bucket, key)? {
                 None => 0,
                 Some(bytes) => std::str::from_utf8(&bytes)
                     .ok()
-                    .and_then(|text| text.parse::<u64>().ok())
+                    .and_then(|text| text.parse::<i128>().ok())
                     .ok_or_else(|| Failure::Kv(KvError::NotANumber(key.clone())))?,
             };
             let new = current
                 .checked_add(*delta)
-                .ok_or_else(|| Failure::Kv(KvError::Overflow(key.clone())))?;
+                .filter(|n| range.holds(*n))
+                .ok_or_else(|| {
+                    Failure::Kv(KvError::OutOfRange {
+                        key: key.clone(),
+                        range: range.name(),
+                    })
+                })?;
             write(connection, bucket, key, new.to_string().as_bytes())?;
             Answer::Number(new)
+        }
+        Op::Swap {
+            bucket,
+            key,
+            expected,
+            value,
+        } => {
+            let current = read(connection, bucket, key)?;
+            if current == *expected {
+                write(connection, bucket, key, value)?;
+                Answer::Swapped
+            } else {
+                Answer::Conflict(current)
+            }
         }
         Op::GetMany { bucket, keys } => Answer::Values(
             keys.iter()
@@ -673,5 +771,105 @@ mod tests {
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains("not an SQLite database"), "{text}");
         assert_eq!(std::fs::read(&path).unwrap(), garbage);
+    }
+
+    fn list(store: &KvStore, cursor: KeyCursor, rt: &tokio::runtime::Runtime) -> Answer {
+        rt.block_on(store.run(Op::ListKeys {
+            bucket: "b".into(),
+            cursor,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_key_cursor_pages_on_from_the_last_key_even_when_keys_change_between_pages() {
+        let path = temp_db("cursor");
+        let rt = runtime();
+        let store = KvStore::new(&path);
+        rt.block_on(async {
+            for i in 0..LIST_PAGE + 5 {
+                store.set("b", &format!("k{i:05}"), vec![]).await.unwrap();
+            }
+        });
+        let Answer::Keys { keys, next } = list(&store, KeyCursor::First, &rt) else {
+            panic!("keys")
+        };
+        assert_eq!(keys.len(), LIST_PAGE);
+        assert_eq!(
+            next,
+            Some(KeyCursor::After(format!("k{:05}", LIST_PAGE - 1)))
+        );
+        // A key added before the cursor neither repeats nor hides one after.
+        rt.block_on(store.set("b", "a-first", vec![])).unwrap();
+        let Answer::Keys { keys, next } = list(&store, next.unwrap(), &rt) else {
+            panic!("keys")
+        };
+        assert_eq!(keys.first().unwrap(), &format!("k{LIST_PAGE:05}"));
+        assert_eq!((keys.len(), next), (5, None));
+    }
+
+    #[test]
+    fn increments_stay_in_their_drafts_range_and_both_drafts_read_one_number() {
+        let path = temp_db("ranges");
+        let rt = runtime();
+        let store = KvStore::new(&path);
+        let increment = |delta: i128, range| {
+            rt.block_on(store.run(Op::Increment {
+                bucket: "b".into(),
+                key: "n".into(),
+                delta,
+                range,
+            }))
+        };
+        assert!(matches!(
+            increment(-3, NumberRange::I64),
+            Ok(Answer::Number(-3))
+        ));
+        // 0.2.0-draft counts in a u64: below zero is refused, nothing written.
+        let err = increment(1, NumberRange::U64).unwrap_err();
+        assert!(
+            matches!(err, KvError::OutOfRange { range: "u64", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("outside the u64 range"), "{err}");
+        assert!(matches!(
+            increment(5, NumberRange::U64),
+            Ok(Answer::Number(2))
+        ));
+        let err = increment(i128::from(i64::MAX), NumberRange::I64).unwrap_err();
+        assert!(
+            matches!(err, KvError::OutOfRange { range: "s64", .. }),
+            "{err}"
+        );
+        assert_eq!(
+            rt.block_on(store.get("b", "n")).unwrap(),
+            Some(b"2".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_swap_commits_only_while_the_key_holds_what_it_expects() {
+        let path = temp_db("swap");
+        let rt = runtime();
+        let store = KvStore::new(&path);
+        let swap = |expected: Option<&[u8]>, value: &[u8]| {
+            rt.block_on(store.run(Op::Swap {
+                bucket: "b".into(),
+                key: "k".into(),
+                expected: expected.map(<[u8]>::to_vec),
+                value: value.to_vec(),
+            }))
+            .unwrap()
+        };
+        // Absent expected absent: created.
+        assert!(matches!(swap(None, b"one"), Answer::Swapped));
+        // Absent expected, but it is there now: refused, with what it holds.
+        assert!(matches!(swap(None, b"two"), Answer::Conflict(Some(v)) if v == b"one"));
+        assert!(matches!(swap(Some(b"one"), b"two"), Answer::Swapped));
+        assert!(matches!(swap(Some(b"one"), b"three"), Answer::Conflict(Some(v)) if v == b"two"));
+        assert_eq!(
+            rt.block_on(store.get("b", "k")).unwrap(),
+            Some(b"two".to_vec())
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! README "Durable state": `wasi:keyvalue` on the host's SQLite store, through
 //! the key-value probe (`guests/kv_probe`, stock `wit-bindgen` bindings of
-//! the standard WIT). Each test has a database of its own.
+//! the standard WIT, `0.2.0-draft`) and its Spin twin (`guests/kv_draft2`,
+//! `0.2.0-draft2`, with compare-and-swap). Each test has a database of its
+//! own.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use arbor::{CallError, EventKind, Node, NodeError, NodeOptions, TreeSpec};
 use crate::support::{Harness, root, user_cache, warm};
 
 const KV_PROBE: &str = arbor_guest_artifacts::KV_PROBE;
+const KV_DRAFT2: &str = arbor_guest_artifacts::KV_DRAFT2;
 
 /// A fresh directory for one test's database.
 fn data_dir(test: &str) -> PathBuf {
@@ -23,13 +26,18 @@ fn data_dir(test: &str) -> PathBuf {
 
 /// A tree of kv probes, `[node] data` at `db`; `workers` are (name, settings).
 fn kv_tree(db: &Path, workers: &[(&str, &str)]) -> TreeSpec {
-    warm(KV_PROBE);
+    tree_of(KV_PROBE, db, workers)
+}
+
+/// A tree of `component` children, `[node] data` at `db`.
+fn tree_of(component: &str, db: &Path, workers: &[(&str, &str)]) -> TreeSpec {
+    warm(component);
     let mut tree = root("max_restarts = 1000\nmax_seconds = 1");
     for (name, settings) in workers {
         tree = tree.worker_of(name, "kv", settings);
     }
     let text = format!(
-        "[components]\nkv = {KV_PROBE:?}\n\n[node]\ndata = {:?}\n\n{}",
+        "[components]\nkv = {component:?}\n\n[node]\ndata = {:?}\n\n{}",
         db.display().to_string(),
         tree.text()
     );
@@ -211,24 +219,7 @@ async fn concurrent_increments_under_crash_injection_lose_no_update() {
     let grant = "keyvalue = [\"c\"]";
     let h = Arc::new(Harness::start_tree(kv_tree(&db, &[("a", grant), ("b", grant)])).await);
     let done = Arc::new(AtomicBool::new(false));
-    let crasher = {
-        let (h, done) = (h.clone(), done.clone());
-        tokio::spawn(async move {
-            let mut crashes = 0;
-            let mut seed = 0x2545_f491_u64;
-            while !done.load(Ordering::Relaxed) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let target = if seed.is_multiple_of(2) { "a" } else { "b" };
-                if h.node.cast(target, b"crash".to_vec()).is_ok() {
-                    crashes += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(2 + seed % 8)).await;
-            }
-            crashes
-        })
-    };
+    let crasher = crash_at_random(&h, &done);
     let incrementer = |name: &'static str| {
         let h = h.clone();
         tokio::spawn(async move {
@@ -265,5 +256,128 @@ async fn concurrent_increments_under_crash_injection_lose_no_update() {
         returned,
         (1..=count).collect::<Vec<_>>(),
         "each returned number once"
+    );
+}
+
+/// Crashes child `a` or `b` (a `crash` cast) every 2-9 ms until `done`;
+/// the task answers how many crashes it sent.
+fn crash_at_random(h: &Arc<Harness>, done: &Arc<AtomicBool>) -> tokio::task::JoinHandle<u32> {
+    let (h, done) = (h.clone(), done.clone());
+    tokio::spawn(async move {
+        let mut crashes = 0;
+        let mut seed = 0x2545_f491_u64;
+        while !done.load(Ordering::Relaxed) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let target = if seed.is_multiple_of(2) { "a" } else { "b" };
+            if h.node.cast(target, b"crash".to_vec()).is_ok() {
+                crashes += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(2 + seed % 8)).await;
+        }
+        crashes
+    })
+}
+
+/// A guest written for Spin's key-value (`wasi:keyvalue@0.2.0-draft2`,
+/// built from that draft's WIT with stock bindings) runs unchanged: its
+/// signed increment, its `get-many` that answers every key, and its
+/// string `list-keys` cursor across pages.
+#[tokio::test]
+async fn a_guest_written_for_spins_keyvalue_draft2_runs_unchanged() {
+    let db = data_dir("draft2").join("arbor.db");
+    let tree = tree_of(KV_DRAFT2, &db, &[("s", "keyvalue = [\"orders\"]")]);
+    let h = Harness::start_tree(tree).await;
+    assert_eq!(h.call("s", "set orders o1 paid").await.unwrap(), "ok");
+    assert_eq!(h.call("s", "get orders o1").await.unwrap(), "paid");
+    assert_eq!(h.call("s", "incr orders n -5").await.unwrap(), "-5");
+    assert_eq!(h.call("s", "incr orders n 7").await.unwrap(), "2");
+    assert_eq!(
+        h.call("s", "get-many orders o1,gone").await.unwrap(),
+        "o1=paid,gone?"
+    );
+    assert_eq!(h.call("s", "fill orders 2500").await.unwrap(), "ok");
+    // 2,502 keys: pages of 1,000 by the last key seen.
+    assert_eq!(
+        h.call("s", "keys orders").await.unwrap(),
+        "2502 keys in 3 pages"
+    );
+    assert_eq!(
+        h.call("s", "get other k").await,
+        rejected("err(access-denied)")
+    );
+    // The draft-1 view of the same data: the number is shared text.
+    assert_eq!(
+        h.node.keyvalue().get("orders", "n").await.unwrap(),
+        Some(b"2".to_vec())
+    );
+    h.node.shutdown().await;
+}
+
+/// A swap through a handle whose value changed behind it is refused, and
+/// the handle the refusal carries holds the value the key has now, so the
+/// retry through it goes through.
+#[tokio::test]
+async fn a_stale_compare_and_swap_is_refused_and_its_retry_handle_holds_the_latest_value() {
+    let db = data_dir("cas-stale").join("arbor.db");
+    let tree = tree_of(KV_DRAFT2, &db, &[("s", "keyvalue = [\"c\"]")]);
+    let h = Harness::start_tree(tree).await;
+    assert_eq!(
+        h.call("s", "cas-stale c k first").await.unwrap(),
+        "refused, now first, then ok"
+    );
+    assert_eq!(h.call("s", "get c k").await.unwrap(), "fresh");
+    h.node.shutdown().await;
+}
+
+/// Two children add to one key by compare-and-swap while crashed at
+/// random: the key ends at exactly the additions that returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_additions_under_crash_injection_lose_no_update() {
+    let db = data_dir("cas-crashes").join("arbor.db");
+    let grant = "keyvalue = [\"c\"]";
+    let tree = tree_of(KV_DRAFT2, &db, &[("a", grant), ("b", grant)]);
+    let h = Arc::new(Harness::start_tree(tree).await);
+    let done = Arc::new(AtomicBool::new(false));
+    let crasher = crash_at_random(&h, &done);
+    const EACH: u64 = 5;
+    let adder = |name: &'static str| {
+        let h = h.clone();
+        tokio::spawn(async move {
+            let (mut added, mut lost_races, mut failed) = (0, 0, 0);
+            for _ in 0..80 {
+                match h.call(name, &format!("cas-add c n {EACH}")).await {
+                    Ok(reply) => {
+                        added += EACH;
+                        let (_, lost) = reply.split_once(' ').unwrap();
+                        lost_races += lost.parse::<u64>().unwrap();
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (added, lost_races, failed)
+        })
+    };
+    let (a, b) = tokio::join!(adder("a"), adder("b"));
+    done.store(true, Ordering::Relaxed);
+    let crashes = crasher.await.unwrap();
+    let ((added_a, lost_a, failed_a), (added_b, lost_b, failed_b)) = (a.unwrap(), b.unwrap());
+    let value = h.node.keyvalue().get("c", "n").await.unwrap().unwrap();
+    let value: u64 = String::from_utf8(value).unwrap().parse().unwrap();
+    assert!(crashes > 10, "the children were crashed ({crashes} times)");
+    assert!(
+        lost_a + lost_b > 0,
+        "the children raced (no swap ever lost)"
+    );
+    assert!(
+        added_a + added_b > 100 * EACH,
+        "most additions returned ({failed_a} + {failed_b} failed)"
+    );
+    assert_eq!(
+        value,
+        added_a + added_b,
+        "the key is the additions that returned ({} swaps lost a race and retried)",
+        lost_a + lost_b
     );
 }
