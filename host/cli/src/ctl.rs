@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use arbor::DeadLetterList;
 use arbor::allocator::InstanceUsage;
 use arbor::control::{ApplyCommand, CallReply, ControlClient, KvCommand, Request, SwapCommand};
 use arbor::report::{ChildCounts, NodeReport};
@@ -131,6 +132,24 @@ enum CtlCommand {
         #[command(flatten)]
         how: SwapFlags,
     },
+    /// List the dead-letter store: messages that crashed a worker with
+    /// `poison` `after` times in a row (of worker NAME only, when given).
+    DeadLetters {
+        /// A worker's name or path.
+        name: Option<String>,
+        /// Print JSON (the messages as base64) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letter ID to its child again, as a call, and print the
+    /// reply: its bytes exactly, no newline added. The letter leaves the
+    /// store once the message is queued.
+    Redeliver {
+        id: u64,
+        /// Print the reply as base64 text with a newline instead.
+        #[arg(long)]
+        base64: bool,
+    },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
     /// How full the instance pool is: live instances, capacity, memory.
@@ -173,9 +192,9 @@ impl SwapFlags {
 enum Format {
     /// Text for people (for `call`: the reply's bytes as they are).
     Plain,
-    /// `tree --json`.
+    /// `tree --json`, `dead-letters --json`.
     Json,
-    /// `call --base64`.
+    /// `call --base64`, `redeliver --base64`.
     Base64,
 }
 
@@ -324,6 +343,12 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 };
                 (Request::Apply(command), Format::Plain)
             }
+            CtlCommand::DeadLetters { name, json } => {
+                (Request::DeadLetters { name }, Format::json_if(json))
+            }
+            CtlCommand::Redeliver { id, base64 } => {
+                (Request::Redeliver { id }, Format::base64_if(base64))
+            }
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, Format::Plain)
             }
@@ -351,7 +376,15 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     serde_json::from_value(value).context("bad tree report")?;
                 emit(&mut out, report.render().as_bytes())?;
             }
-            Request::Call { .. } => {
+            Request::DeadLetters { .. } if format == Format::Json => {
+                emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
+            }
+            Request::DeadLetters { .. } => {
+                let list: DeadLetterList =
+                    serde_json::from_value(value).context("bad dead-letter list")?;
+                emit(&mut out, list.render().as_bytes())?;
+            }
+            Request::Call { .. } | Request::Redeliver { .. } => {
                 let reply: CallReply = serde_json::from_value(value).context("bad reply")?;
                 if format == Format::Base64 {
                     emit_line(&mut out, reply.to_base64())?;

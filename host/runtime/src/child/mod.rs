@@ -12,7 +12,8 @@
 //! Three outcomes of a callback are kept apart: a reply (`ok`), a business
 //! error (`err`, answered to the caller, the child keeps running) and a trap
 //! (a crash: the instance is dead, the message that killed it is answered
-//! with an error, and the task exits so the supervisor can decide). Every
+//! with an error, or with `poison` kept for the next instance (`poison`),
+//! and the task exits so the supervisor can decide). Every
 //! callback runs under a deadline: the store yields at each epoch tick so a
 //! spinning guest cannot starve its neighbours on the same thread, and a
 //! host-side timeout drops the call (and with it the instance) once the
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, timeout, timeout_at};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 
@@ -30,13 +31,14 @@ use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
 use crate::host_api::ChildState;
 use crate::keyvalue::KvGrant;
-use crate::mailbox::{CallError, Envelope, MailboxReceiver};
+use crate::mailbox::{CallError, Envelope, MailboxReceiver, Reply};
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::swap::request::{Restore, SwapInbox};
 
 mod http;
+mod poison;
 mod swap;
 
 use crate::vocab::ExitReason;
@@ -376,43 +378,48 @@ impl Task {
 
     /// Serves one message; `Some` when the child exits.
     async fn handle(&mut self, envelope: Envelope) -> Option<(ExitReason, Option<String>)> {
-        let instance = &mut self.instance;
         let (message, reply) = match envelope {
             Envelope::Call { message, reply } => (message, Some(reply)),
             Envelope::Cast { message } => (message, None),
             Envelope::Http(exchange) => return self.serve_http(exchange).await,
         };
-        let is_cast = reply.is_none();
-        let answer = |result| {
+        let instance = &mut self.instance;
+        let call = instance.bindings.handle(&mut instance.store, &message);
+        let result = match within(self.deadline, call).await {
+            Err(_) => Err((ExitReason::Crash, "timeout".to_string())),
+            Ok(Err(error)) => Err(describe(&error)),
+            Ok(Ok(result)) => Ok(result),
+        };
+        let answer = |reply: Option<oneshot::Sender<Reply>>, result| {
             if let Some(reply) = reply {
                 let _ = reply.send(result);
             }
         };
-        let call = instance.bindings.handle(&mut instance.store, &message);
-        match within(self.deadline, call).await {
-            Err(_) => {
-                answer(Err(CallError::Crashed("timeout".to_string())));
-                return Some((ExitReason::Crash, Some("timeout".to_string())));
+        match result {
+            // A trap or the deadline: the message may go again to the next
+            // instance, or to the dead-letter store (`poison`).
+            Err((ExitReason::Crash, detail)) => {
+                self.crashed_on(message, reply, &detail);
+                return Some((ExitReason::Crash, Some(detail)));
             }
-            Ok(Err(error)) => {
-                let (reason, detail) = describe(&error);
-                answer(Err(match reason {
-                    ExitReason::Crash => CallError::Crashed(detail.clone()),
-                    _ => CallError::Stopped(format!("the child exited: {detail}")),
-                }));
+            // `exit(N)` from WASI: the guest ended itself, not a crash.
+            Err((reason, detail)) => {
+                let exited = CallError::Stopped(format!("the child exited: {detail}"));
+                answer(reply, Err(exited));
                 return Some((reason, Some(detail)));
             }
-            Ok(Ok(Err(text))) => {
-                if is_cast {
+            Ok(Err(text)) => {
+                if reply.is_none() {
                     tracing::warn!(
-                        child = instance.store.data().path(),
+                        child = self.instance.store.data().path(),
                         "cast answered with an error: {text}"
                     );
                 }
-                answer(Err(CallError::Rejected(text)));
+                answer(reply, Err(CallError::Rejected(text)));
             }
-            Ok(Ok(Ok(bytes))) => answer(Ok(bytes)),
+            Ok(Ok(bytes)) => answer(reply, Ok(bytes)),
         }
+        let instance = &mut self.instance;
         if let Some(reason) = instance.store.data_mut().stop_request.take() {
             return Some(terminate(instance, reason, Some(self.deadline)).await);
         }

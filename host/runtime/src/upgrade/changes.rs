@@ -188,6 +188,13 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
     );
     compare(
         c,
+        "poison",
+        (old.poison, new.poison),
+        |p| p.map_or("off".to_string(), |p| format!("after {}", p.after)),
+        Takes::NextStart,
+    );
+    compare(
+        c,
         "mailbox_capacity",
         (old.mailbox.capacity, new.mailbox.capacity),
         |n| n.to_string(),

@@ -24,6 +24,7 @@ mod live_settings;
 mod mailbox;
 mod names;
 mod order_system;
+mod poison;
 mod restart_types;
 mod shutdown;
 mod strategies;
