@@ -228,7 +228,7 @@ pub(crate) struct PoisonSlot {
     /// Crashes in a row that move a message to the store.
     pub after: u32,
     /// Where it goes then.
-    pub letters: std::sync::Arc<DeadLetters>,
+    pub letters: Arc<DeadLetters>,
     /// The message that crashed the last instance and how many times in a
     /// row it has: delivered before anything queued.
     held: Option<(Envelope, u32)>,
@@ -465,7 +465,7 @@ impl MailboxReceiver {
     /// Turns poison handling on (`Some((after, store))`) or off for the
     /// next messages. A message held when it is turned off is still
     /// delivered first, and then handled as any other.
-    pub(crate) fn set_poison(&mut self, poison: Option<(u32, std::sync::Arc<DeadLetters>)>) {
+    pub(crate) fn set_poison(&mut self, poison: Option<(u32, Arc<DeadLetters>)>) {
         match (poison, &mut self.poison) {
             (Some((after, letters)), Some(slot)) => {
                 slot.after = after;

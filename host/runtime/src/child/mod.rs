@@ -12,8 +12,9 @@
 //! Three outcomes of a callback are kept apart: a reply (`ok`), a business
 //! error (`err`, answered to the caller, the child keeps running) and a trap
 //! (a crash: the instance is dead, the message that killed it is answered
-//! with an error, or with `poison` kept for the next instance (`poison`),
-//! and the task exits so the supervisor can decide). Every
+//! with an error, or kept for the next instance when the child has
+//! `poison` (see `poison`), and the task exits so the supervisor can
+//! decide). Every
 //! callback runs under a deadline: the store yields at each epoch tick so a
 //! spinning guest cannot starve its neighbours on the same thread, and a
 //! host-side timeout drops the call (and with it the instance) once the
