@@ -49,6 +49,6 @@ pub use swap::{RolloutReport, StateHandover, SwapError, SwapOptions, SwapReport}
 pub use upgrade::apply::{ApplyError, ApplyOptions, ApplyReport};
 pub use upgrade::plan::Plan;
 pub use vocab::{
-    AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,
-    StartOutcome, Strategy, SupervisorStop,
+    AutoShutdown, Backoff, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType,
+    Shutdown, StartOutcome, Strategy, SupervisorStop,
 };
