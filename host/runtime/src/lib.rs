@@ -40,7 +40,7 @@ pub use allocator::{Allocation, InstanceUsage, PoolSize};
 pub use engine::{ArborEngine, ContractVersion, EngineSettings, LoadError};
 pub use events::{Event, EventKind, EventSink};
 pub use keyvalue::{KvError, KvStore};
-pub use mailbox::CallError;
+pub use mailbox::{CallError, MAX_MESSAGE_BYTES};
 pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RootExit};
 pub use report::{ChildCounts, NodeReport};
 pub use spec::{ChildSpec, SpecError, SupervisorSettings, SupervisorSpec, TreeSpec, WorkerSpec};

@@ -276,8 +276,12 @@ pub struct WorkerSpec {
     pub shutdown: Shutdown,
     /// Bytes handed to `init`.
     pub args: Vec<u8>,
-    /// Deadline for `init` and each `handle` (a guest past it has crashed).
+    /// Deadline for each `handle` (a guest past it has crashed), and for
+    /// `init` unless `init_timeout` says otherwise.
     pub timeout: Duration,
+    /// Deadline for `init` (`init_timeout_ms`; by default `timeout_ms`).
+    /// `terminate`'s is the shutdown budget.
+    pub init_timeout: Duration,
     /// How long this worker's own `call`s wait for a reply.
     pub call_timeout: Duration,
     /// Linear-memory limit in bytes.
@@ -313,6 +317,7 @@ impl WorkerSpec {
             shutdown: DEFAULT_WORKER_SHUTDOWN,
             args: Vec::new(),
             timeout: DEFAULT_CALLBACK_TIMEOUT,
+            init_timeout: DEFAULT_CALLBACK_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             may_call: None,
@@ -385,6 +390,7 @@ struct RawNode {
     max_seconds: Option<Spanned<toml::Value>>,
     args: Option<Spanned<toml::Value>>,
     timeout_ms: Option<Spanned<i64>>,
+    init_timeout_ms: Option<Spanned<i64>>,
     call_timeout_ms: Option<Spanned<i64>>,
     max_memory_mb: Option<Spanned<i64>>,
     may_call: Option<Spanned<Vec<String>>>,
@@ -789,6 +795,10 @@ fn validate_supervisor(
         (raw.args.as_ref().map(|v| v.span()), "args"),
         (raw.timeout_ms.as_ref().map(|v| v.span()), "timeout_ms"),
         (
+            raw.init_timeout_ms.as_ref().map(|v| v.span()),
+            "init_timeout_ms",
+        ),
+        (
             raw.call_timeout_ms.as_ref().map(|v| v.span()),
             "call_timeout_ms",
         ),
@@ -1071,6 +1081,10 @@ fn validate_worker(
     }
     if let Some(t) = &raw.timeout_ms {
         worker.timeout = positive_ms(loc, &format!("{at}.timeout_ms"), t)?;
+        worker.init_timeout = worker.timeout;
+    }
+    if let Some(t) = &raw.init_timeout_ms {
+        worker.init_timeout = positive_ms(loc, &format!("{at}.init_timeout_ms"), t)?;
     }
     if let Some(t) = &raw.call_timeout_ms {
         worker.call_timeout = positive_ms(loc, &format!("{at}.call_timeout_ms"), t)?;

@@ -157,6 +157,13 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
     );
     compare(
         c,
+        "init_timeout_ms",
+        (old.init_timeout, new.init_timeout),
+        |d| show_duration(*d),
+        Takes::NextStart,
+    );
+    compare(
+        c,
         "call_timeout_ms",
         (old.call_timeout, new.call_timeout),
         |d| show_duration(*d),
