@@ -26,6 +26,12 @@ ctl *ARGS:
 ci:
     bash .ci/run
 
+# The chaos soak: random crashes, loops, memory bombs and kills under call
+# traffic until 100,000 restarts (or --seconds N); prints calls, replies,
+# hangs (must be 0), restarts and RSS.
+soak *ARGS:
+    cargo bench -p arbor --bench soak -- {{ARGS}}
+
 # Benchmarks with the Erlang/OTP baseline and ratios (bench/run.sh --quick for a smoke run).
 bench *ARGS:
     bash bench/run.sh {{ARGS}}

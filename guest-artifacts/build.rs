@@ -104,6 +104,8 @@ fn main() {
     build.rust();
     build.python("guests/python/probe", "probe", WORLD_WITH_HANDOVER);
     build.js("guests/js/probe", "probe", WORLD_WITH_HANDOVER);
+    // wasi:keyvalue through componentize-js's bindings (its own world).
+    build.js("guests/js/kv_probe", "kv_probe", "kv-probe");
     build.c("guests/c/probe", "probe");
     // The order system's services in Python, JavaScript and C
     // (examples/order-system): plain `supervised` guests.
@@ -224,34 +226,18 @@ impl Build {
         );
     }
 
-    /// Builds the Python guest `guest` from `dir` (its `app.py`) for `world`.
+    /// Builds the Python guest `guest` from `dir` (its `app.py`) for `world`
+    /// (of the contract, or of the guest's own `wit/`: see
+    /// [`Build::stage_wit`]).
     fn python(&mut self, dir: &str, guest: &str, world: &str) {
         let source = self.root.join(dir);
         let output = self.out.join("python").join(format!("{guest}.wasm"));
         let venv = self.tools.join("python");
         let tool = venv.join("bin/componentize-py");
         let marker = python_tool(&venv, COMPONENTIZE_PY);
-        let contract = self.root.join(CONTRACT);
-        let keyvalue = self.root.join(KEYVALUE_WIT);
+        let [contract, keyvalue] = self.wit_inputs();
         if is_stale(&output, &[&source, &contract, &keyvalue, &marker]) {
-            // A guest with a `wit/` of its own (a world that adds imports,
-            // such as wasi:keyvalue, to `supervised`) gets the contract and
-            // the keyvalue WIT staged beside it as dependencies.
-            let wit = if source.join("wit").exists() {
-                let staged = self.out.join("python").join(format!("{guest}-wit"));
-                let _ = std::fs::remove_dir_all(&staged);
-                copy_dir(&source.join("wit"), &staged);
-                std::fs::create_dir_all(staged.join("deps/arbor")).expect("stage the contract");
-                std::fs::copy(
-                    contract.join("arbor.wit"),
-                    staged.join("deps/arbor/arbor.wit"),
-                )
-                .expect("stage the contract");
-                copy_dir(&keyvalue, &staged.join("deps/keyvalue"));
-                staged
-            } else {
-                contract.clone()
-            };
+            let wit = self.stage_wit(&source, "python", guest);
             // Stage the sources alone: whatever else is on the path is
             // snapshotted into the component.
             let stage = self.out.join("python").join(format!("{guest}-src"));
@@ -281,8 +267,9 @@ impl Build {
     }
 
     /// Builds the JavaScript guest `guest` from `dir` (its `GUEST.js`) for
-    /// `world`. Every JavaScript guest uses the one componentize-js the
-    /// probe's `package-lock.json` pins, installed once.
+    /// `world` (of the contract, or of the guest's own `wit/`: see
+    /// [`Build::stage_wit`]). Every JavaScript guest uses the one
+    /// componentize-js the probe's `package-lock.json` pins, installed once.
     fn js(&mut self, dir: &str, guest: &str, world: &str) {
         let source = self.root.join(dir);
         let output = self.out.join("js").join(format!("{guest}.wasm"));
@@ -308,10 +295,11 @@ impl Build {
                 "installing componentize-js from npm (npm ci)",
             );
         }
-        let wit = self.root.join(CONTRACT);
-        if is_stale(&output, &[&source, &wit, &cli]) {
+        let [contract, keyvalue] = self.wit_inputs();
+        if is_stale(&output, &[&source, &contract, &keyvalue, &cli]) {
             std::fs::create_dir_all(output.parent().expect("has a parent"))
                 .expect("create the output dir");
+            let wit = self.stage_wit(&source, "js", guest);
             // `http` and `fetch-event` would import wasi:http, which Arbor does
             // not provide; `--aot` downloads a tool at build time, so no AOT.
             run(
@@ -330,6 +318,36 @@ impl Build {
             &format!("JavaScript `{guest}` guest"),
             &output,
         );
+    }
+
+    /// The WIT a Python or JavaScript guest's world may draw on: the
+    /// contract and the keyvalue WIT (a build is stale when either changed).
+    fn wit_inputs(&self) -> [PathBuf; 2] {
+        [self.root.join(CONTRACT), self.root.join(KEYVALUE_WIT)]
+    }
+
+    /// The WIT directory to build the guest `guest` in `source` against.
+    /// A guest with a `wit/` of its own (a world that adds imports, such as
+    /// wasi:keyvalue, to `supervised`) gets it staged under `LANG/GUEST-wit`
+    /// with the contract and the keyvalue WIT beside it as dependencies,
+    /// the layout `wit-parser` resolves `deps/` from; any other guest is
+    /// built against the contract itself.
+    fn stage_wit(&self, source: &Path, lang: &str, guest: &str) -> PathBuf {
+        let [contract, keyvalue] = self.wit_inputs();
+        if !source.join("wit").exists() {
+            return contract;
+        }
+        let staged = self.out.join(lang).join(format!("{guest}-wit"));
+        let _ = std::fs::remove_dir_all(&staged);
+        copy_dir(&source.join("wit"), &staged);
+        std::fs::create_dir_all(staged.join("deps/arbor")).expect("stage the contract");
+        std::fs::copy(
+            contract.join("arbor.wit"),
+            staged.join("deps/arbor/arbor.wit"),
+        )
+        .expect("stage the contract");
+        copy_dir(&keyvalue, &staged.join("deps/keyvalue"));
+        staged
     }
 }
 

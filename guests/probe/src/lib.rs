@@ -15,6 +15,7 @@
 //! | `exit normal` / `exit error TEXT` | replies `bye`, then stops with that reason |
 //! | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
 //! | `loop` | spins forever (only the host's deadline ends it) |
+//! | `reply-bytes N` | replies N bytes of `x` (past the host's reply limit: a hostile reply) |
 //! | `call NAME MSG` | replies with the reply of child NAME to MSG |
 //! | `cast NAME MSG` | casts MSG to NAME, replies `sent` |
 //! | `cast-many N NAME MSG` | casts MSG to NAME N times in a row, replies `S sent`, or `S sent, F failed: ERROR` with the first error |
@@ -22,7 +23,8 @@
 //! | `name` | replies this child's registered name |
 //! | `repeat-call N NAME MSG` | calls NAME with MSG N times, replies the elapsed nanoseconds |
 //! | `grow MB` | allocates and keeps MB MiB more (past the memory limit: a trap), replies the total kept |
-//! | `overflow` | recurses without end (a trap when the stack runs out) |
+//! | `overflow` | recurses without end, each frame on the guest's shadow stack in linear memory (a trap when that stack runs out of memory below it) |
+//! | `overflow-native` | recurses without end in wasm locals only (a trap when wasm's own call stack, the host's `max_wasm_stack`, runs out) |
 //! | `log-many N SIZE` | logs N info lines of SIZE bytes (`log-many I xxx...`, I from 0), replies `logged N` |
 //! | `pad N` | keeps a padding of N bytes (`x` repeated) in the state it hands over, replies `padded N` (makes a large snapshot) |
 //! | `version` | replies this build's label: `v1`, or `v2` for the v2 build |
@@ -58,7 +60,8 @@
 //! `ignore_init` (answer `ignore`: start nothing),
 //! `init_sleep_ms` (sleep in `init`, e.g. past its deadline),
 //! `terminate_sleep_ms` (sleep in `terminate`), `trap_terminate` (trap in
-//! `terminate`), `report_to` (cast `note terminated:NAME:REASON` to that child
+//! `terminate`), `init_loop` / `terminate_loop` (spin forever in `init` /
+//! `terminate`: only the host's deadline ends them), `report_to` (cast `note terminated:NAME:REASON` to that child
 //! from `terminate`), `init_gate` (fail `init` while that child holds the note
 //! `fail-init`, or hang in `init` until the host's deadline while it holds
 //! `hang-init`, or answer `ignore` while it holds `ignore-init`: lets a test
@@ -91,6 +94,10 @@ struct Args {
     init_sleep_ms: u64,
     /// Cast this message to itself from `init`.
     init_cast_self: Option<String>,
+    /// Spin forever in `init`.
+    init_loop: bool,
+    /// Spin forever in `terminate`.
+    terminate_loop: bool,
     /// v2 only: trap in `init` (a swap to v2 that fails to start).
     v2_trap_init: bool,
     /// v2 only: `restore` refuses the state (a swap to v2 that fails to restore).
@@ -128,6 +135,23 @@ struct Snapshot<'a> {
 fn recurse(depth: u64) -> u64 {
     let frame = std::hint::black_box([depth; 64]);
     recurse(depth + 1) + frame[depth as usize % 64]
+}
+
+/// Spins until the host's deadline drops the instance.
+fn spin() -> ! {
+    let mut spins: u64 = 0;
+    loop {
+        spins = std::hint::black_box(spins.wrapping_add(1));
+    }
+}
+
+/// Recursion whose frames live in wasm locals, not linear memory: the
+/// result is combined after the call in a way LLVM cannot turn into a loop.
+fn descend(n: u64) -> u64 {
+    if n == u64::MAX {
+        return 0;
+    }
+    descend(n + 1).wrapping_mul(3).wrapping_add(n)
 }
 
 /// `bytes HEX`: lets a test get a reply of any bytes, not only text.
@@ -224,6 +248,9 @@ impl Actor for Probe {
         if args.init_sleep_ms > 0 {
             std::thread::sleep(Duration::from_millis(args.init_sleep_ms));
         }
+        if args.init_loop {
+            spin();
+        }
         if args.trap_init {
             panic!("trap_init was set");
         }
@@ -305,11 +332,10 @@ impl Actor for Probe {
                 std::thread::sleep(Duration::from_millis(ms));
                 "slept".to_string()
             }
-            "loop" => {
-                let mut spins: u64 = 0;
-                loop {
-                    spins = std::hint::black_box(spins.wrapping_add(1));
-                }
+            "loop" => spin(),
+            "reply-bytes" => {
+                let n: usize = rest.parse().map_err(|_| format!("bad size: {rest}"))?;
+                return Ok(vec![b'x'; n]);
             }
             "call" => {
                 let (name, msg) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -397,6 +423,7 @@ impl Actor for Probe {
                 (total >> 20).to_string()
             }
             "overflow" => recurse(1).to_string(),
+            "overflow-native" => descend(std::hint::black_box(0)).to_string(),
             "repeat-call" => {
                 // `repeat-call N NAME MSG`: N calls in a row; replies the
                 // elapsed nanoseconds (WASI monotonic clock), for benchmarks.
@@ -434,6 +461,9 @@ impl Actor for Probe {
         }
         if self.args.trap_terminate {
             panic!("trap_terminate was set");
+        }
+        if self.args.terminate_loop {
+            spin();
         }
     }
 }

@@ -45,6 +45,10 @@ pub enum EventKind {
     ChildRestarted,
     /// A worker stopped; `reason` says why.
     ChildTerminated,
+    /// The restart of the child at `path` waits out a backoff delay
+    /// (`backoff` in the tree file); `detail` says how long. Its siblings
+    /// that its strategy restarts with it wait with it.
+    ChildRestartDelayed,
     /// A worker's `init` answered `ignore` (at a start, a restart or a
     /// `restart-child`): nothing runs and nothing failed. The child is not
     /// running from now on, as after a `child_terminated`; a static

@@ -42,7 +42,7 @@ pub use dead_letters::{DeadLetter, DeadLetterLimits, DeadLetterList};
 pub use engine::{ArborEngine, ContractVersion, EngineSettings, LoadError};
 pub use events::{Event, EventKind, EventSink};
 pub use keyvalue::{KvError, KvStore};
-pub use mailbox::CallError;
+pub use mailbox::{CallError, MAX_MESSAGE_BYTES};
 pub use node::{CommandError, Node, NodeError, NodeHandle, NodeOptions, RedeliverError, RootExit};
 pub use report::{ChildCounts, NodeReport};
 pub use spec::{ChildSpec, SpecError, SupervisorSettings, SupervisorSpec, TreeSpec, WorkerSpec};
@@ -51,6 +51,6 @@ pub use swap::{RolloutReport, StateHandover, SwapError, SwapOptions, SwapReport}
 pub use upgrade::apply::{ApplyError, ApplyOptions, ApplyReport};
 pub use upgrade::plan::Plan;
 pub use vocab::{
-    AutoShutdown, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType, Shutdown,
-    StartOutcome, Strategy, SupervisorStop,
+    AutoShutdown, Backoff, ChildId, ChildStatus, ExitReason, RestartIntensity, RestartType,
+    Shutdown, StartOutcome, Strategy, SupervisorStop,
 };

@@ -17,7 +17,7 @@ use toml::Spanned;
 
 use crate::mailbox::{MAX_MAILBOX_BYTES, MAX_MAILBOX_CAPACITY, MailboxLimits};
 pub use crate::vocab::Shutdown;
-use crate::vocab::{AutoShutdown, RestartIntensity, RestartType, Strategy};
+use crate::vocab::{AutoShutdown, Backoff, RestartIntensity, RestartType, Strategy};
 
 /// Default deadline for a worker's `init` and each `handle`.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -169,6 +169,9 @@ pub struct SupervisorSpec {
     pub significant: bool,
     /// Whether significant children's exits stop this supervisor.
     pub auto_shutdown: AutoShutdown,
+    /// How long its restarts wait ([`Backoff`]), for each child that sets
+    /// no `backoff` of its own; `None` (the default): at once, as OTP.
+    pub backoff: Option<Backoff>,
 }
 
 impl SupervisorSpec {
@@ -184,6 +187,7 @@ impl SupervisorSpec {
             shutdown: Shutdown::Infinity,
             significant: false,
             auto_shutdown: AutoShutdown::Never,
+            backoff: None,
         }
     }
 
@@ -223,6 +227,8 @@ pub struct SupervisorSettings {
     pub auto_shutdown: AutoShutdown,
     /// A dynamic supervisor's `max_children` (`None`: unbounded, or static).
     pub max_children: Option<usize>,
+    /// How long its restarts wait, for children without their own.
+    pub backoff: Option<Backoff>,
 }
 
 impl SupervisorSpec {
@@ -233,6 +239,7 @@ impl SupervisorSpec {
             intensity: self.intensity,
             auto_shutdown: self.auto_shutdown,
             max_children: self.dynamic.and_then(|d| d.max_children),
+            backoff: self.backoff,
         }
     }
 
@@ -242,6 +249,7 @@ impl SupervisorSpec {
         self.strategy = settings.strategy;
         self.intensity = settings.intensity;
         self.auto_shutdown = settings.auto_shutdown;
+        self.backoff = settings.backoff;
         if let Some(dynamic) = &mut self.dynamic {
             dynamic.max_children = settings.max_children;
         }
@@ -268,8 +276,12 @@ pub struct WorkerSpec {
     pub shutdown: Shutdown,
     /// Bytes handed to `init`.
     pub args: Vec<u8>,
-    /// Deadline for `init` and each `handle` (a guest past it has crashed).
+    /// Deadline for each `handle` (a guest past it has crashed), and for
+    /// `init` unless `init_timeout` says otherwise.
     pub timeout: Duration,
+    /// Deadline for `init` (`init_timeout_ms`; by default `timeout_ms`).
+    /// `terminate`'s is the shutdown budget.
+    pub init_timeout: Duration,
     /// How long this worker's own `call`s wait for a reply.
     pub call_timeout: Duration,
     /// Linear-memory limit in bytes.
@@ -292,6 +304,9 @@ pub struct WorkerSpec {
     pub keyvalue: Vec<String>,
     /// Poison-message handling (`poison`); off (`None`) by default.
     pub poison: Option<PoisonSpec>,
+    /// How long its restarts wait ([`Backoff`]); `None` (the default):
+    /// as its supervisor's `backoff` says, at once if that sets none.
+    pub backoff: Option<Backoff>,
 }
 
 /// `poison = { after = N }`: a message that crashes the worker N times in
@@ -322,6 +337,7 @@ impl WorkerSpec {
             shutdown: DEFAULT_WORKER_SHUTDOWN,
             args: Vec::new(),
             timeout: DEFAULT_CALLBACK_TIMEOUT,
+            init_timeout: DEFAULT_CALLBACK_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             may_call: None,
@@ -331,6 +347,7 @@ impl WorkerSpec {
             http: None,
             keyvalue: Vec::new(),
             poison: None,
+            backoff: None,
         }
     }
 }
@@ -394,6 +411,7 @@ struct RawNode {
     max_seconds: Option<Spanned<toml::Value>>,
     args: Option<Spanned<toml::Value>>,
     timeout_ms: Option<Spanned<i64>>,
+    init_timeout_ms: Option<Spanned<i64>>,
     call_timeout_ms: Option<Spanned<i64>>,
     max_memory_mb: Option<Spanned<i64>>,
     may_call: Option<Spanned<Vec<String>>>,
@@ -405,6 +423,7 @@ struct RawNode {
     http: Option<Spanned<String>>,
     keyvalue: Option<Spanned<Vec<String>>>,
     poison: Option<Spanned<RawPoison>>,
+    backoff: Option<Spanned<RawBackoff>>,
     children: Option<Vec<Spanned<RawNode>>>,
 }
 
@@ -419,6 +438,73 @@ struct RawDynamic {
 #[serde(deny_unknown_fields)]
 struct RawPoison {
     after: Option<Spanned<i64>>,
+}
+
+/// `backoff = { initial_ms = 10, max_ms = 5000, reset_ms = 5000 }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackoff {
+    initial_ms: Option<Spanned<i64>>,
+    max_ms: Option<Spanned<i64>>,
+    reset_ms: Option<Spanned<i64>>,
+}
+
+/// The longest restart delay a tree file may ask for: a child waiting
+/// longer than an hour to come back is better stopped (`temporary`).
+const MAX_BACKOFF_MS: i64 = 3_600_000;
+
+/// Reads a `backoff` table: `initial_ms` is required; `max_ms` defaults to
+/// 100 times it (at most an hour), `reset_ms` to `max_ms`.
+fn parse_backoff(
+    loc: &Locator<'_>,
+    at: &str,
+    raw: &Spanned<RawBackoff>,
+) -> Result<Backoff, SpecError> {
+    let field = format!("{at}.backoff");
+    let ms = |name: &str, value: &Spanned<i64>| -> Result<i64, SpecError> {
+        let n = *value.get_ref();
+        if !(1..=MAX_BACKOFF_MS).contains(&n) {
+            return Err(loc.error(
+                value.span(),
+                &format!("{field}.{name}"),
+                format!("must be 1 to {MAX_BACKOFF_MS} milliseconds (one hour), got {n}"),
+            ));
+        }
+        Ok(n)
+    };
+    let backoff = raw.get_ref();
+    let Some(initial) = &backoff.initial_ms else {
+        return Err(loc.error(
+            raw.span(),
+            &field,
+            "missing `initial_ms` (the first restart's delay), e.g. backoff = { initial_ms = 10, max_ms = 5000 }",
+        ));
+    };
+    let initial = ms("initial_ms", initial)?;
+    let max = match &backoff.max_ms {
+        Some(max) => {
+            let n = ms("max_ms", max)?;
+            if n < initial {
+                return Err(loc.error(
+                    max.span(),
+                    &format!("{field}.max_ms"),
+                    format!("must be at least initial_ms ({initial}), got {n}"),
+                ));
+            }
+            n
+        }
+        None => initial.saturating_mul(100).min(MAX_BACKOFF_MS),
+    };
+    let reset = match &backoff.reset_ms {
+        Some(reset) => ms("reset_ms", reset)?,
+        None => max,
+    };
+    let millis = |n: i64| Duration::from_millis(n as u64);
+    Ok(Backoff {
+        initial: millis(initial),
+        max: millis(max),
+        reset: millis(reset),
+    })
 }
 
 /// A `may_start` as read: its field, its span, the supervisors it names.
@@ -738,6 +824,10 @@ fn validate_supervisor(
         (raw.args.as_ref().map(|v| v.span()), "args"),
         (raw.timeout_ms.as_ref().map(|v| v.span()), "timeout_ms"),
         (
+            raw.init_timeout_ms.as_ref().map(|v| v.span()),
+            "init_timeout_ms",
+        ),
+        (
             raw.call_timeout_ms.as_ref().map(|v| v.span()),
             "call_timeout_ms",
         ),
@@ -853,6 +943,10 @@ fn validate_supervisor(
         Some(a) => AutoShutdown::parse(a.get_ref())
             .map_err(|why| loc.error(a.span(), &format!("{at}.auto_shutdown"), why))?,
     };
+    let backoff = match &raw.backoff {
+        None => None,
+        Some(b) => Some(parse_backoff(loc, at, b)?),
+    };
     let mut children = Vec::new();
     for (i, child) in raw.children.into_iter().flatten().enumerate() {
         let child_at = format!("{at}.children[{i}]");
@@ -897,6 +991,7 @@ fn validate_supervisor(
         shutdown,
         significant,
         auto_shutdown,
+        backoff,
     })
 }
 
@@ -1016,6 +1111,10 @@ fn validate_worker(
     }
     if let Some(t) = &raw.timeout_ms {
         worker.timeout = positive_ms(loc, &format!("{at}.timeout_ms"), t)?;
+        worker.init_timeout = worker.timeout;
+    }
+    if let Some(t) = &raw.init_timeout_ms {
+        worker.init_timeout = positive_ms(loc, &format!("{at}.init_timeout_ms"), t)?;
     }
     if let Some(t) = &raw.call_timeout_ms {
         worker.call_timeout = positive_ms(loc, &format!("{at}.call_timeout_ms"), t)?;
@@ -1078,6 +1177,9 @@ fn validate_worker(
     }
     if let Some(poison) = &raw.poison {
         worker.poison = Some(parse_poison(loc, at, poison)?);
+    }
+    if let Some(b) = &raw.backoff {
+        worker.backoff = Some(parse_backoff(loc, at, b)?);
     }
     Ok(worker)
 }
@@ -1258,6 +1360,76 @@ dynamic = { max_children = 3 }
                 max_children: Some(3)
             })
         );
+    }
+
+    #[test]
+    fn backoff_defaults_its_cap_and_reset_and_refuses_nonsense_naming_the_field() {
+        let tree = parse(&GOOD.replace(
+            "shutdown_ms = 250",
+            "shutdown_ms = 250\nbackoff = { initial_ms = 20 }",
+        ))
+        .unwrap();
+        let ChildSpec::Supervisor(sub) = &tree.root.children[1] else {
+            panic!()
+        };
+        let ChildSpec::Worker(b) = &sub.children[0] else {
+            panic!()
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(
+            b.backoff,
+            Some(Backoff {
+                initial: ms(20),
+                max: ms(2000),
+                reset: ms(2000)
+            })
+        );
+        assert_eq!(sub.backoff, None, "not inherited into the spec");
+        let with = |table: &str| {
+            parse(&GOOD.replace(
+                "strategy = \"rest_for_one\"",
+                &format!("strategy = \"rest_for_one\"\nbackoff = {table}"),
+            ))
+        };
+        let tree = with("{ initial_ms = 5, max_ms = 50, reset_ms = 7 }").unwrap();
+        let ChildSpec::Supervisor(sub) = &tree.root.children[1] else {
+            panic!()
+        };
+        assert_eq!(
+            sub.backoff,
+            Some(Backoff {
+                initial: ms(5),
+                max: ms(50),
+                reset: ms(7)
+            })
+        );
+        for (table, field, says) in [
+            (
+                "{ max_ms = 50 }",
+                "supervisor.children[1].backoff",
+                "missing `initial_ms`",
+            ),
+            (
+                "{ initial_ms = -1 }",
+                "supervisor.children[1].backoff.initial_ms",
+                "must be 1 to 3600000",
+            ),
+            (
+                "{ initial_ms = 100, max_ms = 10 }",
+                "supervisor.children[1].backoff.max_ms",
+                "at least initial_ms (100)",
+            ),
+            (
+                "{ initial_ms = 1, reset_ms = 99999999999 }",
+                "supervisor.children[1].backoff.reset_ms",
+                "one hour",
+            ),
+            ("{ initial_ms = 1, jitter = true }", "toml", "jitter"),
+        ] {
+            let err = with(table).unwrap_err();
+            assert_eq!(err.field, field, "{table}: {err}");
+            assert!(err.message.contains(says), "{table}: {err}");
+        }
     }
 
     #[test]

@@ -202,6 +202,41 @@ impl Default for RestartIntensity {
     }
 }
 
+/// Restart backoff (beyond OTP; off unless a tree file sets `backoff`):
+/// how long a supervisor waits before restarting a child that keeps
+/// failing. The n-th restart in a row waits `initial * 2^(n-1)`, capped at
+/// `max`, with jitter (a uniformly drawn delay between half of that and
+/// all of it, so children that failed together do not restart in step); a
+/// child that then runs `reset` without failing starts over at `initial`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first restart's delay (before jitter).
+    pub initial: Duration,
+    /// The longest delay (before jitter).
+    pub max: Duration,
+    /// How long a restarted child must run without failing for the next
+    /// failure to wait `initial` again.
+    pub reset: Duration,
+}
+
+impl Backoff {
+    /// The delay before jitter of the restart after `attempt` restarts in
+    /// a row (0 for the first).
+    pub fn base(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+        self.initial
+            .checked_mul(factor)
+            .map_or(self.max, |d| d.min(self.max))
+    }
+
+    /// The delay of that restart, given `draw` uniform in `0.0..=1.0`:
+    /// between half the base and all of it.
+    pub fn delay(&self, attempt: u32, draw: f64) -> Duration {
+        let base = self.base(attempt);
+        base / 2 + base.div_f64(2.0).mul_f64(draw.clamp(0.0, 1.0))
+    }
+}
+
 /// How long a child gets to run `terminate` when it is stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {

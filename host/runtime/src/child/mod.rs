@@ -26,13 +26,13 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, timeout, timeout_at};
-use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
 use crate::host_api::ChildState;
 use crate::keyvalue::KvGrant;
-use crate::mailbox::{CallError, Envelope, MailboxReceiver, Reply};
+use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver, Reply};
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
@@ -143,7 +143,7 @@ pub(crate) async fn start(
         }
         Ok(Some(instance))
     };
-    let mut instance = match timeout(spec.timeout, boot).await {
+    let mut instance = match timeout(spec.init_timeout, boot).await {
         Ok(Ok(Some(instance))) => instance,
         // The instance and its store were dropped with the `init` future.
         Ok(Ok(None)) => return Ok(Started::Ignored),
@@ -165,9 +165,20 @@ pub(crate) async fn instantiate(
     let new_store = || {
         let mut store = Store::new(engine, state());
         store.limiter(|state| &mut state.limits);
-        // Yield to the scheduler at every tick; the host-side timeout is the deadline.
+        // Yield to the scheduler at every tick; the host-side timeout is the
+        // deadline. The yield is tokio's `yield_now`, not a plain self-wake:
+        // a task that wakes itself goes back in the thread's local queue,
+        // which the scheduler serves ahead of wake-ups from other threads
+        // (those it checks only every 31 tasks), so a spinning guest would
+        // hold a sibling's call from outside its thread for ~30 ticks;
+        // `yield_now` waits until the scheduler has looked at the rest.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.epoch_deadline_callback(|_| {
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         store
     };
     let mut store = new_store();
@@ -417,6 +428,17 @@ impl Task {
                     );
                 }
                 answer(reply, Err(CallError::Rejected(text)));
+            }
+            // A reply is a message to the caller: bounded as one, so a
+            // guest cannot hand a caller (another guest's memory) more.
+            Ok(Ok(bytes)) if bytes.len() > MAX_MESSAGE_BYTES => {
+                let why = format!(
+                    "its reply of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes",
+                    bytes.len()
+                );
+                let path = self.instance.store.data().path();
+                tracing::warn!(child = path, "reply refused: {why}");
+                answer(reply, Err(CallError::Rejected(why)));
             }
             Ok(Ok(bytes)) => answer(reply, Ok(bytes)),
         }

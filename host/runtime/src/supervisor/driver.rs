@@ -8,7 +8,8 @@
 //! and hears from them through one exit channel ([`super::protocol`]).
 //!
 //! Its loop handles one thing at a time, in this order of priority: its own
-//! stop signal, children's exits, commands, and queued restart retries. A
+//! stop signal, children's exits, commands, queued restart retries, and
+//! restarts whose backoff delay is over ([`super::backoff`]). A
 //! restart that fails is not retried on the spot but queued behind whatever
 //! else has arrived (OTP's `try_again_restart`), so a shutdown or a command
 //! always gets in between two attempts. Starting children lives in
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::events::EventKind;
 use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::supervisor::Shared;
+use crate::supervisor::backoff::{self, Waiting};
 use crate::supervisor::inspect::Published;
 use crate::supervisor::places::Places;
 use crate::supervisor::protocol::{
@@ -102,6 +104,8 @@ pub(crate) struct Supervisor {
     pub(super) stash: VecDeque<ChildExit>,
     /// Children whose restart failed, to try again.
     pub(super) retries: VecDeque<ChildId>,
+    /// Restarts waiting out a backoff delay.
+    pub(super) waiting: Waiting,
 }
 
 async fn run(launch: Launch, thread: usize) {
@@ -215,6 +219,7 @@ impl Supervisor {
             exits_rx,
             stash: VecDeque::new(),
             retries: VecDeque::new(),
+            waiting: Waiting::default(),
         }
     }
 
@@ -262,6 +267,8 @@ impl Supervisor {
                 continue;
             }
             let retry_queued = !self.retries.is_empty();
+            let next_due = self.waiting.next_due();
+            let origin = self.shared.origin;
             tokio::select! {
                 biased;
                 _ = signalled(signal, |s| *s != Signal::Run) => {
@@ -279,6 +286,9 @@ impl Supervisor {
                     if let Some(outcome) = self.on_retry(id).await {
                         return outcome;
                     }
+                }
+                () = until(origin, next_due), if next_due.is_some() => {
+                    self.on_backoff_over().await;
                 }
             }
         }
@@ -305,12 +315,12 @@ impl Supervisor {
         // A child that is not restarted leaves the table before its exit is
         // reported; one that is restarted is reported before its restart.
         if matches!(decision, Decision::Keep(_) | Decision::Remove(_)) {
-            let outcome = self.apply(decision).await;
+            let outcome = self.apply(id, decision).await;
             self.report_exit(report);
             return outcome;
         }
         self.report_exit(report);
-        self.apply(decision).await
+        self.apply(id, decision).await
     }
 
     /// A queued retry: counts as a restart, then restarts as the strategy says.
@@ -319,10 +329,84 @@ impl Supervisor {
             return None; // started since, stopped by a command, or forgotten
         }
         let decision = self.state.restart_failed(id, self.now());
-        self.apply(decision).await
+        self.apply(id, decision).await
     }
 
-    async fn apply(&mut self, decision: Decision) -> Option<Outcome> {
+    /// A backoff delay is over: its group starts, but only the children
+    /// still waiting (a command, a shutdown of the group or another
+    /// restart may have come between).
+    async fn on_backoff_over(&mut self) {
+        let Some(group) = self.waiting.pop_due(self.now()) else {
+            return;
+        };
+        let group: Vec<ChildId> = group
+            .into_iter()
+            .filter(|id| {
+                self.places
+                    .get(*id)
+                    .is_some_and(|p| p.restarting && p.live.is_none())
+            })
+            .collect();
+        self.start_group(&group).await;
+    }
+
+    /// The delay the restart of `failed` waits, if it or this supervisor
+    /// sets a `backoff`.
+    fn backoff_delay(&mut self, failed: ChildId) -> Option<Duration> {
+        let now = self.now();
+        let inherited = self.spec.backoff;
+        let place = self.places.get_mut(failed)?;
+        let policy = match &place.spec {
+            ChildSpec::Worker(worker) => worker.backoff.or(inherited),
+            ChildSpec::Supervisor(_) => inherited,
+        }?;
+        let draw = rand::random_range(0.0..=1.0);
+        Some(backoff::next_delay(&policy, &mut place.streak, now, draw))
+    }
+
+    /// Starts `group` in order; a child that fails to start waits, with the
+    /// rest of the group, for a retry.
+    async fn start_group(&mut self, group: &[ChildId]) {
+        for (i, &child) in group.iter().enumerate() {
+            if self.start_place(child).await.is_err() {
+                // This child and the rest of its group wait for the retry.
+                for &waiting in &group[i..] {
+                    if let Some(place) = self.places.get_mut(waiting) {
+                        place.restarting = place.live.is_none();
+                        place.publish();
+                    }
+                }
+                self.retries.push_back(child);
+                return;
+            }
+        }
+    }
+
+    /// `failed`'s restart group waits `delay` before it starts: each of
+    /// them is `restarting` meanwhile, and its mailbox keeps what arrives.
+    fn start_after(&mut self, failed: ChildId, group: Vec<ChildId>, delay: Duration) {
+        for &child in &group {
+            if let Some(place) = self.places.get_mut(child) {
+                place.restarting = place.live.is_none();
+                place.publish();
+            }
+        }
+        let path = self.places.path_of(failed);
+        let detail = format!("backoff: restarts in {} ms", delay.as_millis());
+        self.shared.events.emit(
+            EventKind::ChildRestartDelayed,
+            &path,
+            None,
+            None,
+            Some(&detail),
+        );
+        tracing::info!(child = path, "{detail}");
+        self.waiting.push(self.now() + delay, group);
+    }
+
+    /// Carries out `decision`, made on an exit (or a failed restart) of
+    /// `failed`.
+    async fn apply(&mut self, failed: ChildId, decision: Decision) -> Option<Outcome> {
         match decision {
             Decision::Keep(id) => {
                 let why = format!("{} exited and is not restarted", self.places.path_of(id));
@@ -349,18 +433,9 @@ impl Supervisor {
                     );
                     self.remove_place(temporary, &why);
                 }
-                for (i, &child) in start.iter().enumerate() {
-                    if self.start_place(child).await.is_err() {
-                        // This child and the rest of its group wait for the retry.
-                        for &waiting in &start[i..] {
-                            if let Some(place) = self.places.get_mut(waiting) {
-                                place.restarting = place.live.is_none();
-                                place.publish();
-                            }
-                        }
-                        self.retries.push_back(child);
-                        return None;
-                    }
+                match self.backoff_delay(failed) {
+                    Some(delay) => self.start_after(failed, start, delay),
+                    None => self.start_group(&start).await,
                 }
                 None
             }
@@ -369,5 +444,13 @@ impl Supervisor {
                 Some(Outcome::decided(stop))
             }
         }
+    }
+}
+
+/// Resolves at `due` (since `origin`); never when there is none.
+async fn until(origin: std::time::Instant, due: Option<Duration>) {
+    match due {
+        Some(due) => tokio::time::sleep_until((origin + due).into()).await,
+        None => std::future::pending().await,
     }
 }

@@ -1,6 +1,7 @@
 //! Supervisors, in layers that point one way:
 //!
 //! - [`state`]: OTP's decisions as a pure state machine (no tasks, no clock);
+//! - `backoff`: how long a restart waits, when a tree file asks for it;
 //! - [`protocol`]: the messages between a supervisor and its children, and
 //!   the commands it answers;
 //! - [`inspect`]: what each supervisor publishes so the tree can be read
@@ -23,6 +24,7 @@ use crate::events::EventSink;
 use crate::registry::Registry;
 use crate::routing::Router;
 
+mod backoff;
 mod commands;
 pub(crate) mod driver;
 pub(crate) mod inspect;

@@ -18,6 +18,7 @@ use crate::http::server::HttpListener;
 use crate::mailbox::{self, MailboxReceiver, close_mailbox};
 use crate::registry::{Entry, Registry};
 use crate::spec::ChildSpec;
+use crate::supervisor::backoff::Streak;
 use crate::supervisor::inspect::{PlaceKind, PlaceView, Published};
 use crate::supervisor::protocol::{ChildCommandError, Signal, SupervisorRef};
 use crate::swap::request::{Restore, SwapInbox};
@@ -46,8 +47,12 @@ pub(crate) struct Place {
     /// The running child, if any. Cleared only when its exit is received,
     /// so a stop interrupted by a kill still finds it.
     pub live: Option<Live>,
-    /// Its restart failed and another try is queued.
+    /// Its restart failed and another try is queued, or its restart
+    /// waits out a backoff delay.
     pub restarting: bool,
+    /// Its restarts in a row, for `backoff`; made on its first delayed
+    /// restart, so a child without backoff holds a null pointer.
+    pub streak: Option<Box<Streak>>,
     /// A worker's queue while no instance holds it; `None` once closed.
     pub mailbox: Option<MailboxReceiver>,
     /// The component version a worker runs: fixed when the place is made,
@@ -164,6 +169,7 @@ impl Places {
                 generation: 0,
                 live: None,
                 restarting: false,
+                streak: None,
                 mailbox,
                 component,
                 previous: None,

@@ -241,8 +241,10 @@ pub enum ChildCommandError {
     /// The child is already running.
     #[error("the child {0:?} is already running")]
     AlreadyRunning(String),
-    /// The child's restart failed and another try is queued.
-    #[error("the child {0:?} is restarting (its last restart failed; another try is queued)")]
+    /// The child waits for a queued restart (a retry, or a backoff delay).
+    #[error(
+        "the child {0:?} is restarting (a restart is queued: its last restart failed, or it waits out a backoff delay)"
+    )]
     Restarting(String),
     /// `delete-child` of a child that is running.
     #[error("the child {0:?} is running: stop it first")]

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::spec::{SupervisorSpec, WorkerSpec};
-use crate::vocab::{RestartIntensity, RestartType, Shutdown};
+use crate::vocab::{Backoff, RestartIntensity, RestartType, Shutdown};
 
 /// When a changed child setting takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,13 @@ pub(crate) fn supervisor_changes(old: &SupervisorSpec, new: &SupervisorSpec) -> 
         |m| m.map_or("unbounded".to_string(), |n| n.to_string()),
         Takes::Now,
     );
+    compare(
+        &mut changes,
+        "backoff",
+        (o.backoff, n.backoff),
+        show_backoff,
+        Takes::Now,
+    );
     changes
 }
 
@@ -150,6 +157,13 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
     );
     compare(
         c,
+        "init_timeout_ms",
+        (old.init_timeout, new.init_timeout),
+        |d| show_duration(*d),
+        Takes::NextStart,
+    );
+    compare(
+        c,
         "call_timeout_ms",
         (old.call_timeout, new.call_timeout),
         |d| show_duration(*d),
@@ -195,6 +209,13 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
     );
     compare(
         c,
+        "backoff",
+        (old.backoff, new.backoff),
+        show_backoff,
+        Takes::Now,
+    );
+    compare(
+        c,
         "mailbox_capacity",
         (old.mailbox.capacity, new.mailbox.capacity),
         |n| n.to_string(),
@@ -225,6 +246,18 @@ fn show_shutdown(s: &Shutdown) -> String {
     match s {
         Shutdown::Timeout(d) => show_duration(*d),
         other => other.to_string(),
+    }
+}
+
+fn show_backoff(b: &Option<Backoff>) -> String {
+    match b {
+        None => "none".to_string(),
+        Some(b) => format!(
+            "{} to {}, reset after {}",
+            show_duration(b.initial),
+            show_duration(b.max),
+            show_duration(b.reset)
+        ),
     }
 }
 

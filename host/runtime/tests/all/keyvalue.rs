@@ -1,8 +1,11 @@
-//! README "Durable state": `wasi:keyvalue` on the host's SQLite store, through
-//! the key-value probe (`guests/kv_probe`, stock `wit-bindgen` bindings of
-//! the standard WIT, `0.2.0-draft`) and its Spin twin (`guests/kv_draft2`,
-//! `0.2.0-draft2`, with compare-and-swap). Each test has a database of its
-//! own.
+//! README "Durable state": `wasi:keyvalue` on the host's SQLite store,
+//! through the key-value probes: `guests/kv_probe` (Rust, stock
+//! `wit-bindgen` bindings) and `guests/js/kv_probe` (JavaScript, stock
+//! componentize-js bindings), which answer the same messages, and
+//! `guests/kv_draft2` (Rust, Spin's `0.2.0-draft2` with compare-and-swap).
+//! The cases a guest's bindings could get wrong run against both probes;
+//! the store's own behaviour (limits, a bad file, concurrent increments)
+//! against the Rust one. Each test has a database of its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +16,34 @@ use arbor::{CallError, EventKind, Node, NodeError, NodeOptions, TreeSpec};
 
 use crate::support::{Harness, root, user_cache, warm};
 
-const KV_PROBE: &str = arbor_guest_artifacts::KV_PROBE;
-const KV_DRAFT2: &str = arbor_guest_artifacts::KV_DRAFT2;
+/// A key-value probe: its component, and its language, which keeps its
+/// tests' databases apart from the other probe's.
+#[derive(Clone, Copy)]
+struct KvProbe {
+    lang: &'static str,
+    component: &'static str,
+}
+
+impl KvProbe {
+    const RUST: KvProbe = KvProbe {
+        lang: "rust",
+        component: arbor_guest_artifacts::KV_PROBE,
+    };
+    const JS: KvProbe = KvProbe {
+        lang: "js",
+        component: arbor_guest_artifacts::JS_KV_PROBE,
+    };
+    /// Spin's draft (`0.2.0-draft2`): a different message set.
+    const DRAFT2: KvProbe = KvProbe {
+        lang: "draft2",
+        component: arbor_guest_artifacts::KV_DRAFT2,
+    };
+
+    /// The database file of `test`, in a fresh directory.
+    fn database(self, test: &str) -> PathBuf {
+        data_dir(&format!("{}-{test}", self.lang)).join("arbor.db")
+    }
+}
 
 /// A fresh directory for one test's database.
 fn data_dir(test: &str) -> PathBuf {
@@ -24,20 +53,16 @@ fn data_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// A tree of kv probes, `[node] data` at `db`; `workers` are (name, settings).
-fn kv_tree(db: &Path, workers: &[(&str, &str)]) -> TreeSpec {
-    tree_of(KV_PROBE, db, workers)
-}
-
-/// A tree of `component` children, `[node] data` at `db`.
-fn tree_of(component: &str, db: &Path, workers: &[(&str, &str)]) -> TreeSpec {
-    warm(component);
+/// A tree of `probe`s, `[node] data` at `db`; `workers` are (name, settings).
+fn kv_tree(probe: KvProbe, db: &Path, workers: &[(&str, &str)]) -> TreeSpec {
+    warm(probe.component);
     let mut tree = root("max_restarts = 1000\nmax_seconds = 1");
     for (name, settings) in workers {
         tree = tree.worker_of(name, "kv", settings);
     }
     let text = format!(
-        "[components]\nkv = {component:?}\n\n[node]\ndata = {:?}\n\n{}",
+        "[components]\nkv = {:?}\n\n[node]\ndata = {:?}\n\n{}",
+        probe.component,
         db.display().to_string(),
         tree.text()
     );
@@ -48,29 +73,113 @@ fn rejected(text: &str) -> Result<String, CallError> {
     Err(CallError::Rejected(text.to_string()))
 }
 
-#[tokio::test]
-async fn a_write_that_returned_is_there_for_the_fresh_instance_after_a_trap() {
-    let db = data_dir("trap").join("arbor.db");
-    let mut h = Harness::start_tree(kv_tree(&db, &[("w", "keyvalue = [\"orders\"]")])).await;
+/// Every operation of `store`, `atomics` and `batch`, each checked in the
+/// guest's reply and in the store itself.
+async fn every_operation_round_trips_through_the_store(probe: KvProbe) {
+    let db = probe.database("round-trip");
+    let h = Harness::start_tree(kv_tree(probe, &db, &[("w", "keyvalue = [\"b\"]")])).await;
+    let store = h.node.keyvalue();
+    assert_eq!(h.call("w", "get b k").await.unwrap(), "none");
+    assert_eq!(h.call("w", "exists b k").await.unwrap(), "false");
+    assert_eq!(h.call("w", "set b k paid in full").await.unwrap(), "ok");
+    assert_eq!(
+        store.get("b", "k").await.unwrap(),
+        Some(b"paid in full".to_vec()),
+        "the guest's set is in the store"
+    );
+    assert_eq!(h.call("w", "get b k").await.unwrap(), "paid in full");
+    assert_eq!(h.call("w", "exists b k").await.unwrap(), "true");
+    // What the operator writes, the guest reads.
+    store.set("b", "op", b"from ctl".to_vec()).await.unwrap();
+    assert_eq!(h.call("w", "get b op").await.unwrap(), "from ctl");
+
+    assert_eq!(h.call("w", "set-many b x=1,y=2").await.unwrap(), "ok");
+    assert_eq!(
+        h.call("w", "get-many b x,k,z,y").await.unwrap(),
+        "x=1,k=paid in full,z?,y=2"
+    );
+    assert_eq!(store.get("b", "y").await.unwrap(), Some(b"2".to_vec()));
+
+    assert_eq!(h.call("w", "incr b n 5").await.unwrap(), "5");
+    assert_eq!(h.call("w", "incr b n 2").await.unwrap(), "7");
+    assert_eq!(
+        h.call("w", "get b n").await.unwrap(),
+        "7",
+        "a number is decimal text"
+    );
+    // Above 2^53: a u64 crosses the bindings whole (a JavaScript Number
+    // would round it).
+    assert_eq!(
+        h.call("w", "incr b big 9007199254740993").await.unwrap(),
+        "9007199254740993"
+    );
+    assert_eq!(
+        h.call("w", "incr b k 1").await,
+        rejected(
+            "err(other: cannot increment \"k\": its value is not a decimal number \
+             (increment stores numbers as decimal text))"
+        )
+    );
+
+    assert_eq!(h.call("w", "keys b").await.unwrap(), "big,k,n,op,x,y");
+    assert_eq!(h.call("w", "del b x").await.unwrap(), "ok");
+    assert_eq!(h.call("w", "exists b x").await.unwrap(), "false");
+    assert_eq!(
+        store.get("b", "x").await.unwrap(),
+        None,
+        "deleted in the store"
+    );
+    assert_eq!(h.call("w", "keys b").await.unwrap(), "big,k,n,op,y");
+    h.node.shutdown().await;
+}
+
+/// `list-keys` answers pages of 1,000: the probe follows the cursor to the
+/// last page and returns every key once.
+async fn keys_follows_the_cursor_past_the_first_page(probe: KvProbe) {
+    let db = probe.database("pages");
+    let h = Harness::start_tree(kv_tree(probe, &db, &[("w", "keyvalue = [\"b\"]")])).await;
+    let count = arbor::keyvalue::LIST_PAGE * 2 + 1;
+    let pairs: Vec<String> = (0..count).map(|i| format!("k{i:05}=v")).collect();
+    let message = format!("set-many b {}", pairs.join(","));
+    assert_eq!(h.call("w", &message).await.unwrap(), "ok");
+    let keys = h.call("w", "keys b").await.unwrap();
+    let keys: Vec<&str> = keys.split(',').collect();
+    assert_eq!(
+        (keys.len(), keys.first(), keys.last()),
+        (count, Some(&"k00000"), Some(&"k02000")),
+        "every page, in order"
+    );
+    let expected: Vec<String> = (0..count).map(|i| format!("k{i:05}")).collect();
+    assert!(keys == expected, "each key once, in order");
+    h.node.shutdown().await;
+}
+
+async fn a_write_that_returned_is_there_for_the_fresh_instance_after_a_trap(probe: KvProbe) {
+    let db = probe.database("trap");
+    let mut h = Harness::start_tree(kv_tree(probe, &db, &[("w", "keyvalue = [\"orders\"]")])).await;
     assert_eq!(h.call("w", "set orders o1 paid").await.unwrap(), "ok");
     assert_eq!(h.call("w", "incr orders n 3").await.unwrap(), "3");
-    assert!(h.call("w", "crash").await.is_err());
-    h.wait_event(EventKind::ChildRestarted, "root/w", None)
+    match h.call("w", "crash").await {
+        Err(CallError::Crashed(detail)) => assert!(detail.contains("wasm trap"), "{detail}"),
+        other => panic!("crash must trap, got {other:?}"),
+    }
+    let restarted = h
+        .wait_event(EventKind::ChildRestarted, "root/w", None)
         .await;
+    assert_eq!(restarted.generation, Some(2), "a fresh instance");
     assert_eq!(h.call("w", "get orders o1").await.unwrap(), "paid");
     assert_eq!(h.call("w", "incr orders n 1").await.unwrap(), "4");
     assert_eq!(h.call("w", "keys orders").await.unwrap(), "n,o1");
     h.node.shutdown().await;
 }
 
-#[tokio::test]
-async fn committed_data_survives_a_new_host_on_the_same_file() {
-    let db = data_dir("restart").join("arbor.db");
-    let h = Harness::start_tree(kv_tree(&db, &[("w", "keyvalue = [\"b\"]")])).await;
+async fn committed_data_survives_a_new_host_on_the_same_file(probe: KvProbe) {
+    let db = probe.database("restart");
+    let h = Harness::start_tree(kv_tree(probe, &db, &[("w", "keyvalue = [\"b\"]")])).await;
     assert_eq!(h.call("w", "set b k before").await.unwrap(), "ok");
     assert_eq!(h.call("w", "set-many b x=1,y=2").await.unwrap(), "ok");
     h.node.shutdown().await;
-    let h = Harness::start_tree(kv_tree(&db, &[("w", "keyvalue = [\"b\"]")])).await;
+    let h = Harness::start_tree(kv_tree(probe, &db, &[("w", "keyvalue = [\"b\"]")])).await;
     assert_eq!(h.call("w", "get b k").await.unwrap(), "before");
     assert_eq!(h.call("w", "get-many b x,y,z").await.unwrap(), "x=1,y=2,z?");
     assert_eq!(h.call("w", "del b x").await.unwrap(), "ok");
@@ -83,11 +192,12 @@ async fn committed_data_survives_a_new_host_on_the_same_file() {
     h.node.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_bucket_not_granted_is_access_denied_and_a_child_without_grants_opens_nothing() {
-    let dir = data_dir("grants");
-    let db = dir.join("arbor.db");
+async fn a_bucket_not_granted_is_access_denied_and_a_child_without_grants_opens_nothing(
+    probe: KvProbe,
+) {
+    let db = probe.database("grants");
     let h = Harness::start_tree(kv_tree(
+        probe,
         &db,
         &[("granted", "keyvalue = [\"orders\"]"), ("bare", "")],
     ))
@@ -98,19 +208,74 @@ async fn a_bucket_not_granted_is_access_denied_and_a_child_without_grants_opens_
         rejected("err(access-denied)")
     );
     assert_eq!(
+        h.call("granted", "set payments p1 10").await,
+        rejected("err(access-denied)")
+    );
+    assert_eq!(
         h.call("bare", "get orders o1").await,
         rejected("err(access-denied)")
     );
-    // The refusal is a reply, not a crash: the child keeps serving.
+    // The refusal is a reply, not a crash: the child keeps serving, and
+    // nothing reached the bucket it was refused.
     assert_eq!(h.call("granted", "set orders a 1").await.unwrap(), "ok");
+    assert_eq!(h.call("granted", "get orders a").await.unwrap(), "1");
+    assert_eq!(
+        h.node.keyvalue().keys("payments").await.unwrap(),
+        Vec::<String>::new()
+    );
     h.node.shutdown().await;
+}
+
+/// The cases above, once per probe.
+macro_rules! each_probe {
+    ($($lang:ident => $probe:expr),* $(,)?) => {
+        $(
+            mod $lang {
+                use super::KvProbe;
+
+                const PROBE: KvProbe = $probe;
+
+                #[tokio::test]
+                async fn every_operation_round_trips_through_the_store() {
+                    super::every_operation_round_trips_through_the_store(PROBE).await
+                }
+
+                #[tokio::test]
+                async fn keys_follows_the_cursor_past_the_first_page() {
+                    super::keys_follows_the_cursor_past_the_first_page(PROBE).await
+                }
+
+                #[tokio::test]
+                async fn a_write_that_returned_is_there_for_the_fresh_instance_after_a_trap() {
+                    super::a_write_that_returned_is_there_for_the_fresh_instance_after_a_trap(PROBE)
+                        .await
+                }
+
+                #[tokio::test]
+                async fn committed_data_survives_a_new_host_on_the_same_file() {
+                    super::committed_data_survives_a_new_host_on_the_same_file(PROBE).await
+                }
+
+                #[tokio::test]
+                async fn a_bucket_not_granted_is_access_denied_and_a_child_without_grants_opens_nothing() {
+                    super::a_bucket_not_granted_is_access_denied_and_a_child_without_grants_opens_nothing(PROBE)
+                        .await
+                }
+            }
+        )*
+    };
+}
+
+each_probe! {
+    rust => KvProbe::RUST,
+    js => KvProbe::JS,
 }
 
 #[tokio::test]
 async fn a_tree_without_grants_never_creates_the_database() {
     let dir = data_dir("untouched");
     let db = dir.join("arbor.db");
-    let h = Harness::start_tree(kv_tree(&db, &[("bare", "")])).await;
+    let h = Harness::start_tree(kv_tree(KvProbe::RUST, &db, &[("bare", "")])).await;
     assert_eq!(
         h.call("bare", "set b k v").await,
         rejected("err(access-denied)")
@@ -123,6 +288,7 @@ async fn a_tree_without_grants_never_creates_the_database() {
 async fn keys_and_values_above_the_limits_are_refused_and_the_child_keeps_running() {
     let db = data_dir("limits").join("arbor.db");
     let h = Harness::start_tree(kv_tree(
+        KvProbe::RUST,
         &db,
         &[("w", "keyvalue = [\"b\"]\nmax_memory_mb = 128")],
     ))
@@ -184,7 +350,7 @@ async fn a_corrupt_database_stops_the_start_naming_the_file_and_is_left_as_it_wa
     let garbage =
         b"this is not an SQLite database, but it is long enough to look like one?".repeat(100);
     std::fs::write(&db, &garbage).unwrap();
-    let text = start_error(&kv_tree(&db, &[("w", "keyvalue = [\"b\"]")])).await;
+    let text = start_error(&kv_tree(KvProbe::RUST, &db, &[("w", "keyvalue = [\"b\"]")])).await;
     assert!(text.contains(&db.display().to_string()), "{text}");
     assert!(text.contains("file is not a database"), "{text}");
     assert!(text.contains("move it away to start empty"), "{text}");
@@ -204,7 +370,7 @@ async fn a_database_in_a_directory_it_cannot_write_stops_the_start_with_a_hint()
         dir
     };
     let db = dir.join("arbor.db");
-    let text = start_error(&kv_tree(&db, &[("w", "keyvalue = [\"b\"]")])).await;
+    let text = start_error(&kv_tree(KvProbe::RUST, &db, &[("w", "keyvalue = [\"b\"]")])).await;
     assert!(text.contains(&db.display().to_string()), "{text}");
     assert!(text.contains("unable to open database file"), "{text}");
     assert!(text.contains("this user may write to it"), "{text}");
@@ -217,7 +383,9 @@ async fn a_database_in_a_directory_it_cannot_write_stops_the_start_with_a_hint()
 async fn concurrent_increments_under_crash_injection_lose_no_update() {
     let db = data_dir("crashes").join("arbor.db");
     let grant = "keyvalue = [\"c\"]";
-    let h = Arc::new(Harness::start_tree(kv_tree(&db, &[("a", grant), ("b", grant)])).await);
+    let h = Arc::new(
+        Harness::start_tree(kv_tree(KvProbe::RUST, &db, &[("a", grant), ("b", grant)])).await,
+    );
     let done = Arc::new(AtomicBool::new(false));
     let crasher = crash_at_random(&h, &done);
     let incrementer = |name: &'static str| {
@@ -286,8 +454,8 @@ fn crash_at_random(h: &Arc<Harness>, done: &Arc<AtomicBool>) -> tokio::task::Joi
 /// string `list-keys` cursor across pages.
 #[tokio::test]
 async fn a_guest_written_for_spins_keyvalue_draft2_runs_unchanged() {
-    let db = data_dir("draft2").join("arbor.db");
-    let tree = tree_of(KV_DRAFT2, &db, &[("s", "keyvalue = [\"orders\"]")]);
+    let db = KvProbe::DRAFT2.database("runs-unchanged");
+    let tree = kv_tree(KvProbe::DRAFT2, &db, &[("s", "keyvalue = [\"orders\"]")]);
     let h = Harness::start_tree(tree).await;
     assert_eq!(h.call("s", "set orders o1 paid").await.unwrap(), "ok");
     assert_eq!(h.call("s", "get orders o1").await.unwrap(), "paid");
@@ -320,8 +488,8 @@ async fn a_guest_written_for_spins_keyvalue_draft2_runs_unchanged() {
 /// retry through it goes through.
 #[tokio::test]
 async fn a_stale_compare_and_swap_is_refused_and_its_retry_handle_holds_the_latest_value() {
-    let db = data_dir("cas-stale").join("arbor.db");
-    let tree = tree_of(KV_DRAFT2, &db, &[("s", "keyvalue = [\"c\"]")]);
+    let db = KvProbe::DRAFT2.database("cas-stale");
+    let tree = kv_tree(KvProbe::DRAFT2, &db, &[("s", "keyvalue = [\"c\"]")]);
     let h = Harness::start_tree(tree).await;
     assert_eq!(
         h.call("s", "cas-stale c k first").await.unwrap(),
@@ -335,9 +503,9 @@ async fn a_stale_compare_and_swap_is_refused_and_its_retry_handle_holds_the_late
 /// random: the key ends at exactly the additions that returned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_and_swap_additions_under_crash_injection_lose_no_update() {
-    let db = data_dir("cas-crashes").join("arbor.db");
+    let db = KvProbe::DRAFT2.database("cas-crashes");
     let grant = "keyvalue = [\"c\"]";
-    let tree = tree_of(KV_DRAFT2, &db, &[("a", grant), ("b", grant)]);
+    let tree = kv_tree(KvProbe::DRAFT2, &db, &[("a", grant), ("b", grant)]);
     let h = Arc::new(Harness::start_tree(tree).await);
     let done = Arc::new(AtomicBool::new(false));
     let crasher = crash_at_random(&h, &done);

@@ -6,6 +6,7 @@ mod support;
 mod allocation;
 mod apply;
 mod auto_shutdown;
+mod backoff;
 mod calls;
 mod children;
 mod conformance;

@@ -282,3 +282,22 @@ async fn a_held_message_of_a_child_that_is_not_restarted_is_answered_stopped() {
     assert!(h.node.dead_letters(None).letters.is_empty());
     h.node.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_a_backoff_each_delivery_again_waits_for_the_delayed_restart() {
+    let h = Harness::start(&poisoned(2, "backoff = { initial_ms = 150 }")).await;
+    let started = tokio::time::Instant::now();
+    assert!(matches!(
+        h.call("w", "crash").await,
+        Err(CallError::DeadLettered { attempts: 2, .. })
+    ));
+    // One restart between the two deliveries, delayed by the backoff (by
+    // half its base at least: the delay has jitter).
+    assert!(
+        started.elapsed() >= Duration::from_millis(75),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.call("w", "ping").await.unwrap(), "pong");
+    h.node.shutdown().await;
+}
