@@ -26,7 +26,9 @@ use std::time::SystemTime;
 /// `http_hello` is a stock `wasi:http/proxy` component with no Arbor
 /// exports, `http_probe` an HTTP child that also exports Arbor's
 /// lifecycle; `kv_probe` uses `wasi:keyvalue` through stock bindings,
-/// `kv_draft2` Spin's `0.2.0-draft2` of it; `order_*` are the order
+/// `kv_draft2` Spin's `0.2.0-draft2` of it; `grants_probe` tries files,
+/// the environment, outgoing HTTP, sockets and stdout, which a child
+/// reaches only when granted; `order_*` are the order
 /// system's Rust services, in `examples/order-system`, members of the guests workspace). One nested
 /// build makes them all, so they share one target dir and their
 /// dependencies compile once.
@@ -38,6 +40,7 @@ const RUST_GUESTS: &[&str] = &[
     "http_probe",
     "kv_probe",
     "kv_draft2",
+    "grants_probe",
     "order_repository",
     "order_processor",
     "order_web",

@@ -13,18 +13,28 @@
 //! ([`crate::keyvalue`], whose `guest` module implements `wasi:keyvalue`
 //! on this state).
 //!
-//! A guest sees nothing of the machine: its WASI context inherits no files,
-//! environment or stdio, and its memory is capped by a [`StoreLimits`].
+//! A guest sees nothing of the machine unless granted: its WASI context
+//! inherits no files, environment or network, and its memory is capped by
+//! a [`StoreLimits`]. A child with grants (`dirs`, `env`, `sockets`) gets
+//! them from its [`Sandbox`]; its outgoing HTTP is checked against its
+//! `http_outgoing` in [`crate::http::outgoing`]. What it writes to stdout
+//! and stderr, and its `host.log` lines, go to the host's log through one
+//! rate limit ([`crate::guest_log`]): `wasi:cli/stdout` and `stderr` are
+//! this module's, in place of WASI's (see [`crate::engine`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use wasmtime::component::Resource;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::DynOutputStream;
+use wasmtime_wasi::p2::bindings::cli::{stderr, stdout};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
-use crate::batch_writer::clip;
 use crate::bindings::{GuestExit, v0_1, v0_2};
+use crate::grants::sandbox::Sandbox;
+use crate::guest_log::{GuestOutput, LogGate, LogRate, Stream};
 use crate::http::guest::GuestHttp;
 use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, check_size};
@@ -32,11 +42,6 @@ use crate::routing::{self, ChildError, Router};
 use crate::spec::WorkerSpec;
 use crate::timers::Timers;
 use crate::vocab::RestartType;
-
-/// Longest guest `log` message written whole, in bytes. A log line is queued
-/// in host memory until stderr takes it; a guest must not decide its size.
-/// 64 KiB keeps any real diagnostic (a JSON document, a backtrace) intact.
-pub const MAX_LOG_MESSAGE_BYTES: usize = 64 << 10;
 
 /// The data of one child's `Store`: dropped with it on every restart.
 pub struct ChildState {
@@ -60,18 +65,28 @@ pub struct ChildState {
     http: GuestHttp,
     /// The store and the buckets it may open; `None` without a grant.
     keyvalue: Option<KvGrant>,
+    /// Its opened grants (directories, environment, sockets, outgoing
+    /// HTTP); `None` without any, so a child without grants allocates
+    /// nothing for them.
+    sandbox: Option<Arc<Sandbox>>,
+    /// Its way into the host's log (`host.log`, stdout, stderr), made on
+    /// its first line; shared with the next version across a hot swap.
+    log_gate: Option<Arc<LogGate>>,
+    log_rate: LogRate,
 }
 
 impl ChildState {
-    /// Fresh state for an instance of `spec` at `path`.
+    /// Fresh state for an instance of `spec` at `path`, with its opened
+    /// grants, if it has any.
     pub(crate) fn new(
         spec: &WorkerSpec,
         path: Arc<str>,
         router: Arc<dyn Router>,
         keyvalue: Option<KvGrant>,
+        sandbox: Option<Arc<Sandbox>>,
     ) -> ChildState {
         ChildState {
-            wasi: WasiCtxBuilder::new().build(),
+            wasi: wasi_ctx(sandbox.as_deref()),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(spec.max_memory_bytes)
@@ -87,15 +102,18 @@ impl ChildState {
             stop_request: None,
             http: GuestHttp::default(),
             keyvalue,
+            sandbox,
+            log_gate: None,
+            log_rate: spec.log_rate,
         }
     }
 
     /// Fresh state for another instance of the same child (a hot swap's
-    /// new version): the same settings and pending timers, nothing else
-    /// carried over.
+    /// new version): the same settings, grants, pending timers and log
+    /// rate, nothing else carried over.
     pub(crate) fn renewed(&self) -> ChildState {
         ChildState {
-            wasi: WasiCtxBuilder::new().build(),
+            wasi: wasi_ctx(self.sandbox.as_deref()),
             table: ResourceTable::new(),
             limits: self.limits.clone(),
             name: self.name.clone(),
@@ -108,6 +126,9 @@ impl ChildState {
             stop_request: None,
             http: GuestHttp::default(),
             keyvalue: self.keyvalue.clone(),
+            sandbox: self.sandbox.clone(),
+            log_gate: self.log_gate.clone(),
+            log_rate: self.log_rate,
         }
     }
 
@@ -136,25 +157,24 @@ impl ChildState {
         }
     }
 
-    /// `host.log`, cut to [`MAX_LOG_MESSAGE_BYTES`].
-    fn log(&self, level: tracing::Level, message: &str) {
-        let path = &*self.path;
-        let message = clip(message, MAX_LOG_MESSAGE_BYTES);
-        match level {
-            tracing::Level::TRACE => {
-                tracing::trace!(target: "arbor::guest", child = path, "{message}")
-            }
-            tracing::Level::DEBUG => {
-                tracing::debug!(target: "arbor::guest", child = path, "{message}")
-            }
-            tracing::Level::INFO => {
-                tracing::info!(target: "arbor::guest", child = path, "{message}")
-            }
-            tracing::Level::WARN => {
-                tracing::warn!(target: "arbor::guest", child = path, "{message}")
-            }
-            _ => tracing::error!(target: "arbor::guest", child = path, "{message}"),
-        }
+    /// Its way into the host's log, made on first use.
+    fn log_gate(&mut self) -> &Arc<LogGate> {
+        let (path, rate) = (&self.path, self.log_rate);
+        self.log_gate
+            .get_or_insert_with(|| Arc::new(LogGate::new(path.clone(), rate)))
+    }
+
+    /// `host.log`, cut to [`crate::guest_log::MAX_LINE_BYTES`], within the
+    /// log rate.
+    fn log(&mut self, level: tracing::Level, message: &str) {
+        self.log_gate().log(level, message);
+    }
+
+    /// `wasi:cli/stdout.get-stdout` and `stderr.get-stderr`: a stream
+    /// into the host's log.
+    fn output(&mut self, stream: Stream) -> wasmtime::Result<Resource<DynOutputStream>> {
+        let output: DynOutputStream = Box::new(GuestOutput::new(self.log_gate().clone(), stream));
+        Ok(self.table.push(output)?)
     }
 
     /// `host.call`: checked against `may_call`, then sent. Takes `&mut`
@@ -243,9 +263,31 @@ impl WasiView for ChildState {
     }
 }
 
+/// The WASI context of an instance: its grants', or WASI's empty default.
+fn wasi_ctx(sandbox: Option<&Sandbox>) -> WasiCtx {
+    match sandbox {
+        Some(sandbox) => sandbox.wasi(),
+        None => WasiCtxBuilder::new().build(),
+    }
+}
+
+impl stdout::Host for ChildState {
+    fn get_stdout(&mut self) -> wasmtime::Result<Resource<DynOutputStream>> {
+        self.output(Stream::Stdout)
+    }
+}
+
+impl stderr::Host for ChildState {
+    fn get_stderr(&mut self) -> wasmtime::Result<Resource<DynOutputStream>> {
+        self.output(Stream::Stderr)
+    }
+}
+
 impl WasiHttpView for ChildState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        let (ctx, hooks) = self.http.parts();
+        let sandbox = &self.sandbox;
+        let grants = || sandbox.as_ref().map(|s| s.grants().clone());
+        let (ctx, hooks) = self.http.parts(grants, &self.path);
         WasiHttpCtxView {
             ctx,
             hooks,

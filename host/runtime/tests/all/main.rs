@@ -13,6 +13,7 @@ mod conformance;
 mod contract_0_2_0;
 mod dynamic;
 mod fast_traps;
+mod grants;
 mod guest_children_timers;
 mod guest_tree;
 mod http;
