@@ -20,10 +20,11 @@
 //! | `eprint N TEXT` | the same to stderr |
 //! | `print-part TEXT` | writes TEXT to stdout without a newline, replies `printed` |
 //! | `log N TEXT` | logs N info lines `TEXT I` through `host.log`, replies `logged N` |
+//! | `spawn SUP NAME COMPONENT [GRANT..]` | `children.start-child-with-grants` (contract 0.2.2) of a temporary child under SUP with each GRANT: `dir=HOST:GUEST` (read-only), `dir-rw=HOST:GUEST`, `env=NAME=VALUE`, `http=AUTHORITY`, `kv=BUCKET`, `connect=IP:PORT`; replies `started NAME`, or `err("CASE: TEXT")` with the `child-error` |
 
 use std::io::Write;
 
-use arbor_guest::{Actor, Init};
+use arbor_guest::{Actor, ChildSpec, Grants, Init, Restart};
 
 struct GrantsProbe;
 
@@ -75,6 +76,7 @@ impl Actor for GrantsProbe {
                 std::io::stdout().flush().map_err(|e| e.to_string())?;
                 "printed".to_string()
             }
+            "spawn" => spawn(rest)?,
             "log" => {
                 let (n, line) = count_and_text(rest)?;
                 for i in 0..n {
@@ -89,6 +91,44 @@ impl Actor for GrantsProbe {
 }
 
 arbor_guest::export!(GrantsProbe);
+
+/// `SUP NAME COMPONENT [GRANT..]`: a temporary child with those grants.
+fn spawn(rest: &str) -> Result<String, String> {
+    let mut words = rest.split(' ');
+    let (Some(supervisor), Some(name), Some(component)) =
+        (words.next(), words.next(), words.next())
+    else {
+        return Err("expected SUP NAME COMPONENT [GRANT..]".to_string());
+    };
+    let mut grants = Grants::default();
+    for grant in words {
+        let (kind, value) = grant
+            .split_once('=')
+            .ok_or_else(|| format!("expected KIND=VALUE, got {grant:?}"))?;
+        grants = match kind {
+            "dir" | "dir-rw" => {
+                let (host, guest) = value
+                    .split_once(':')
+                    .ok_or_else(|| format!("expected HOST:GUEST, got {value:?}"))?;
+                grants.dir(host, guest, kind == "dir-rw")
+            }
+            "env" => {
+                let (key, v) = value.split_once('=').unwrap_or((value, ""));
+                grants.env(key, v)
+            }
+            "http" => grants.http_outgoing(value),
+            "kv" => grants.keyvalue(value),
+            "connect" => grants.connect(value),
+            other => return Err(format!("unknown grant {other:?}")),
+        };
+    }
+    let spec = ChildSpec::new(name, component)
+        .restart(Restart::Temporary)
+        .grants(grants);
+    arbor_guest::start_child(supervisor, &spec)
+        .map(|started| format!("started {started}"))
+        .map_err(|e| e.to_string())
+}
 
 /// `N TEXT` as a count and the text.
 fn count_and_text(rest: &str) -> Result<(u64, &str), String> {

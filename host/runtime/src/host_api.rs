@@ -1,7 +1,8 @@
 //! What the host gives every guest: the per-child `Store` data and the
 //! `arbor:supervised/host` functions (`log`, `self-name`, `call`, `cast`,
-//! `stop`), and since 0.2.1 `children` (`start-child`, `stop-child`) and
-//! `timers` (`send-after`, `cancel-timer`).
+//! `stop`), since 0.2.1 `children` (`start-child`, `stop-child`) and
+//! `timers` (`send-after`, `cancel-timer`), and since 0.2.2
+//! `start-child-with-grants`.
 //!
 //! Every contract version's `host` interface is implemented here, each a
 //! thin conversion of that version's types around one shared method, so
@@ -34,6 +35,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{GuestExit, v0_1, v0_2};
 use crate::grants::sandbox::Sandbox;
+use crate::grants::{DirRequest, GrantRequest, SocketRequest};
 use crate::guest_log::{GuestOutput, LogGate, LogRate, Stream};
 use crate::http::guest::GuestHttp;
 use crate::keyvalue::KvGrant;
@@ -397,6 +399,30 @@ impl v0_2::arbor::supervised::children::Host for ChildState {
             .map_err(child_error_to_wit)
     }
 
+    async fn start_child_with_grants(
+        &mut self,
+        supervisor: String,
+        spec: v0_2::arbor::supervised::children::ChildSpec,
+        grants: v0_2::arbor::supervised::children::Grants,
+    ) -> Result<String, v0_2::arbor::supervised::children::ChildError> {
+        use v0_2::arbor::supervised::children::RestartType as Wit;
+        let mut worker = WorkerSpec::new(spec.name, spec.component);
+        worker.args = spec.args;
+        worker.restart = match spec.restart {
+            Wit::Permanent => RestartType::Permanent,
+            Wit::Transient => RestartType::Transient,
+            Wit::Temporary => RestartType::Temporary,
+        };
+        let (granted, keyvalue) = grant_request(grants)
+            .read()
+            .map_err(|e| child_error_to_wit(ChildError::StartFailed(format!("bad grant: {e}"))))?;
+        worker.grants = granted.map(Arc::new);
+        worker.keyvalue = keyvalue;
+        ChildState::start_child(self, &supervisor, worker)
+            .await
+            .map_err(child_error_to_wit)
+    }
+
     async fn stop_child(
         &mut self,
         supervisor: String,
@@ -408,6 +434,34 @@ impl v0_2::arbor::supervised::children::Host for ChildState {
     }
 }
 
+/// The contract's `grants` in the words of the tree file, checked by the
+/// same code ([`GrantRequest::read`]).
+fn grant_request(grants: v0_2::arbor::supervised::children::Grants) -> GrantRequest {
+    let sockets = (!grants.sockets_connect.is_empty()
+        || !grants.sockets_bind.is_empty()
+        || grants.ip_name_lookup)
+        .then(|| SocketRequest {
+            connect: grants.sockets_connect,
+            bind: grants.sockets_bind,
+            ip_name_lookup: grants.ip_name_lookup,
+        });
+    GrantRequest {
+        dirs: grants
+            .dirs
+            .into_iter()
+            .map(|dir| DirRequest {
+                host: dir.host,
+                guest: Some(dir.guest),
+                mode: Some(if dir.writable { "rw" } else { "ro" }.to_string()),
+            })
+            .collect(),
+        env: grants.env.into_iter().collect(),
+        http_outgoing: grants.http_outgoing,
+        sockets,
+        keyvalue: grants.keyvalue,
+    }
+}
+
 /// A failed start or stop as the contract's `child-error`.
 fn child_error_to_wit(error: ChildError) -> v0_2::arbor::supervised::children::ChildError {
     use v0_2::arbor::supervised::children::ChildError as Wit;
@@ -415,7 +469,7 @@ fn child_error_to_wit(error: ChildError) -> v0_2::arbor::supervised::children::C
         ChildError::AlreadyStarted(name) => Wit::AlreadyStarted(name),
         ChildError::MaxChildren(n) => Wit::MaxChildren(u32::try_from(n).unwrap_or(u32::MAX)),
         ChildError::UnknownComponent(c) => Wit::UnknownComponent(c),
-        ChildError::Denied(s) => Wit::Denied(s),
+        ChildError::Denied(s) | ChildError::GrantDenied(s) => Wit::Denied(s),
         ChildError::NoSuchSupervisor(s) => Wit::NoSuchSupervisor(s),
         ChildError::NoSuchChild(n) => Wit::NoSuchChild(n),
         ChildError::InvalidName(why) => Wit::InvalidName(why),

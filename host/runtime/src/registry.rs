@@ -188,7 +188,7 @@ fn child_error(refused: ChildCommandError) -> ChildError {
         ChildCommandError::InvalidName(why) => ChildError::InvalidName(why),
         ChildCommandError::NoSuchChild(name) => ChildError::NoSuchChild(name),
         // The text names the grant and what the supervisor allows.
-        denied @ ChildCommandError::GrantDenied(_) => ChildError::Denied(denied.to_string()),
+        ChildCommandError::GrantDenied(denied) => ChildError::GrantDenied(denied.reason()),
         other => ChildError::StartFailed(other.to_string()),
     }
 }

@@ -26,9 +26,7 @@ pub struct ChildGrants {
 
 /// A run-time child asked for more than its supervisor's `child_grants`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "denied: {grant} {asked} is not within what {supervisor:?} may grant its children (child_grants {grant}: {allowed})"
-)]
+#[error("denied: {}", self.reason())]
 pub struct Denied {
     /// The supervisor.
     pub supervisor: String,
@@ -39,6 +37,20 @@ pub struct Denied {
     pub asked: String,
     /// What the supervisor allows for that grant (`none` when nothing).
     pub allowed: String,
+}
+
+impl Denied {
+    /// Why, without the leading `denied: ` (a guest's `child-error` is
+    /// the case `denied` with this text).
+    pub fn reason(&self) -> String {
+        format!(
+            "{grant} {asked} is not within what {supervisor:?} may grant its children (child_grants {grant}: {allowed})",
+            grant = self.grant,
+            asked = self.asked,
+            supervisor = self.supervisor,
+            allowed = self.allowed
+        )
+    }
 }
 
 impl ChildGrants {

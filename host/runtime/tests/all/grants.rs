@@ -536,3 +536,58 @@ async fn a_dynamic_child_is_granted_within_its_supervisors_child_grants_and_deni
     h.node.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_guest_starts_a_child_with_grants_within_the_ceiling_and_is_denied_wider_ones() {
+    let dir = scratch("guest-ceiling");
+    let h = start(
+        &dir,
+        "guest_ceiling",
+        &(worker("boss", "may_start = [\"pool\"]")
+            + "\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n\
+               child_grants = { dirs = [{ host = \"data\", mode = \"rw\" }], env = [\"ORDER\"] }\n"),
+    )
+    .await;
+    assert_eq!(
+        h.call("boss", "spawn pool k1 g dir-rw=data/in:/in env=ORDER=17")
+            .await
+            .unwrap(),
+        "started k1"
+    );
+    assert_eq!(h.call("k1", "env ORDER").await.unwrap(), "17");
+    assert_eq!(
+        h.call("k1", "write /in/k1.txt mine").await.unwrap(),
+        "wrote 4"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/in/k1.txt")).unwrap(),
+        "mine"
+    );
+
+    let wider = refused(h.call("boss", "spawn pool k2 g dir=.:/all").await);
+    assert!(
+        wider.starts_with("denied: dirs ") && wider.contains("child_grants dirs: "),
+        "{wider}"
+    );
+    let env = refused(h.call("boss", "spawn pool k3 g env=SECRET=x").await);
+    assert!(env.starts_with("denied: env SECRET"), "{env}");
+    let http = refused(h.call("boss", "spawn pool k4 g http=example.com").await);
+    assert!(
+        http.starts_with("denied: http_outgoing example.com"),
+        "{http}"
+    );
+    let missing = refused(h.call("boss", "spawn pool k5 g dir=data/gone:/gone").await);
+    assert!(
+        missing
+            .starts_with("start-failed: bad grant: dirs: the directory data/gone does not exist"),
+        "{missing}"
+    );
+    for name in ["k2", "k3", "k4", "k5"] {
+        assert!(
+            matches!(h.call(name, "ping").await, Err(CallError::NoSuchName(_))),
+            "{name}"
+        );
+    }
+    h.node.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

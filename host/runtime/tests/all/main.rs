@@ -11,6 +11,7 @@ mod calls;
 mod children;
 mod conformance;
 mod contract_0_2_0;
+mod contract_0_2_1;
 mod dynamic;
 mod fast_traps;
 mod grants;
