@@ -80,9 +80,10 @@ enum CtlCommand {
         /// their grants are its own fields, as in a tree file).
         #[arg(long, value_name = "FILE", conflicts_with_all = ["component", "name", "args", "restart"])]
         tree: Option<PathBuf>,
-        /// Grants, within the supervisor's `child_grants`.
+        /// Grants, within the supervisor's `child_grants` (boxed: seven
+        /// lists would make every command as large).
         #[command(flatten)]
-        grants: crate::grant_args::GrantArgs,
+        grants: Box<crate::grant_args::GrantArgs>,
     },
     /// Stop child NAME of supervisor SUP.
     StopChild { supervisor: String, name: String },

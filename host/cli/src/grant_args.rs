@@ -58,12 +58,12 @@ impl GrantArgs {
             };
             env.insert(name.to_string(), value.to_string());
         }
-        let sockets = (!self.connect.is_empty() || !self.bind.is_empty() || self.ip_name_lookup)
-            .then(|| SocketRequest {
-                connect: self.connect,
-                bind: self.bind,
-                ip_name_lookup: self.ip_name_lookup,
-            });
+        let any_socket = !self.connect.is_empty() || !self.bind.is_empty() || self.ip_name_lookup;
+        let sockets = any_socket.then_some(SocketRequest {
+            connect: self.connect,
+            bind: self.bind,
+            ip_name_lookup: self.ip_name_lookup,
+        });
         let request = GrantRequest {
             dirs,
             env,

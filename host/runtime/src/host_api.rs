@@ -437,14 +437,14 @@ impl v0_2::arbor::supervised::children::Host for ChildState {
 /// The contract's `grants` in the words of the tree file, checked by the
 /// same code ([`GrantRequest::read`]).
 fn grant_request(grants: v0_2::arbor::supervised::children::Grants) -> GrantRequest {
-    let sockets = (!grants.sockets_connect.is_empty()
+    let any_socket = !grants.sockets_connect.is_empty()
         || !grants.sockets_bind.is_empty()
-        || grants.ip_name_lookup)
-        .then(|| SocketRequest {
-            connect: grants.sockets_connect,
-            bind: grants.sockets_bind,
-            ip_name_lookup: grants.ip_name_lookup,
-        });
+        || grants.ip_name_lookup;
+    let sockets = any_socket.then_some(SocketRequest {
+        connect: grants.sockets_connect,
+        bind: grants.sockets_bind,
+        ip_name_lookup: grants.ip_name_lookup,
+    });
     GrantRequest {
         dirs: grants
             .dirs

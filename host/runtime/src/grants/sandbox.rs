@@ -49,7 +49,11 @@ impl Sandbox {
                 .map_err(|e| OpenError {
                     host: dir.host.display().to_string(),
                     guest: dir.guest.clone(),
-                    message: crate::engine::one_line(&e),
+                    // The cause chain on one line.
+                    message: format!("{e:#}")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 })?;
         }
         if let Some(sockets) = &grants.sockets {
