@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
+use crate::grants::GrantRequest;
 use crate::node::{Node, NodeHandle};
 use crate::spec::{SupervisorSpec, TreeSpec, WorkerSpec, check_name};
 use crate::swap::{SwapError, SwapOptions};
@@ -64,6 +65,10 @@ pub enum Request {
         /// permanent, transient or temporary (default permanent).
         #[serde(default)]
         restart: Option<String>,
+        /// What it may reach: within the supervisor's `child_grants`
+        /// (host directories relative to the tree file's directory).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grants: Option<GrantRequest>,
     },
     /// Add a whole supervisor (and its children) under a supervisor.
     StartSubtree {
@@ -628,6 +633,7 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             name,
             args,
             restart,
+            grants,
         } => {
             if let Err(e) = check_name(&name) {
                 return Response::err(e);
@@ -642,6 +648,15 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
             let mut spec = WorkerSpec::new(name, component);
             spec.restart = restart;
             spec.args = args.unwrap_or_default().into_bytes();
+            if let Some(request) = grants {
+                match request.read() {
+                    Ok((grants, keyvalue)) => {
+                        spec.grants = grants.map(Arc::new);
+                        spec.keyvalue = keyvalue;
+                    }
+                    Err(e) => return Response::err(format!("bad grant: {e}")),
+                }
+            }
             match node.start_child(&supervisor, spec).await {
                 Ok(outcome) => started(outcome),
                 Err(e) => Response::err(e),

@@ -261,6 +261,21 @@ impl ArborEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| EngineError(one_line(&e)))?;
+        // A guest's stdout and stderr go to the host's log, tagged with its
+        // path and rate-limited (`crate::guest_log`): these two replace
+        // WASI's, which would discard what it writes.
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::cli::stdout::add_to_linker::<ChildState, HasSelf<ChildState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| EngineError(one_line(&e)))?;
+        wasmtime_wasi::p2::bindings::cli::stderr::add_to_linker::<ChildState, HasSelf<ChildState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| EngineError(one_line(&e)))?;
+        linker.allow_shadowing(false);
         // Every version's `host`: their instance names differ
         // (`arbor:supervised/host@0.2.0`, `@0.1.0`), so each component links
         // to the one it was built against.
@@ -269,8 +284,8 @@ impl ArborEngine {
         v0_1::Supervised::add_to_linker::<ChildState, HasSelf<ChildState>>(&mut linker, |s| s)
             .map_err(|e| EngineError(one_line(&e)))?;
         // `wasi:http/types` and `outgoing-handler`, for HTTP children (and
-        // any guest built with them); outgoing requests are refused
-        // (`crate::http::guest`).
+        // any guest built with them); outgoing requests go only where a
+        // child's `http_outgoing` grant allows (`crate::http::outgoing`).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| EngineError(one_line(&e)))?;
         // `wasi:keyvalue` (store, atomics, batch): every guest may import

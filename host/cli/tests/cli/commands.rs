@@ -7,31 +7,31 @@ use std::time::{Duration, Instant};
 
 use crate::support::{PATIENCE, probe, probe_version, tree};
 
-fn arbor() -> Command {
+pub(crate) fn arbor() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_arbor"));
     cmd.env("ARBOR_LOG", "warn").env_remove("ARBOR_CONTROL");
     cmd
 }
 
 /// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("arbor-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn assert_one_line_error(out: &Output, expect: &str) {
+pub(crate) fn assert_one_line_error(out: &Output, expect: &str) {
     let err = stderr(out);
     assert!(!out.status.success(), "must fail: {err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -165,18 +165,18 @@ fn output_within_patience(command: &mut Command) -> Output {
     child.wait_with_output().unwrap()
 }
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
     socket: PathBuf,
     events: PathBuf,
 }
 
 impl Running {
-    fn start(dir: &Path, body: &str) -> Running {
+    pub(crate) fn start(dir: &Path, body: &str) -> Running {
         Running::start_with_env(dir, body, &[])
     }
 
-    fn start_with_env(dir: &Path, body: &str, env: &[(&str, &str)]) -> Running {
+    pub(crate) fn start_with_env(dir: &Path, body: &str, env: &[(&str, &str)]) -> Running {
         let mut command = arbor();
         command.envs(env.iter().copied());
         Running::start_command(dir, body, command)
@@ -186,6 +186,18 @@ impl Running {
     /// a wrapper that execs it (so the child's pid is the host's).
     fn start_command(dir: &Path, body: &str, command: Command) -> Running {
         Running::start_text(dir, &tree(body), command, &[])
+    }
+
+    /// Starts `arbor run TREE`, TREE holding `text` as it is.
+    pub(crate) fn start_text_in(dir: &Path, text: &str) -> Running {
+        Running::start_text(dir, text, arbor(), &[])
+    }
+
+    /// [`Running::start_text_in`] with `env` set for the host.
+    pub(crate) fn start_text_in_with_env(dir: &Path, text: &str, env: &[(&str, &str)]) -> Running {
+        let mut command = arbor();
+        command.envs(env.iter().copied());
+        Running::start_text(dir, text, command, &[])
     }
 
     /// Starts `command run TREE ... EXTRA`, TREE holding `text` as it is.
@@ -225,12 +237,12 @@ impl Running {
         }
     }
 
-    fn ctl(&self, args: &[&str]) -> Output {
+    pub(crate) fn ctl(&self, args: &[&str]) -> Output {
         ctl(&self.socket, args)
     }
 
     /// Reads the host's stderr to its end on a thread, from now on.
-    fn read_stderr(&mut self) -> std::thread::JoinHandle<String> {
+    pub(crate) fn read_stderr(&mut self) -> std::thread::JoinHandle<String> {
         let mut pipe = self.child.stderr.take().expect("stderr is piped");
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -239,7 +251,7 @@ impl Running {
         })
     }
 
-    fn wait(mut self) -> (Output, String) {
+    pub(crate) fn wait(mut self) -> (Output, String) {
         let deadline = Instant::now() + PATIENCE;
         while self.child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -253,7 +265,7 @@ impl Running {
         (out, events)
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
@@ -273,7 +285,7 @@ fn ctl(socket: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
