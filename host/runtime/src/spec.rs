@@ -1591,7 +1591,11 @@ dynamic = { max_children = 3 }
                 "supervisor.children[1].backoff.reset_ms",
                 "one hour",
             ),
-            ("{ initial_ms = 1, jitter = true }", "toml", "jitter"),
+            (
+                "{ initial_ms = 1, jitter = true }",
+                "supervisor.children[1].backoff.jitter",
+                "unknown field `jitter`",
+            ),
         ] {
             let err = with(table).unwrap_err();
             assert_eq!(err.field, field, "{table}: {err}");

@@ -53,6 +53,7 @@ may_start = ["pool"]
 mailbox_capacity = 100
 mailbox_max_mb = 8
 keyvalue = ["orders"]
+backoff = { initial_ms = 10, max_ms = 1000, reset_ms = 5000 }
 
 [[supervisor.children]]
 name = "web"
@@ -68,6 +69,7 @@ shutdown_ms = "infinity"
 max_restarts = 1
 max_seconds = 0.5
 auto_shutdown = "any_significant"
+backoff = { initial_ms = 5 }
 
 [[supervisor.children.children]]
 name = "b"
@@ -109,6 +111,10 @@ const KEYS: &[&str] = &[
     "fast_traps",
     "data",
     "data_sync",
+    "backoff",
+    "initial_ms",
+    "max_ms",
+    "reset_ms",
     "probe",
     "restarts",
     "nme",
