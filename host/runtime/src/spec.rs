@@ -1994,7 +1994,11 @@ dynamic = { max_children = 3 }
                 "supervisor.children[0].log_rate.lines_per_sec",
                 "must be 1 to",
             ),
-            ("log_rate = { per_second = 3 }", "toml", "per_second"),
+            (
+                "log_rate = { per_second = 3 }",
+                "supervisor.children[0].log_rate.per_second",
+                "unknown field `per_second`",
+            ),
         ];
         for (line, field, why) in cases {
             let text = GOOD.replace("name = \"a\"\n", &format!("name = \"a\"\n{line}\n"));

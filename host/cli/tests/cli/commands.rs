@@ -583,17 +583,26 @@ fn the_running_host_answers_garbage_and_foreign_components_with_one_line_each_an
     let pong = answers.next().unwrap().unwrap();
     assert!(pong.starts_with(r#"{"ok":true"#), "{pong}");
     // A component built against another contract version, and a device.
-    // The probe as if built against 0.9.0: its names' versions replaced
-    // (same length, so every length prefix stays right).
+    // The probe as if built against 0.9.0: the `@0.2.N` of its
+    // `arbor:supervised` names replaced (as long, so every length prefix
+    // stays right).
     let mut bytes = std::fs::read(probe()).unwrap();
-    let mut patched = 0;
-    for at in 0..bytes.len() - 6 {
-        if &bytes[at..at + 6] == b"@0.2.1" {
-            bytes[at..at + 6].copy_from_slice(b"@0.9.0");
-            patched += 1;
+    let lifecycle = b"arbor:supervised/lifecycle@";
+    let at = bytes
+        .windows(lifecycle.len())
+        .position(|w| w == lifecycle)
+        .expect("the probe exports lifecycle");
+    let built = bytes[at + lifecycle.len() - 1..][..6].to_vec();
+    assert!(
+        built.starts_with(b"@0.2."),
+        "{:?}",
+        String::from_utf8_lossy(&built)
+    );
+    for at in 0..bytes.len() - built.len() {
+        if bytes[at..at + built.len()] == built[..] {
+            bytes[at..at + built.len()].copy_from_slice(b"@0.9.0");
         }
     }
-    assert!(patched > 0, "the probe targets 0.2.1");
     let foreign = write(&dir, "foreign.wasm", bytes);
     let out = host.ctl(&["swap", "a", foreign.to_str().unwrap()]);
     assert_one_line_error(

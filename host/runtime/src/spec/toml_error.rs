@@ -32,7 +32,7 @@ pub fn explain(error: &toml::de::Error, text: &str) -> (Range<usize>, String, St
         message =
             format!("the integer {number} is out of range (at most 64 bits: -2^63 to 2^63-1)");
     }
-    while let Some(at) = message.find("struct Raw") {
+    while let Some(at) = message.find("struct ") {
         let end = message[at + "struct ".len()..]
             .find(|c: char| !c.is_ascii_alphanumeric())
             .map_or(message.len(), |n| at + "struct ".len() + n);

@@ -4,9 +4,11 @@
 //! running host keeps serving without losing a queued message.
 //!
 //! (Mistakes tested elsewhere are not repeated: an unknown restart type,
-//! strategy or shutdown, a duplicate worker name, an unknown component and
-//! bad mailbox bounds in `spec.rs`; `significant` in `auto_shutdown.rs`;
-//! an unknown `may_start` supervisor in `guest_tree.rs`; text, a core module
+//! strategy or shutdown, a duplicate worker name, an unknown component,
+//! bad mailbox bounds, bad grants, a granted directory that does not exist
+//! and bad `backoff` and `poison` tables in `spec.rs`; `significant` in
+//! `auto_shutdown.rs`; an unknown `may_start` supervisor in
+//! `guest_tree.rs`; text, a core module
 //! and a component without exports in `engine.rs` and `swap.rs`; unknown
 //! names given to the library in `calls.rs`, `dynamic.rs` and `swap.rs`.)
 
@@ -492,6 +494,24 @@ fn a_tree_file_past_the_limit_is_refused_without_being_read_whole() {
     );
 }
 
+/// The contract version the probe is built against (`0.2.2`), as its
+/// `lifecycle` export names it.
+fn probe_contract() -> String {
+    let bytes = std::fs::read(probe()).unwrap();
+    let name = b"arbor:supervised/lifecycle@";
+    let at = bytes
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("the probe exports lifecycle")
+        + name.len();
+    let version = bytes[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b'.')
+        .map(|b| *b as char)
+        .collect::<String>();
+    version.trim_end_matches('.').to_string()
+}
+
 /// The probe with each `old` in its bytes replaced by `new`, of the same
 /// length, so that every length prefix stays right: the probe as if built
 /// against another contract version or world.
@@ -518,21 +538,22 @@ fn patched_probe(dir: &Path, file: &str, old: &str, new: &str) -> PathBuf {
 fn a_component_built_against_another_contract_version_is_refused_naming_that_version() {
     let dir = scratch("contract");
     let engine = ArborEngine::new().unwrap();
+    let built = format!("@{}", probe_contract());
     for version in ["0.9.0", "1.0.0"] {
-        let path = patched_probe(&dir, "p.wasm", "@0.2.1", &format!("@{version}"));
+        let path = patched_probe(&dir, "p.wasm", &built, &format!("@{version}"));
         let err = engine.load("p", &path).unwrap_err();
         assert!(matches!(err, LoadError::Contract { .. }), "{err}");
         assert_eq!(
             err.to_string(),
             format!(
                 "{}: is built against arbor:supervised@{version}, which this host does not run \
-                 (it runs 0.2.1, 0.2.0 and 0.1.0): rebuild it against one of those",
+                 (it runs 0.2.2, 0.2.1, 0.2.0 and 0.1.0): rebuild it against one of those",
                 path.display()
             )
         );
     }
     // A later patch release of a version the host runs is that version.
-    let path = patched_probe(&dir, "p.wasm", "@0.2.1", "@0.2.7");
+    let path = patched_probe(&dir, "p.wasm", &built, "@0.2.7");
     let loaded = engine.load("p", &path).unwrap();
     assert_eq!(loaded.contract(), Some(arbor::ContractVersion::V0_2));
 }
@@ -541,12 +562,11 @@ fn a_component_built_against_another_contract_version_is_refused_naming_that_ver
 fn a_component_of_another_world_is_refused_naming_what_it_exports() {
     let dir = scratch("world");
     let engine = ArborEngine::new().unwrap();
-    let path = patched_probe(
-        &dir,
-        "other.wasm",
-        "arbor:supervised/lifecycle@0.2.1",
-        "acme:unrelated/greetings-v@0.2.1",
-    );
+    // The lifecycle export renamed to as long a name of another package.
+    let version = probe_contract();
+    let lifecycle = format!("arbor:supervised/lifecycle@{version}");
+    let other = format!("acme:unrelated/greetings-v@{version}");
+    let path = patched_probe(&dir, "other.wasm", &lifecycle, &other);
     let err = engine.load("other", &path).unwrap_err();
     assert!(matches!(err, LoadError::Exports { .. }), "{err}");
     let text = err.to_string();
@@ -558,9 +578,9 @@ fn a_component_of_another_world_is_refused_naming_what_it_exports() {
         "{text}"
     );
     assert!(
-        text.contains(
-            "; it exports `arbor:supervised/handover@0.2.1`, `acme:unrelated/greetings-v@0.2.1`"
-        ),
+        text.contains(&format!(
+            "; it exports `arbor:supervised/handover@{version}`, `{other}`"
+        )),
         "{text}"
     );
     assert!(!text.contains('\n'), "{text}");
@@ -921,6 +941,14 @@ async fn requests_naming_what_does_not_exist_are_refused_clearly_and_lose_no_que
         (
             serde_json::json!({"cmd": "apply", "file": bad_tree}),
             "bad.toml:3: supervisor.strategy: unknown strategy \"sideways\"".into(),
+        ),
+        (
+            serde_json::json!({"cmd": "redeliver", "id": 999}),
+            "no dead letter 999".into(),
+        ),
+        (
+            serde_json::json!({"cmd": "start_child", "supervisor": "pool", "component": "probe", "name": "n2", "grants": {"dirs": [{"host": "/tmp", "guest": "/t"}]}}),
+            "denied: dirs /tmp (ro) is not within what \"pool\" may grant its children".into(),
         ),
         (
             serde_json::json!({"cmd": "kv", "op": "get", "bucket": "", "key": "k"}),

@@ -21,7 +21,8 @@ use serde_json::Value;
 
 use crate::bad_input::Controlled;
 
-/// A tree that uses every field of the tree file, by line.
+/// A tree that uses every field of the tree file, by line (its granted
+/// directory, `/tmp`, exists wherever the tests run).
 const RICH: &str = r#"[components]
 probe = "probe.wasm"
 web = "web.wasm"
@@ -54,6 +55,13 @@ mailbox_capacity = 100
 mailbox_max_mb = 8
 keyvalue = ["orders"]
 backoff = { initial_ms = 10, max_ms = 1000, reset_ms = 5000 }
+init_timeout_ms = 500
+poison = { after = 3 }
+dirs = [{ host = "/tmp", guest = "/scratch", mode = "rw" }]
+env = { REGION = "eu" }
+http_outgoing = ["api.example.com", "127.0.0.1:9000"]
+sockets = { connect = ["127.0.0.1:5432"], bind = ["0.0.0.0:7000"], ip_name_lookup = false }
+log_rate = { lines_per_sec = 100, burst = 1000 }
 
 [[supervisor.children]]
 name = "web"
@@ -80,6 +88,7 @@ significant = true
 [[supervisor.children]]
 name = "pool"
 dynamic = { max_children = 10 }
+child_grants = { keyvalue = ["orders"], dirs = [{ host = "/tmp", mode = "ro" }], env = ["ORDER_ID"] }
 shutdown_ms = "brutal_kill"
 "#;
 
@@ -115,6 +124,23 @@ const KEYS: &[&str] = &[
     "initial_ms",
     "max_ms",
     "reset_ms",
+    "init_timeout_ms",
+    "poison",
+    "after",
+    "dirs",
+    "host",
+    "guest",
+    "mode",
+    "env",
+    "http_outgoing",
+    "sockets",
+    "connect",
+    "bind",
+    "ip_name_lookup",
+    "log_rate",
+    "lines_per_sec",
+    "burst",
+    "child_grants",
     "probe",
     "restarts",
     "nme",
@@ -146,6 +172,13 @@ const WORDS: &[&str] = &[
     "orders",
     "127.0.0.1:0",
     "[::1]:8080",
+    "0.0.0.0:*",
+    "api.example.com",
+    "ro",
+    "rw",
+    "/in",
+    "/tmp",
+    "..",
     "",
     " ",
     "a/b",
@@ -449,6 +482,8 @@ const REQUEST_FIELDS: &[&str] = &[
     "bucket",
     "key",
     "value",
+    "grants",
+    "id",
 ];
 
 /// A JSON object shaped like a request of one of `commands`, its fields
@@ -484,6 +519,8 @@ const ALL_COMMANDS: &[&str] = &[
     "apply",
     "kv",
     "count_children",
+    "dead_letters",
+    "redeliver",
     "instances",
     "events",
     "shutdown",
@@ -529,6 +566,8 @@ fn socket_line() -> impl Strategy<Value = Vec<u8>> {
         "restart_child",
         "kv",
         "count_children",
+        "dead_letters",
+        "redeliver",
         "instances",
         "fly",
     ];
