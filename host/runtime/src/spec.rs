@@ -23,6 +23,8 @@ use crate::mailbox::{MAX_MAILBOX_BYTES, MAX_MAILBOX_CAPACITY, MailboxLimits};
 pub use crate::vocab::Shutdown;
 use crate::vocab::{AutoShutdown, Backoff, RestartIntensity, RestartType, Strategy};
 
+mod toml_error;
+
 /// Default deadline for a worker's `init` and each `handle`.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a `call` waits for its reply.
@@ -34,6 +36,9 @@ pub const DEFAULT_WORKER_SHUTDOWN: Shutdown = Shutdown::Timeout(Duration::from_s
 pub const DEFAULT_DATA_FILE: &str = "arbor.db";
 /// Default linear-memory limit of a worker.
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
+/// The largest tree file read, in bytes: a static tree of 100,000 workers
+/// is ~6 MB.
+pub const MAX_TREE_FILE_BYTES: usize = 16 << 20;
 
 /// A tree-file error: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -582,11 +587,17 @@ impl<'a> Locator<'a> {
         self.text[..end].bytes().filter(|&b| b == b'\n').count() + 1
     }
 
+    fn toml_error(&self, error: &toml::de::Error) -> SpecError {
+        let (span, field, message) = toml_error::explain(error, self.text);
+        self.error(span, &field, message)
+    }
+
     fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> SpecError {
         SpecError {
             file: self.file.to_path_buf(),
             line: self.line_of(span.start),
-            field: field.to_string(),
+            // A quoted key may hold a line break; the error stays one line.
+            field: field.replace('\r', "\\r").replace('\n', "\\n"),
             message: message.into(),
         }
     }
@@ -611,11 +622,36 @@ impl TreeSpec {
 
     /// Reads and validates the tree file at `path`.
     pub fn load(path: &Path) -> Result<TreeSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        let error = |message: String| SpecError {
             file: path.to_path_buf(),
             line: 1,
             field: "file".to_string(),
-            message: format!("cannot read the tree file: {e}"),
+            message,
+        };
+        // At most one byte past the limit is read: `/dev/zero` (or a pipe
+        // that never ends) is refused rather than read until memory runs out.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(file, MAX_TREE_FILE_BYTES as u64 + 1),
+                    &mut bytes,
+                )
+            })
+            .map_err(|e| error(format!("cannot read the tree file: {e}")))?;
+        if bytes.len() > MAX_TREE_FILE_BYTES {
+            return Err(error(format!(
+                "cannot read the tree file: it is larger than {} MiB, the most a tree file may be",
+                MAX_TREE_FILE_BYTES >> 20
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            SpecError {
+                line,
+                ..error("not UTF-8 text (a TOML file is UTF-8)".to_string())
+            }
         })?;
         TreeSpec::parse(path, &text)
     }
@@ -624,11 +660,7 @@ impl TreeSpec {
     /// resolve component paths).
     pub fn parse(path: &Path, text: &str) -> Result<TreeSpec, SpecError> {
         let loc = Locator::new(path, text);
-        let raw: RawTree = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().replace('\n', " ");
-            loc.error(span, "toml", message)
-        })?;
+        let raw: RawTree = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut components = BTreeMap::new();
         for (name, value) in &raw.components {
@@ -745,11 +777,7 @@ impl SupervisorSpec {
         components: &BTreeSet<String>,
     ) -> Result<SupervisorSpec, SpecError> {
         let loc = Locator::new(path, text);
-        let raw: RawTree = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().replace('\n', " ");
-            loc.error(span, "toml", message)
-        })?;
+        let raw: RawTree = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
         if let Some((name, value)) = raw.components.iter().next() {
             return Err(loc.error(
                 value.span(),
@@ -777,6 +805,12 @@ impl SupervisorSpec {
             &mut HashSet::new(),
         )
     }
+}
+
+/// `value` as TOML for a message, which is one line: TOML writes a string
+/// holding a line break as a multi-line string.
+fn on_one_line(value: &toml::Value) -> String {
+    value.to_string().replace('\r', "\\r").replace('\n', "\\n")
 }
 
 fn positive_ms(
@@ -817,7 +851,10 @@ fn parse_shutdown(
         other => Err(loc.error(
             value.span(),
             field,
-            format!("expected milliseconds (>= 0), \"brutal_kill\" or \"infinity\", got {other}"),
+            format!(
+                "expected milliseconds (>= 0), \"brutal_kill\" or \"infinity\", got {}",
+                on_one_line(other)
+            ),
         )),
     }
 }
@@ -917,7 +954,7 @@ fn validate_supervisor(
             return Err(loc.error(
                 m.span(),
                 &format!("{at}.max_restarts"),
-                format!("must be 0 or more, got {v}"),
+                format!("must be 0 to {}, got {v}", u32::MAX),
             ));
         }
         intensity.max_restarts = v as u32;
@@ -930,11 +967,12 @@ fn validate_supervisor(
                 return Err(loc.error(
                     m.span(),
                     &format!("{at}.max_seconds"),
-                    format!("expected a number, got {other}"),
+                    format!("expected a number, got {}", on_one_line(other)),
                 ));
             }
         };
-        if !(secs > 0.0 && secs.is_finite()) {
+        // Infinity is past the longest window, which says so below.
+        if secs.is_nan() || secs <= 0.0 {
             return Err(loc.error(
                 m.span(),
                 &format!("{at}.max_seconds"),
@@ -1155,7 +1193,7 @@ fn validate_worker(
                 return Err(loc.error(
                     a.span(),
                     &format!("{at}.args"),
-                    format!("expected a string or a table, got {other}"),
+                    format!("expected a string or a table, got {}", on_one_line(other)),
                 ));
             }
         };
@@ -1553,7 +1591,11 @@ dynamic = { max_children = 3 }
                 "supervisor.children[1].backoff.reset_ms",
                 "one hour",
             ),
-            ("{ initial_ms = 1, jitter = true }", "toml", "jitter"),
+            (
+                "{ initial_ms = 1, jitter = true }",
+                "supervisor.children[1].backoff.jitter",
+                "unknown field `jitter`",
+            ),
         ] {
             let err = with(table).unwrap_err();
             assert_eq!(err.field, field, "{table}: {err}");
@@ -1952,7 +1994,11 @@ dynamic = { max_children = 3 }
                 "supervisor.children[0].log_rate.lines_per_sec",
                 "must be 1 to",
             ),
-            ("log_rate = { per_second = 3 }", "toml", "per_second"),
+            (
+                "log_rate = { per_second = 3 }",
+                "supervisor.children[0].log_rate.per_second",
+                "unknown field `per_second`",
+            ),
         ];
         for (line, field, why) in cases {
             let text = GOOD.replace("name = \"a\"\n", &format!("name = \"a\"\n{line}\n"));

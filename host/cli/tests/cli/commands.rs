@@ -558,6 +558,69 @@ fn run_refuses_a_broken_tree_file_on_one_line() {
 }
 
 #[test]
+fn the_running_host_answers_garbage_and_foreign_components_with_one_line_each_and_serves_on() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = scratch("bad-input");
+    let host = Running::start(&dir, SIMPLE);
+    // Queued before the bad input: still there after it.
+    for _ in 0..2 {
+        assert!(host.ctl(&["cast", "a", "count"]).status.success());
+    }
+    // Raw bytes on the socket: one answer a line, in order, and the
+    // connection goes on.
+    let mut socket = std::os::unix::net::UnixStream::connect(&host.socket).unwrap();
+    socket
+        .write_all(b"\xff\xfe\nhello\n{\"cmd\":\"fly\"}\n{\"cmd\":\"call\",\"name\":\"a\",\"message\":\"ping\"}\n")
+        .unwrap();
+    let mut answers = BufReader::new(socket).lines();
+    for says in ["not UTF-8 text", "expected value", "unknown variant `fly`"] {
+        let answer = answers.next().unwrap().unwrap();
+        assert!(
+            answer.starts_with(r#"{"ok":false,"error":"bad request: "#) && answer.contains(says),
+            "{answer}"
+        );
+    }
+    let pong = answers.next().unwrap().unwrap();
+    assert!(pong.starts_with(r#"{"ok":true"#), "{pong}");
+    // A component built against another contract version, and a device.
+    // The probe as if built against 0.9.0: the `@0.2.N` of its
+    // `arbor:supervised` names replaced (as long, so every length prefix
+    // stays right).
+    let mut bytes = std::fs::read(probe()).unwrap();
+    let lifecycle = b"arbor:supervised/lifecycle@";
+    let at = bytes
+        .windows(lifecycle.len())
+        .position(|w| w == lifecycle)
+        .expect("the probe exports lifecycle");
+    let built = bytes[at + lifecycle.len() - 1..][..6].to_vec();
+    assert!(
+        built.starts_with(b"@0.2."),
+        "{:?}",
+        String::from_utf8_lossy(&built)
+    );
+    for at in 0..bytes.len() - built.len() {
+        if bytes[at..at + built.len()] == built[..] {
+            bytes[at..at + built.len()].copy_from_slice(b"@0.9.0");
+        }
+    }
+    let foreign = write(&dir, "foreign.wasm", bytes);
+    let out = host.ctl(&["swap", "a", foreign.to_str().unwrap()]);
+    assert_one_line_error(
+        &out,
+        "foreign.wasm: is built against arbor:supervised@0.9.0, which this host does not run",
+    );
+    let out = host.ctl(&["swap", "a", "/dev/null"]);
+    assert_one_line_error(
+        &out,
+        "/dev/null: cannot read the component: it is a device, not a regular file",
+    );
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "3");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn ctl_without_a_host_says_so() {
     let dir = scratch("ctl-nohost");
     let out = ctl(&dir.join("none.sock"), &["tree"]);

@@ -454,7 +454,7 @@ fn workers_of(report: &NodeReport, id: &str) -> usize {
 /// A component file's bytes, read off the async threads.
 async fn read(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::read(path))
+    tokio::task::spawn_blocking(move || crate::engine::read_component_file(&path))
         .await
         .expect("reading a file does not panic")
 }
