@@ -287,9 +287,7 @@ impl stderr::Host for ChildState {
 
 impl WasiHttpView for ChildState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        let sandbox = &self.sandbox;
-        let grants = || sandbox.as_ref().map(|s| s.grants().clone());
-        let (ctx, hooks) = self.http.parts(grants, &self.path);
+        let (ctx, hooks) = self.http.parts(self.sandbox.as_ref(), &self.path);
         WasiHttpCtxView {
             ctx,
             hooks,

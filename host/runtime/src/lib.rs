@@ -36,6 +36,7 @@ pub mod spec;
 pub mod supervisor;
 pub mod swap;
 pub mod timers;
+pub mod tls;
 pub mod upgrade;
 pub mod vocab;
 

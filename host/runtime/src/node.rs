@@ -300,6 +300,7 @@ impl Node {
             registry,
             events: options.events,
             keyvalue,
+            tls: crate::tls::TlsClient::new(tree.tls_roots.clone()),
             dead_letters,
             components: std::sync::RwLock::new(components),
             pool: LocalPoolHandle::new(options.threads.max(1)),

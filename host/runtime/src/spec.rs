@@ -75,6 +75,10 @@ pub struct TreeSpec {
     pub data: PathBuf,
     /// `[node] data_sync`: when a write to the store is durable.
     pub data_sync: DataSync,
+    /// `[node] tls_roots`: certificate authorities children's `https`
+    /// requests trust beside Mozilla's (PEM files, relative to the tree
+    /// file), read and checked with the tree.
+    pub tls_roots: crate::tls::ExtraRoots,
     /// The line of each child's table and of the fields that decide what a
     /// child is (`name`, `component`, `strategy`, `dynamic`, the `[node]`
     /// settings), by dotted field path (`supervisor.children[1].dynamic`):
@@ -394,6 +398,7 @@ struct RawHost {
     fast_traps: Option<Spanned<bool>>,
     data: Option<Spanned<String>>,
     data_sync: Option<Spanned<String>>,
+    tls_roots: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// When a write to the key-value store that returned to the guest is
@@ -732,6 +737,20 @@ impl TreeSpec {
                 }
             }
         };
+        let mut tls_roots = crate::tls::ExtraRoots::default();
+        if let Some(files) = node.as_ref().and_then(|n| n.tls_roots.as_ref()) {
+            loc.note("node.tls_roots", files.span());
+            for (i, file) in files.get_ref().iter().enumerate() {
+                let field = format!("node.tls_roots[{i}]");
+                let shown = file.get_ref();
+                if shown.trim().is_empty() {
+                    return Err(loc.error(file.span(), &field, "the file name is empty"));
+                }
+                tls_roots
+                    .add_file(&base.join(shown), shown)
+                    .map_err(|message| loc.error(file.span(), &field, message))?;
+            }
+        }
         if let Some(value) = node.as_ref().and_then(|n| n.max_instances.as_ref()) {
             loc.note("node.max_instances", value.span());
         }
@@ -760,6 +779,7 @@ impl TreeSpec {
             fast_traps,
             data,
             data_sync,
+            tls_roots,
             lines: loc.lines.take(),
         })
     }
@@ -1968,6 +1988,37 @@ dynamic = { max_children = 3 }
                 .starts_with("the directory data/gone does not exist"),
             "{err}"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn tls_roots_are_read_with_the_tree_and_a_bad_file_names_its_line() {
+        let (dir, file) = grants_scratch("tls-roots");
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+        std::fs::copy(&ca, dir.join("ca.pem")).unwrap();
+        std::fs::write(dir.join("empty.pem"), "not a certificate\n").unwrap();
+        let with = |files: &str| format!("[node]\ntls_roots = [{files}]\n{GOOD}");
+        let tree = TreeSpec::parse(&file, &with("\"ca.pem\"")).unwrap();
+        assert_eq!(tree.tls_roots.files, ["ca.pem"]);
+        assert!(parse(GOOD).unwrap().tls_roots.is_empty(), "none by default");
+        for (files, field, message) in [
+            (
+                "\"ca.pem\", \"gone.pem\"",
+                "node.tls_roots[1]",
+                "cannot read gone.pem",
+            ),
+            (
+                "\"empty.pem\"",
+                "node.tls_roots[0]",
+                "empty.pem holds no certificate",
+            ),
+            ("\"data\"", "node.tls_roots[0]", "data is not a file"),
+            ("\" \"", "node.tls_roots[0]", "the file name is empty"),
+        ] {
+            let err = TreeSpec::parse(&file, &with(files)).unwrap_err();
+            assert_eq!((err.line, err.field.as_str()), (2, field), "{err}");
+            assert!(err.message.starts_with(message), "{err}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -38,6 +38,7 @@ use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::swap::request::{Restore, SwapInbox};
+use crate::tls::TlsClient;
 
 mod http;
 mod poison;
@@ -119,6 +120,14 @@ fn instantiate_failure(error: &wasmtime::Error) -> String {
     )
 }
 
+/// The node's services a start of a child may reach, as its grants allow.
+pub(crate) struct Reach<'a> {
+    /// Its buckets in the key-value store, if it is granted any.
+    pub keyvalue: Option<KvGrant>,
+    /// The node's TLS client, for the `https` requests `http_outgoing` allows.
+    pub tls: &'a Arc<TlsClient>,
+}
+
 /// Builds a fresh `Store`, instantiates the component and runs `init`
 /// (and `restore`, when a rolled-back swap left state to restore). An
 /// `init` that answers `ignore` is not a failure: its instance is dropped
@@ -129,14 +138,15 @@ pub(crate) async fn start(
     spec: &WorkerSpec,
     path: Arc<str>,
     router: Arc<dyn Router>,
-    keyvalue: Option<KvGrant>,
+    reach: Reach<'_>,
     restore: Option<Restore>,
 ) -> Result<Started, Failure> {
+    let Reach { keyvalue, tls } = reach;
     // A granted child's directories are opened once per start; a child
     // without grants has no sandbox and pays nothing for one.
     let sandbox = match &spec.grants {
         Some(grants) => {
-            Some(Arc::new(Sandbox::open(grants).map_err(|e| {
+            Some(Arc::new(Sandbox::open(grants, tls).map_err(|e| {
                 Failure::new(ExitReason::Error, e.to_string())
             })?))
         }

@@ -15,6 +15,7 @@ use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtx};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::{DirMode, Grants, SocketGrant};
+use crate::tls::TlsClient;
 
 /// A granted directory could not be opened when the child started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,13 +32,16 @@ pub struct OpenError {
 /// A granted child's opened grants, shared by the instances of one start.
 pub(crate) struct Sandbox {
     grants: Arc<Grants>,
+    /// The node's client for the `https` requests `http_outgoing` allows.
+    tls: Arc<TlsClient>,
     filesystem: WasiFilesystemCtx,
     sockets: WasiSocketsCtx,
 }
 
 impl Sandbox {
-    /// Opens the directories `grants` names.
-    pub fn open(grants: &Arc<Grants>) -> Result<Sandbox, OpenError> {
+    /// Opens the directories `grants` names; `tls` is the node's client
+    /// for the `https` requests they allow.
+    pub fn open(grants: &Arc<Grants>, tls: &Arc<TlsClient>) -> Result<Sandbox, OpenError> {
         let mut builder = WasiCtxBuilder::new();
         for dir in &grants.dirs {
             let perms = match dir.mode {
@@ -76,6 +80,7 @@ impl Sandbox {
         let mut ctx = builder.build();
         Ok(Sandbox {
             grants: grants.clone(),
+            tls: tls.clone(),
             filesystem: ctx.filesystem().clone(),
             sockets: ctx.sockets().clone(),
         })
@@ -84,6 +89,11 @@ impl Sandbox {
     /// The grants it was opened for.
     pub fn grants(&self) -> &Arc<Grants> {
         &self.grants
+    }
+
+    /// The node's TLS client.
+    pub fn tls(&self) -> &Arc<TlsClient> {
+        &self.tls
     }
 
     /// A fresh WASI context for one instance: the shared directories and

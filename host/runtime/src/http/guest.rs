@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpHooks};
 
 use super::outgoing::Outgoing;
-use crate::grants::Grants;
+use crate::grants::sandbox::Sandbox;
 
 /// A `Store`'s `wasi:http` state, made on first use.
 #[derive(Default)]
@@ -24,16 +24,16 @@ struct Context {
 
 impl GuestHttp {
     /// The context and hooks `wasi:http` runs with, made on first use for
-    /// the child at `path` with `grants` (called only then).
+    /// the child at `path` with `sandbox` (its grants; `None`: none).
     pub(crate) fn parts(
         &mut self,
-        grants: impl FnOnce() -> Option<Arc<Grants>>,
+        sandbox: Option<&Arc<Sandbox>>,
         path: &Arc<str>,
     ) -> (&mut WasiHttpCtx, &mut dyn WasiHttpHooks) {
         let context = self.0.get_or_insert_with(|| {
             Box::new(Context {
                 ctx: WasiHttpCtx::new(),
-                hooks: Outgoing::new(grants(), path.clone()),
+                hooks: Outgoing::new(sandbox.cloned(), path.clone()),
             })
         });
         (&mut context.ctx, &mut context.hooks)

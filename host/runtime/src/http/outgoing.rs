@@ -1,15 +1,15 @@
 //! A guest's outgoing HTTP requests (`wasi:http/outgoing-handler`): sent
-//! only to the authorities its `http_outgoing` grant names, over plain
-//! HTTP/1.1, one connection per request.
+//! only to the authorities its `http_outgoing` grant names, over HTTP/1.1
+//! (`https` through the node's TLS client, [`crate::tls`]), one connection
+//! per request.
 //!
 //! Any other authority gets `HTTP-request-denied`, and the host logs (once
 //! per instance) which child asked for what, and the grant that would
-//! allow it. `https` is refused too, with an `internal-error` saying why:
-//! the host has no TLS client (wasmtime-wasi-http's would add rustls and
-//! its root certificates to every build), so a child that must speak TLS
-//! goes through a proxy it is granted. The request runs on the child's
-//! thread; a guest waiting for it yields, and its callback deadline still
-//! bounds the wait.
+//! allow it. A TLS handshake that fails is the matching `wasi:http` error
+//! (`TLS-certificate-error` for a certificate the host does not trust),
+//! and the host logs the reason. The request runs on the child's thread;
+//! a guest waiting for it yields, and its callback deadline still bounds
+//! the wait.
 
 use std::sync::Arc;
 use std::task::Poll;
@@ -18,20 +18,18 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use hyper::http::uri::Scheme;
 use hyper::{Request, Response, Uri};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::grants::Grants;
+use crate::grants::sandbox::Sandbox;
+use crate::tls::{HandshakeError, TlsClient};
 
 /// How long a connection may take to open, and the response's headers to
 /// arrive, when the guest's request options do not say (its callback
 /// deadline cuts the wait shorter anyway).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What the host answers a guest that asks for `https`.
-pub const NO_TLS: &str = "https is not available: this host has no TLS client; \
-    send plain http (to a TLS proxy if the service needs TLS)";
 
 /// The future a request resolves to, as `wasmtime-wasi-http` has it: the
 /// response, and a future that drives the rest of the connection.
@@ -47,7 +45,8 @@ type Sent = Box<
 /// The `wasi:http` hooks of one instance: the defaults, except where an
 /// outgoing request may go and how it is sent.
 pub(crate) struct Outgoing {
-    grants: Option<Arc<Grants>>,
+    /// The child's grants and the node's TLS client (`None`: nothing is granted).
+    sandbox: Option<Arc<Sandbox>>,
     path: Arc<str>,
     /// Whether a refusal was logged already: a guest asking again and
     /// again must not flood the log.
@@ -55,10 +54,10 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Hooks for the child at `path` with `grants` (`None`: nothing is granted).
-    pub fn new(grants: Option<Arc<Grants>>, path: Arc<str>) -> Outgoing {
+    /// Hooks for the child at `path` with `sandbox` (`None`: nothing is granted).
+    pub fn new(sandbox: Option<Arc<Sandbox>>, path: Arc<str>) -> Outgoing {
         Outgoing {
-            grants,
+            sandbox,
             path,
             warned: false,
         }
@@ -87,43 +86,89 @@ impl WasiHttpHooks for Outgoing {
             return Box::new(async { Err(Error::HttpRequestUriInvalid) });
         };
         let port = authority.port_u16().unwrap_or(default_port);
-        let granted = self
-            .grants
-            .as_ref()
-            .is_some_and(|g| g.allows_http(authority.host(), port, default_port));
-        if !granted {
-            self.refused(&format!(
-                "refused an outgoing HTTP request to {authority}: not in this child's \
+        let tls = match &self.sandbox {
+            Some(sandbox)
+                if sandbox
+                    .grants()
+                    .allows_http(authority.host(), port, default_port) =>
+            {
+                https.then(|| sandbox.tls().clone())
+            }
+            _ => {
+                self.refused(&format!(
+                    "refused an outgoing HTTP request to {authority}: not in this child's \
                  http_outgoing (grant it in the tree file: http_outgoing = [\"{authority}\"])"
-            ));
-            return Box::new(async { Err(Error::HttpRequestDenied) });
-        }
-        if https {
-            self.refused(&format!(
-                "refused an outgoing HTTPS request to {authority}: {NO_TLS}"
-            ));
-            return Box::new(async { Err(Error::InternalError(Some(NO_TLS.to_string()))) });
-        }
-        let address = format!("{}:{port}", authority.host());
-        Box::new(send(request, options.unwrap_or_default(), address))
+                ));
+                return Box::new(async { Err(Error::HttpRequestDenied) });
+            }
+        };
+        let target = Target {
+            host: authority.host().to_string(),
+            port,
+            tls,
+            path: self.path.clone(),
+        };
+        Box::new(send(request, options.unwrap_or_default(), target))
     }
 }
 
-/// Sends `request` to `address` over a fresh connection and waits for the
+/// Where a granted request goes.
+struct Target {
+    host: String,
+    port: u16,
+    /// The TLS client, for `https`.
+    tls: Option<Arc<TlsClient>>,
+    /// The child that asked, for the log.
+    path: Arc<str>,
+}
+
+/// A connection a request is sent over: plain TCP or TLS on TCP.
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// Opens the connection to `target` (the TLS handshake included) within
+/// `timeout`.
+async fn open(target: &Target, timeout: Duration) -> wasmtime_wasi_http::Result<Box<dyn Stream>> {
+    let address = format!("{}:{}", target.host, target.port);
+    let opening = async {
+        let stream = connect(&address).await?;
+        let Some(tls) = &target.tls else {
+            return Ok(Box::new(stream) as Box<dyn Stream>);
+        };
+        match tls.connect(&target.host, stream).await {
+            Ok(stream) => Ok(Box::new(stream) as Box<dyn Stream>),
+            Err(e) => {
+                tracing::warn!(child = &*target.path, "https to {address}: {e}");
+                Err(match e {
+                    HandshakeError::InvalidName(_) => Error::HttpRequestUriInvalid,
+                    HandshakeError::Certificate(_) => Error::TlsCertificateError,
+                    HandshakeError::Alert(alert) => Error::TlsAlertReceived {
+                        alert_id: None,
+                        alert_message: Some(alert),
+                    },
+                    HandshakeError::Protocol(_) => Error::TlsProtocolError,
+                })
+            }
+        }
+    };
+    tokio::time::timeout(timeout, opening)
+        .await
+        .map_err(|_| Error::ConnectionTimeout)?
+}
+
+/// Sends `request` to `target` over a fresh connection and waits for the
 /// response's headers; the returned future drives the rest (the body).
 async fn send(
     mut request: Request<WasiBody>,
     options: RequestOptions,
-    address: String,
+    target: Target,
 ) -> wasmtime_wasi_http::Result<(
     Response<WasiBody>,
     Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
 )> {
     let connect_timeout = options.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
     let first_byte_timeout = options.first_byte_timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let stream = tokio::time::timeout(connect_timeout, connect(&address))
-        .await
-        .map_err(|_| Error::ConnectionTimeout)??;
+    let stream = open(&target, connect_timeout).await?;
     let (mut sender, connection) = tokio::time::timeout(
         connect_timeout,
         hyper::client::conn::http1::handshake(TokioIo::new(stream)),

@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub events: EventSink,
     /// The durable key-value store, opened on first use.
     pub keyvalue: Arc<crate::keyvalue::KvStore>,
+    /// The TLS client of children's `https` requests, built on first use.
+    pub tls: Arc<crate::tls::TlsClient>,
     /// Messages that crashed a worker with `poison` too often.
     pub dead_letters: Arc<crate::dead_letters::DeadLetters>,
     /// The current version of each component in `[components]`: what a

@@ -207,7 +207,10 @@ impl Supervisor {
             worker,
             place.path.clone(),
             shared.router.clone(),
-            crate::keyvalue::KvGrant::new(&shared.keyvalue, &worker.keyvalue),
+            child::Reach {
+                keyvalue: crate::keyvalue::KvGrant::new(&shared.keyvalue, &worker.keyvalue),
+                tls: &shared.tls,
+            },
             restore,
         )
         .await?;

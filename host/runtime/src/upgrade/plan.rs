@@ -212,6 +212,15 @@ impl Plan {
                 OPENED,
             ),
             (
+                "node.tls_roots",
+                running.tls_roots != new.tls_roots,
+                (
+                    format!("{:?}", running.tls_roots.files),
+                    format!("{:?}", new.tls_roots.files),
+                ),
+                "the host's TLS client trusts the roots it started with",
+            ),
+            (
                 "node.data_sync",
                 running.data_sync != new.data_sync,
                 (

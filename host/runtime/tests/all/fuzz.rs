@@ -120,6 +120,7 @@ const KEYS: &[&str] = &[
     "fast_traps",
     "data",
     "data_sync",
+    "tls_roots",
     "backoff",
     "initial_ms",
     "max_ms",

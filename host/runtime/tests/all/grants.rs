@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use arbor::grants::{DirRequest, GrantRequest};
 use arbor::{CallError, ChildCommandError, CommandError, StartOutcome, TreeSpec, WorkerSpec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::support::{Harness, PATIENCE, warm};
@@ -38,9 +38,15 @@ fn scratch(test: &str) -> PathBuf {
 /// whose children (`[[supervisor.children]]` tables) are `children`; the
 /// grants probe is the component `g`.
 async fn start(dir: &Path, root: &str, children: &str) -> Harness {
+    start_on_node(dir, root, "", children).await
+}
+
+/// [`start`] with `node` as the tree's `[node]` table.
+async fn start_on_node(dir: &Path, root: &str, node: &str, children: &str) -> Harness {
     warm(GRANTS_PROBE);
-    let text =
-        format!("[components]\ng = {GRANTS_PROBE:?}\n\n[supervisor]\nname = {root:?}\n{children}");
+    let text = format!(
+        "[components]\ng = {GRANTS_PROBE:?}\n\n[node]\n{node}\n\n[supervisor]\nname = {root:?}\n{children}"
+    );
     let file = dir.join("tree.toml");
     std::fs::write(&file, &text).unwrap();
     Harness::start_tree(TreeSpec::load(&file).expect("a valid tree")).await
@@ -165,34 +171,76 @@ async fn environment_variables_are_visible_only_when_granted() {
 /// A one-route HTTP server on loopback: answers every request `200` with
 /// `hello PATH`, and counts the connections it accepted.
 async fn http_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    serve_http(None).await
+}
+
+/// An https server on loopback with the test CA's certificate for
+/// `localhost` and 127.0.0.1 (`tests/fixtures/tls`), answering as
+/// [`http_server`] does.
+async fn https_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let chain = CertificateDer::pem_file_iter(fixtures.join("localhost.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixtures.join("localhost.key")).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    serve_http(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+}
+
+/// Serves `200 hello PATH` to each request on a fresh loopback port (over
+/// TLS with `tls`), counting the connections accepted.
+async fn serve_http(tls: Option<tokio_rustls::TlsAcceptor>) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
+        while let Ok((stream, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
+                match tls {
+                    None => answer(stream).await,
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            answer(stream).await;
+                        }
                     }
-                    head.push(byte[0]);
                 }
-                let head = String::from_utf8_lossy(&head);
-                let path = head.split(' ').nth(1).unwrap_or("?").to_string();
-                let body = format!("hello {path}");
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
             });
         }
     });
     (address, accepted)
+}
+
+/// Reads one request's head from `stream` and answers `200 hello PATH`.
+async fn answer(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split(' ').nth(1).unwrap_or("?").to_string();
+    let body = format!("hello {path}");
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 #[tokio::test]
@@ -230,19 +278,68 @@ async fn outgoing_http_reaches_a_listed_host_over_loopback_and_an_unlisted_one_i
 }
 
 #[tokio::test]
-async fn outgoing_https_is_refused_saying_the_host_has_no_tls_client() {
+async fn outgoing_https_reaches_a_listed_host_trusting_the_trees_tls_roots() {
     let dir = scratch("https");
-    let (listed, accepted) = http_server().await;
-    let h = start(
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem"),
+        dir.join("test-ca.pem"),
+    )
+    .unwrap();
+    let (server, accepted) = https_server().await;
+    let port = server.port();
+    let h = start_on_node(
         &dir,
         "https",
-        &worker("h", &format!("http_outgoing = [\"{listed}\"]")),
+        "tls_roots = [\"test-ca.pem\"]",
+        &worker(
+            "h",
+            &format!("http_outgoing = [\"localhost:{port}\", \"127.0.0.1:{port}\"]"),
+        ),
     )
     .await;
-    let why = refused(h.call("h", &format!("http-get https://{listed}/")).await);
-    assert!(why.contains("InternalError"), "{why}");
-    assert!(why.contains("https is not available"), "{why}");
-    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+    // By name and by IP literal: the certificate names both.
+    assert_eq!(
+        h.call("h", &format!("http-get https://localhost:{port}/pay?id=9"))
+            .await
+            .unwrap(),
+        "200 hello /pay?id=9"
+    );
+    assert_eq!(
+        h.call("h", &format!("http-get https://127.0.0.1:{port}/"))
+            .await
+            .unwrap(),
+        "200 hello /"
+    );
+    // The grant still decides where https may go: no connection is opened.
+    let before = accepted.load(Ordering::SeqCst);
+    let other = format!("http-get https://127.0.0.1:{}/", port + 1);
+    let denied = refused(h.call("h", &other).await);
+    assert!(denied.contains("HttpRequestDenied"), "{denied}");
+    assert_eq!(accepted.load(Ordering::SeqCst), before);
+    h.node.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn https_to_a_server_whose_ca_the_host_does_not_trust_is_a_certificate_error() {
+    let dir = scratch("https-untrusted");
+    let (server, accepted) = https_server().await;
+    let h = start(
+        &dir,
+        "https-untrusted",
+        &worker("h", &format!("http_outgoing = [\"{server}\"]")),
+    )
+    .await;
+    // Mozilla's roots alone do not include the test CA.
+    let why = refused(h.call("h", &format!("http-get https://{server}/")).await);
+    assert!(why.contains("TlsCertificateError"), "{why}");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the handshake was tried"
+    );
+    // A refused handshake is the request's error, not the child's crash.
+    assert_eq!(h.call("h", "ping").await.unwrap(), "pong");
     h.node.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }
