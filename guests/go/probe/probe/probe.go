@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,13 +79,10 @@ var (
 	restored *string
 )
 
-// refused is an error reply whose text is exactly `text`.
-func refused(format string, a ...any) error {
-	return errors.New(fmt.Sprintf(format, a...))
-}
-
 // describe spells a call error as the probe's replies always have (`no
 // such name: X`, `mailbox full: TEXT`, ...); the tests read these words.
+// The other cases read as the SDK's CallError does (`self-call`,
+// `rejected: TEXT`, ...).
 func describe(err error) error {
 	var call *arbor.CallError
 	if !errors.As(err, &call) {
@@ -92,11 +90,11 @@ func describe(err error) error {
 	}
 	switch call.Case {
 	case "no-such-name":
-		return refused("no such name: %s", call.Value)
+		return fmt.Errorf("no such name: %s", call.Value)
 	case "too-large":
-		return refused("too large: limit %s bytes", call.Value)
+		return fmt.Errorf("too large: limit %s bytes", call.Value)
 	case "mailbox-full":
-		return refused("mailbox full: %s", call.Value)
+		return fmt.Errorf("mailbox full: %s", call.Value)
 	}
 	return err
 }
@@ -119,21 +117,12 @@ func parseU64(text string) (uint64, bool) {
 	return n, err == nil
 }
 
-func hasNote(list []string, note string) bool {
-	for _, n := range list {
-		if n == note {
-			return true
-		}
-	}
-	return false
-}
-
 // Start is `init`.
 func Start(raw []byte) (arbor.Outcome, error) {
 	var a args
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &a); err != nil {
-			return arbor.Running, refused("bad probe args: %v", err)
+			return arbor.Running, fmt.Errorf("bad probe args: %v", err)
 		}
 	}
 	if a.InitSleepMs > 0 {
@@ -143,7 +132,7 @@ func Start(raw []byte) (arbor.Outcome, error) {
 		panic("trap_init was set")
 	}
 	if a.FailInit {
-		return arbor.Running, refused("fail_init was set")
+		return arbor.Running, errors.New("fail_init was set")
 	}
 	if a.IgnoreInit {
 		return arbor.Ignore, nil
@@ -155,13 +144,13 @@ func Start(raw []byte) (arbor.Outcome, error) {
 			return arbor.Running, describe(err)
 		}
 		held := strings.Split(strings.ToValidUTF8(string(reply), "\uFFFD"), ",")
-		if hasNote(held, "fail-init") {
-			return arbor.Running, refused("%s holds the note fail-init", gate)
+		if slices.Contains(held, "fail-init") {
+			return arbor.Running, fmt.Errorf("%s holds the note fail-init", gate)
 		}
-		if hasNote(held, "hang-init") {
+		if slices.Contains(held, "hang-init") {
 			time.Sleep(time.Hour)
 		}
-		if hasNote(held, "ignore-init") {
+		if slices.Contains(held, "ignore-init") {
 			return arbor.Ignore, nil
 		}
 	}
@@ -178,7 +167,7 @@ func Start(raw []byte) (arbor.Outcome, error) {
 func Handle(message []byte) ([]byte, error) {
 	text := string(message)
 	if !utf8.Valid(message) {
-		return nil, refused("message is not UTF-8")
+		return nil, errors.New("message is not UTF-8")
 	}
 	verb, rest, _ := strings.Cut(text, " ")
 	var reply string
@@ -191,7 +180,7 @@ func Handle(message []byte) ([]byte, error) {
 	case "crash":
 		panic("crash requested")
 	case "fail":
-		return nil, refused("%s", rest)
+		return nil, errors.New(rest)
 	case "exit":
 		kind, why, _ := strings.Cut(rest, " ")
 		switch kind {
@@ -202,13 +191,13 @@ func Handle(message []byte) ([]byte, error) {
 		case "error":
 			arbor.Stop(arbor.Failure(why))
 		default:
-			return nil, refused("unknown exit reason: %s", rest)
+			return nil, fmt.Errorf("unknown exit reason: %s", rest)
 		}
 		reply = "bye"
 	case "sleep":
 		ms, ok := parseU64(rest)
 		if !ok {
-			return nil, refused("bad sleep: %s", rest)
+			return nil, fmt.Errorf("bad sleep: %s", rest)
 		}
 		sleepMs(ms)
 		reply = "slept"
@@ -244,7 +233,7 @@ func Handle(message []byte) ([]byte, error) {
 		// Rust's `usize` on wasm32: what the Rust probe accepts.
 		n, ok := parseU64(rest)
 		if !ok || n > math.MaxUint32 {
-			return nil, refused("bad size: %s", rest)
+			return nil, fmt.Errorf("bad size: %s", rest)
 		}
 		pad = strings.Repeat("x", int(n))
 		reply = fmt.Sprintf("padded %d", n)
@@ -277,7 +266,7 @@ func Handle(message []byte) ([]byte, error) {
 		target, msg, _ := strings.Cut(targetMsg, " ")
 		ms, ok := parseU64(msText)
 		if !ok {
-			return nil, refused("bad delay: %s", rest)
+			return nil, fmt.Errorf("bad delay: %s", rest)
 		}
 		// SendAfter takes a Duration: past its range, the host's limit
 		// (365 days) refuses the delay anyway.
@@ -293,11 +282,11 @@ func Handle(message []byte) ([]byte, error) {
 	case "cancel":
 		id, ok := parseU64(rest)
 		if !ok {
-			return nil, refused("bad timer id: %s", rest)
+			return nil, fmt.Errorf("bad timer id: %s", rest)
 		}
 		reply = strconv.FormatBool(arbor.CancelTimer(id))
 	default:
-		return nil, refused("unknown message: %s", text)
+		return nil, fmt.Errorf("unknown message: %s", text)
 	}
 	return []byte(reply), nil
 }
@@ -318,7 +307,7 @@ func spawn(rest string) (string, error) {
 	supervisor, name, component, restartText, childArgs := parts[0], parts[1], parts[2], parts[3], parts[4]
 	restart, ok := restartTypes[restartText]
 	if !ok {
-		return "", refused("bad restart type: %s", restartText)
+		return "", fmt.Errorf("bad restart type: %s", restartText)
 	}
 	spec := arbor.ChildSpec{Name: name, Component: component, Args: []byte(childArgs), Restart: restart}
 	got, err := arbor.StartChild(supervisor, spec)
@@ -358,10 +347,10 @@ func Snapshot() ([]byte, error) {
 func Restore(state []byte, from string) error {
 	s := snapshot{Notes: []string{}}
 	if err := json.Unmarshal(state, &s); err != nil {
-		return refused("cannot read the state: %v", err)
+		return fmt.Errorf("cannot read the state: %v", err)
 	}
 	if s.Notes == nil { // `"notes": null` would read as no notes; serde refuses it too
-		return refused("cannot read the state: notes is null")
+		return errors.New("cannot read the state: notes is null")
 	}
 	counted, notes, pad = s.Count, s.Notes, s.Pad
 	restored = &from
