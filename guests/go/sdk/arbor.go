@@ -1,6 +1,6 @@
 // Package arbor is Arbor's Go guest SDK: conveniences over the bindings
 // that wit-bindgen generates for the guest contract (`wit/arbor.wit`,
-// arbor:supervised@0.2.1).
+// arbor:supervised@0.2.2).
 //
 // A guest's exports live where wit-bindgen's generated `main` package
 // calls them, in the packages export_arbor_supervised_lifecycle (and

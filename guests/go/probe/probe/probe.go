@@ -28,7 +28,7 @@
 // `init_gate` (the gate's `fail-init`, `hang-init` and `ignore-init`
 // notes), `init_cast_self` (as in the Rust probe).
 //
-// It targets contract 0.2.1, world `supervised-with-handover`: `snapshot`
+// It targets contract 0.2.2, world `supervised-with-handover`: `snapshot`
 // and `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as
 // JSON, the Rust probe's format, so a child's state moves between
 // languages.

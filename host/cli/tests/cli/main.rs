@@ -4,4 +4,5 @@
 mod support;
 
 mod commands;
+mod grants;
 mod scaffold;

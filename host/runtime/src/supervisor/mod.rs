@@ -10,7 +10,9 @@
 //! - `driver`: the async loop that carries decisions out;
 //! - `starting`: starting children and recording their exits;
 //! - `commands`: the commands a supervisor answers;
-//! - `stopping`: stopping children in order, at once, or by killing them.
+//! - `stopping`: stopping children in order, at once, or by killing them;
+//! - `admitting`: the grants of a child added at run time, checked
+//!   against the supervisor's `child_grants`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
@@ -24,6 +26,7 @@ use crate::events::EventSink;
 use crate::registry::Registry;
 use crate::routing::Router;
 
+mod admitting;
 mod backoff;
 mod commands;
 pub(crate) mod driver;
@@ -36,6 +39,9 @@ mod stopping;
 
 /// What every supervisor of one host shares.
 pub(crate) struct Shared {
+    /// The tree file's directory: relative host directories in run-time
+    /// grants are resolved against it, as in the file.
+    pub base: std::path::PathBuf,
     pub engine: ArborEngine,
     pub registry: Registry,
     /// The registry as the children's call path sees it.
