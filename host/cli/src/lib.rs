@@ -83,7 +83,7 @@ enum Command {
     Check(check::CheckArgs),
     /// Talk to a running host through its control socket.
     Ctl(ctl::CtlArgs),
-    /// Create a guest project (rust, python, js or c) that builds and passes `arbor check`.
+    /// Create a guest project (rust, python, js, c or go) that builds and passes `arbor check`.
     New(new::NewArgs),
 }
 

@@ -8,7 +8,7 @@ use crate::scaffold::{Language, scaffold};
 /// Arguments of `arbor new`.
 #[derive(clap::Args)]
 pub struct NewArgs {
-    /// rust, python, js or c.
+    /// rust, python, js, c or go.
     #[arg(long)]
     lang: Language,
     /// The guest's name (lowercase letters, digits, '_'); also its directory.
@@ -24,7 +24,7 @@ pub fn execute(args: NewArgs) -> anyhow::Result<ExitCode> {
         Language::Rust => "cargo build --release --target wasm32-wasip2",
         Language::Python => "./build.sh",
         Language::Js => "npm install && npm run build",
-        Language::C => "./build.sh",
+        Language::C | Language::Go => "./build.sh",
     };
     println!("created {}", dir.display());
     println!(

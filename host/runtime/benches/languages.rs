@@ -131,6 +131,7 @@ fn main() {
         ("Python", arbor_guest_artifacts::PYTHON_PROBE),
         ("JavaScript", arbor_guest_artifacts::JS_PROBE),
         ("C", arbor_guest_artifacts::C_PROBE),
+        ("Go", arbor_guest_artifacts::GO_PROBE),
     ];
     let mut rows = Vec::new();
     for (language, path) in languages {

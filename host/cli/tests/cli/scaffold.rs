@@ -1,7 +1,7 @@
 //! `arbor new` scaffolds a guest in each language that builds with its
-//! README's commands and passes `arbor check` as generated; the Python and
-//! JavaScript guests answer JSON messages through their scaffold's module
-//! of conveniences (`arbor_guest.py`, `arbor.js`).
+//! README's commands and passes `arbor check` as generated; the Python,
+//! JavaScript and Go guests answer JSON messages through their scaffold's
+//! module of conveniences (`arbor_guest.py`, `arbor.js`, the Go SDK).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -230,6 +230,29 @@ fn arbor_new_c_builds_and_passes_check() {
         "build.sh of the scaffolded C guest",
     );
     check(&project);
+}
+
+/// The Go scaffold builds with its own `build.sh` (standard Go from PyPI,
+/// bindings and the runtime package written by `arbor new`, nothing from
+/// the Go module proxy), passes `arbor check`, and answers the same JSON
+/// messages through the Go SDK (`HandleJSON`, `CallJSON`, typed call
+/// errors).
+#[test]
+fn arbor_new_go_builds_passes_check_and_answers_json_through_its_sdk() {
+    let project = new_project("go", "hello_go");
+    assert!(project.join("arbor/arbor.go").exists());
+    run(
+        Command::new("bash").arg(project.join("build.sh")),
+        "build.sh of the scaffolded Go guest",
+    );
+    check(&project);
+    let component = project.join("hello_go.wasm");
+    answers_json_through_its_module(&project, &component);
+    let loaded = arbor::ArborEngine::new()
+        .unwrap()
+        .load("hello_go", &component)
+        .unwrap();
+    assert!(!loaded.has_handover(), "the world supervised");
 }
 
 #[test]

@@ -6,10 +6,10 @@
 //! toolchain is missing fails the build of `arbor-guest-artifacts`, so the
 //! suite fails rather than skips.
 //!
-//! The probes span both contract versions: the Rust, Python and JavaScript
-//! probes target 0.2.2 (world `supervised-with-handover`), the C probe 0.1.0
-//! (`guest-artifacts/build.rs`), so every case also proves that guests built
-//! against the older contract keep running beside the newer ones.
+//! The probes span both contract versions: the Rust, Python, JavaScript and
+//! Go probes target 0.2.2 (world `supervised-with-handover`), the C probe
+//! 0.1.0 (`guest-artifacts/build.rs`), so every case also proves that guests
+//! built against the older contract keep running beside the newer ones.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -320,6 +320,7 @@ conformance! {
     python => arbor_guest_artifacts::PYTHON_PROBE,
     js => arbor_guest_artifacts::JS_PROBE,
     c => arbor_guest_artifacts::C_PROBE,
+    go => arbor_guest_artifacts::GO_PROBE,
 }
 
 /// The cases of what 0.2.0 added (`ignore`, `handover`), run against the
@@ -358,6 +359,7 @@ since_0_2! {
     rust => arbor_guest_artifacts::PROBE,
     python => arbor_guest_artifacts::PYTHON_PROBE,
     js => arbor_guest_artifacts::JS_PROBE,
+    go => arbor_guest_artifacts::GO_PROBE,
 }
 
 #[tokio::test]
@@ -367,6 +369,7 @@ async fn guests_of_every_language_call_each_other() {
         ("python", arbor_guest_artifacts::PYTHON_PROBE),
         ("js", arbor_guest_artifacts::JS_PROBE),
         ("c", arbor_guest_artifacts::C_PROBE),
+        ("go", arbor_guest_artifacts::GO_PROBE),
     ];
     let body = languages.iter().fold(root(""), |tree, (lang, _)| {
         tree.worker_of(&format!("{lang}-guest"), lang, "")
@@ -401,6 +404,7 @@ fn each_probe_loads_as_the_contract_version_it_was_built_against() {
         (arbor_guest_artifacts::PROBE_V2, ContractVersion::V0_2),
         (arbor_guest_artifacts::PYTHON_PROBE, ContractVersion::V0_2),
         (arbor_guest_artifacts::JS_PROBE, ContractVersion::V0_2),
+        (arbor_guest_artifacts::GO_PROBE, ContractVersion::V0_2),
         (arbor_guest_artifacts::C_PROBE, ContractVersion::V0_1),
     ];
     for (path, version) in cases {
@@ -428,6 +432,7 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         ("python", arbor_guest_artifacts::PYTHON_PROBE),
         ("js", arbor_guest_artifacts::JS_PROBE),
         ("c", arbor_guest_artifacts::C_PROBE),
+        ("go", arbor_guest_artifacts::GO_PROBE),
     ];
     // All on root's thread: once a neighbour answers, the sleeper is asleep.
     let mut tree = root("").worker_of("sleeper", "rust", "mailbox_capacity = 1");
@@ -435,7 +440,7 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         tree = tree.worker_of(&format!("{lang}-guest"), lang, "");
     }
     let h = Harness::start_with(&languages, tree.text()).await;
-    for new in ["rust-guest", "python-guest", "js-guest"] {
+    for new in ["rust-guest", "python-guest", "js-guest", "go-guest"] {
         let old = "c-guest";
         assert_eq!(relay(&h, new, old, "name").await.unwrap(), old);
         assert_eq!(relay(&h, old, new, "name").await.unwrap(), new);
@@ -452,7 +457,7 @@ async fn guests_of_both_contract_versions_call_each_other_and_each_hears_of_a_fu
         "sent"
     );
     let full = "the mailbox of \"sleeper\" is full: limit of 1 messages (mailbox_capacity)";
-    for new in ["rust", "python", "js"] {
+    for new in ["rust", "python", "js", "go"] {
         assert_eq!(
             h.call(&format!("{new}-guest"), "cast sleeper note b").await,
             Err(CallError::Rejected(format!("mailbox full: {full}"))),

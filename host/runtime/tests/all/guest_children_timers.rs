@@ -1,5 +1,5 @@
 //! Contract 0.2.1 in every guest language that targets it (Rust on the
-//! SDK, Python, JavaScript; the C probe stays on 0.1.0): `children`
+//! SDK, Python, JavaScript, Go on its SDK; the C probe stays on 0.1.0): `children`
 //! (`start-child`, `stop-child`), `timers` (`send-after`, `cancel-timer`)
 //! and a child's cast to itself, driven through each probe's messages
 //! (`spawn`, `stop-child`, `cast-self`, `after`, `cancel`, the init arg
@@ -289,4 +289,5 @@ each_probe! {
     rust => arbor_guest_artifacts::PROBE,
     python => arbor_guest_artifacts::PYTHON_PROBE,
     js => arbor_guest_artifacts::JS_PROBE,
+    go => arbor_guest_artifacts::GO_PROBE,
 }
