@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use arbor::allocator::InstanceUsage;
 use arbor::control::{ApplyCommand, CallReply, ControlClient, KvCommand, Request, SwapCommand};
+use arbor::report::print_tree::Colour;
 use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
@@ -38,11 +39,16 @@ enum KvSubcommand {
 
 #[derive(Subcommand)]
 enum CtlCommand {
-    /// Show the live tree: path, kind, restart type, state, generation, restarts.
+    /// Show the live tree as OTP's print_tree draws it: each child's name,
+    /// component version or strategy, restart type, state, generation and
+    /// restarts, under box-drawing lines.
     Tree {
-        /// Print JSON instead of text.
+        /// Print JSON instead of text (for scripts).
         #[arg(long)]
         json: bool,
+        /// Colours: on a terminal unless NO_COLOR is set (auto), always, never.
+        #[arg(long, value_name = "WHEN", default_value = "auto")]
+        color: ColorWhen,
     },
     /// Send MSG to worker NAME and print its reply: its bytes exactly, no
     /// newline added.
@@ -168,11 +174,38 @@ impl SwapFlags {
     }
 }
 
+/// When `tree` colours its text.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    /// When stdout is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    fn colour(self) -> Colour {
+        use std::io::IsTerminal;
+        let on = match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            // https://no-color.org: present and not empty turns colour off.
+            ColorWhen::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        if on { Colour::On } else { Colour::Off }
+    }
+}
+
 /// How to print a response, where the command offers a choice.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
     /// Text for people (for `call`: the reply's bytes as they are).
     Plain,
+    /// `tree` on a terminal.
+    Coloured,
     /// `tree --json`.
     Json,
     /// `call --base64`.
@@ -180,10 +213,6 @@ enum Format {
 }
 
 impl Format {
-    fn json_if(asked: bool) -> Format {
-        if asked { Format::Json } else { Format::Plain }
-    }
-
     fn base64_if(asked: bool) -> Format {
         if asked { Format::Base64 } else { Format::Plain }
     }
@@ -228,7 +257,14 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot reach the host (is `arbor run` running with this --control path?)")?;
         let (request, format) = match args.command {
-            CtlCommand::Tree { json } => (Request::Tree, Format::json_if(json)),
+            CtlCommand::Tree { json: true, .. } => (Request::Tree, Format::Json),
+            CtlCommand::Tree { color, .. } => (
+                Request::Tree,
+                match color.colour() {
+                    Colour::On => Format::Coloured,
+                    Colour::Off => Format::Plain,
+                },
+            ),
             CtlCommand::Call {
                 name,
                 message,
@@ -349,7 +385,12 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             Request::Tree => {
                 let report: NodeReport =
                     serde_json::from_value(value).context("bad tree report")?;
-                emit(&mut out, report.render().as_bytes())?;
+                let colour = if format == Format::Coloured {
+                    Colour::On
+                } else {
+                    Colour::Off
+                };
+                emit(&mut out, report.render_with(colour).as_bytes())?;
             }
             Request::Call { .. } => {
                 let reply: CallReply = serde_json::from_value(value).context("bad reply")?;

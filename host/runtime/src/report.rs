@@ -1,6 +1,9 @@
-//! Tree inspection: what `arbor ctl tree` and `count-children` show.
+//! Tree inspection: what `arbor ctl tree` and `count-children` show
+//! (the tree as text is drawn by [`print_tree`]).
 
 use serde::{Deserialize, Serialize};
+
+pub mod print_tree;
 
 use crate::vocab::{ChildStatus, RestartType};
 
@@ -37,35 +40,14 @@ pub struct NodeReport {
 }
 
 impl NodeReport {
-    /// The tree as indented text, one node per line.
+    /// The tree as text, drawn as OTP's `print_tree` draws it, without colour.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.render_into(0, &mut out);
-        out
+        print_tree::render(self, print_tree::Colour::Off)
     }
 
-    fn render_into(&self, depth: usize, out: &mut String) {
-        let what = match (&self.strategy, &self.component) {
-            (Some(strategy), _) => format!("supervisor {strategy}"),
-            (_, Some(component)) => match &self.version {
-                Some(version) => format!("worker {component}@{version}"),
-                None => format!("worker {component}"),
-            },
-            _ => self.kind.clone(),
-        };
-        out.push_str(&format!(
-            "{:indent$}{}  [{what}, {}, {}, generation {}, restarts {}]\n",
-            "",
-            self.path,
-            self.restart,
-            self.state,
-            self.generation,
-            self.restarts,
-            indent = depth * 2
-        ));
-        for child in &self.children {
-            child.render_into(depth + 1, out);
-        }
+    /// The tree as text, with ANSI colours when `colour` says so.
+    pub fn render_with(&self, colour: print_tree::Colour) -> String {
+        print_tree::render(self, colour)
     }
 }
 

@@ -292,12 +292,15 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
     let text = stdout(&tree);
     assert!(
         text.contains(&format!(
-            "root/a  [worker probe@{}, permanent, running, generation 1, restarts 0]",
+            "├── a  probe@{}, permanent, running, generation 1, restarts 0\n",
             probe_version()
         )),
         "{text}"
     );
-    assert!(text.contains("root/pool  [supervisor dynamic"), "{text}");
+    assert!(
+        text.contains("└── pool  dynamic supervisor, permanent, running"),
+        "{text}"
+    );
 
     assert_eq!(stdout(&host.ctl(&["call", "a", "count"])).trim(), "1");
     assert!(host.ctl(&["cast", "a", "count"]).status.success());
@@ -352,7 +355,7 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
     let tree = stdout(&host.ctl(&["tree"]));
     assert!(
         tree.contains(&format!(
-            "root/b  [worker probe@{}, permanent, running, generation 2, restarts 1]",
+            "├── b  probe@{}, permanent, running, generation 2, restarts 1\n",
             probe_version()
         )),
         "{tree}"
@@ -391,6 +394,47 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
         !dir.join("arbor.sock").exists(),
         "the socket is removed on exit"
     );
+}
+
+#[test]
+fn ctl_tree_draws_the_tree_with_box_lines_colours_only_when_asked_and_json_for_scripts() {
+    let dir = scratch("ctl-tree");
+    let host = Running::start(&dir, SIMPLE);
+    assert!(
+        host.ctl(&["start-child", "pool", "probe", "--name", "s1"])
+            .status
+            .success()
+    );
+    let _ = host.ctl(&["call", "b", "crash"]);
+    let v = probe_version();
+    // Not a terminal (a pipe): plain text, as print_tree draws it.
+    let plain = stdout(&host.ctl(&["tree"]));
+    assert_eq!(
+        plain,
+        format!(
+            "root  one_for_one supervisor, permanent, running, generation 1, restarts 0\n\
+             ├── a  probe@{v}, permanent, running, generation 1, restarts 0\n\
+             ├── b  probe@{v}, permanent, running, generation 2, restarts 1\n\
+             └── pool  dynamic supervisor, permanent, running, generation 1, restarts 0\n    \
+             └── s1  probe@{v}, permanent, running, generation 1, restarts 0\n"
+        )
+    );
+    let coloured = stdout(&host.ctl(&["tree", "--color", "always"]));
+    assert!(coloured.contains("\x1b[32mrunning\x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\x1b[33mrestarts 1\x1b[0m"), "{coloured}");
+    assert!(!stdout(&host.ctl(&["tree", "--color", "never"])).contains('\x1b'));
+    // --json is the report as before: nested nodes with their paths.
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&host.ctl(&["tree", "--json"]))).unwrap();
+    assert_eq!(json["path"], "root");
+    assert_eq!(json["strategy"], "one_for_one");
+    assert_eq!(json["children"][1]["path"], "root/b");
+    assert_eq!(json["children"][1]["generation"], 2);
+    assert_eq!(json["children"][1]["restarts"], 1);
+    assert_eq!(json["children"][1]["state"], "running");
+    assert_eq!(json["children"][2]["children"][0]["path"], "root/pool/s1");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
 }
 
 #[test]
