@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use arbor::allocator::InstanceUsage;
 use arbor::control::{ApplyCommand, CallReply, ControlClient, KvCommand, Request, SwapCommand};
+use arbor::observe::why::Why;
 use arbor::report::print_tree::Colour;
 use arbor::report::{ChildCounts, NodeReport};
 
@@ -136,6 +137,16 @@ enum CtlCommand {
         dry_run: bool,
         #[command(flatten)]
         how: SwapFlags,
+    },
+    /// Why child NAME is at its current generation: its last exits (reason,
+    /// detail, the message it was handling), its supervisor's decisions
+    /// (strategy, siblings stopped, restarts in the intensity window), and
+    /// those of the supervisors above it.
+    Why {
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
@@ -363,6 +374,10 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, Format::Plain)
             }
+            CtlCommand::Why { name, json } => (
+                Request::Why { name },
+                if json { Format::Json } else { Format::Plain },
+            ),
             CtlCommand::Instances => (Request::Instances, Format::Plain),
             CtlCommand::Events => (Request::Events, Format::Plain),
             CtlCommand::Shutdown => (Request::Shutdown, Format::Plain),
@@ -381,6 +396,13 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         match request {
             Request::Tree if format == Format::Json => {
                 emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
+            }
+            Request::Why { .. } if format == Format::Json => {
+                emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
+            }
+            Request::Why { .. } => {
+                let why: Why = serde_json::from_value(value).context("bad answer")?;
+                emit(&mut out, why.to_string().as_bytes())?;
             }
             Request::Tree => {
                 let report: NodeReport =

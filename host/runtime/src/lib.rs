@@ -26,6 +26,7 @@ pub mod http;
 pub mod keyvalue;
 pub mod mailbox;
 pub mod node;
+pub mod observe;
 pub mod registry;
 pub mod report;
 mod routing;

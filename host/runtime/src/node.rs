@@ -52,6 +52,10 @@ pub struct NodeOptions {
     pub cache: Option<CompileCache>,
     /// Add the guest's stack to each crash's detail (costly; off by default).
     pub wasm_backtrace: bool,
+    /// Count each message's callback (messages, errors, latency) for the
+    /// observer's `/metrics` and page; off by default, when a message
+    /// costs nothing extra. Restarts and exits are counted either way.
+    pub observe: bool,
 }
 
 impl Default for NodeOptions {
@@ -64,6 +68,7 @@ impl Default for NodeOptions {
             allocation: None,
             cache: None,
             wasm_backtrace: false,
+            observe: false,
         }
     }
 }
@@ -243,6 +248,8 @@ impl Node {
             pool: LocalPoolHandle::new(options.threads.max(1)),
             next_thread: AtomicUsize::new(0),
             origin: Instant::now(),
+            stats: Arc::new(crate::observe::stats::StatsTable::default()),
+            observe: options.observe,
         });
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (signal_tx, signal_rx) = watch::channel(Signal::Run);

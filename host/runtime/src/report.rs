@@ -34,6 +34,18 @@ pub struct NodeReport {
     pub generation: u64,
     /// How many of those starts were restarts.
     pub restarts: u64,
+    /// Messages a worker has handled, across its restarts; counted only
+    /// when the host observes (`arbor run --observe`), absent before the
+    /// first.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub messages: Option<u64>,
+    /// Messages queued for a worker now (the observer's snapshot only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mailbox: Option<u64>,
+    /// A supervisor's restart intensity and the restarts inside its window
+    /// at its last decision.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub intensity: Option<IntensityReport>,
     /// Children in start order (supervisors).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub children: Vec<NodeReport>,
@@ -49,6 +61,17 @@ impl NodeReport {
     pub fn render_with(&self, colour: print_tree::Colour) -> String {
         print_tree::render(self, colour)
     }
+}
+
+/// A supervisor's restarts against its intensity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntensityReport {
+    /// Restarts inside the window at its last decision.
+    pub restarts: u64,
+    /// At most this many restarts...
+    pub max_restarts: u32,
+    /// ...within this many milliseconds.
+    pub window_ms: u64,
 }
 
 /// What OTP's `count_children` answers.

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use crate::support::{PATIENCE, probe, probe_version, tree};
 
-fn arbor() -> Command {
+pub(crate) fn arbor() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_arbor"));
     cmd.env("ARBOR_LOG", "warn").env_remove("ARBOR_CONTROL");
     cmd
 }
 
 /// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("arbor-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -27,7 +27,7 @@ fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     path
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -44,7 +44,7 @@ fn assert_one_line_error(out: &Output, expect: &str) {
     );
 }
 
-const SIMPLE: &str = r#"
+pub(crate) const SIMPLE: &str = r#"
 [supervisor]
 name = "root"
 
@@ -165,8 +165,8 @@ fn output_within_patience(command: &mut Command) -> Output {
     child.wait_with_output().unwrap()
 }
 
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub(crate) child: Child,
     socket: PathBuf,
     events: PathBuf,
 }
@@ -189,7 +189,12 @@ impl Running {
     }
 
     /// Starts `command run TREE ... EXTRA`, TREE holding `text` as it is.
-    fn start_text(dir: &Path, text: &str, mut command: Command, extra: &[&str]) -> Running {
+    pub(crate) fn start_text(
+        dir: &Path,
+        text: &str,
+        mut command: Command,
+        extra: &[&str],
+    ) -> Running {
         let file = write(dir, "tree.toml", text);
         let socket = dir.join("arbor.sock");
         let events = dir.join("events.jsonl");
@@ -225,7 +230,7 @@ impl Running {
         }
     }
 
-    fn ctl(&self, args: &[&str]) -> Output {
+    pub(crate) fn ctl(&self, args: &[&str]) -> Output {
         ctl(&self.socket, args)
     }
 
@@ -239,7 +244,7 @@ impl Running {
         })
     }
 
-    fn wait(mut self) -> (Output, String) {
+    pub(crate) fn wait(mut self) -> (Output, String) {
         let deadline = Instant::now() + PATIENCE;
         while self.child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -273,7 +278,7 @@ fn ctl(socket: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -433,6 +438,43 @@ fn ctl_tree_draws_the_tree_with_box_lines_colours_only_when_asked_and_json_for_s
     assert_eq!(json["children"][1]["restarts"], 1);
     assert_eq!(json["children"][1]["state"], "running");
     assert_eq!(json["children"][2]["children"][0]["path"], "root/pool/s1");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
+}
+
+#[test]
+fn ctl_why_names_the_crash_the_message_and_the_decision() {
+    let dir = scratch("ctl-why");
+    let host = Running::start(&dir, SIMPLE);
+    let _ = host.ctl(&["call", "b", "crash"]);
+    let why = host.ctl(&["why", "b"]);
+    assert!(why.status.success(), "{}", stderr(&why));
+    let text = stdout(&why);
+    assert!(text.starts_with("root/b (generation 2)\n"), "{text}");
+    assert!(
+        text.contains("root/b (generation 1) exited: crash (wasm trap"),
+        "{text}"
+    );
+    assert!(text.contains("while handling \"crash\""), "{text}");
+    assert!(
+        text.contains(
+            "root (one_for_one) decided: restart; restarted root/b; 1 of 3 restarts in 5 s"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&host.ctl(&["why", "root/b", "--json"]))).unwrap();
+    assert_eq!(
+        json["child"]["history"][0]["decision"]["strategy"],
+        "one_for_one"
+    );
+    let ghost = host.ctl(&["why", "ghost"]);
+    assert!(!ghost.status.success());
+    assert!(
+        stderr(&ghost).contains("no child named \"ghost\""),
+        "{}",
+        stderr(&ghost)
+    );
     assert!(host.ctl(&["shutdown"]).status.success());
     host.wait();
 }

@@ -4,4 +4,5 @@
 mod support;
 
 mod commands;
+mod observer;
 mod scaffold;

@@ -33,6 +33,7 @@ use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver};
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
+use crate::supervisor::inspect::PlaceView;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::swap::request::{Restore, SwapInbox};
 
@@ -280,9 +281,9 @@ fn drop_later(instance: Instance) {
 /// yields at an epoch tick gets the timer, for what is left of its deadline.
 async fn within<F: std::future::Future>(
     deadline: Duration,
+    started: Instant,
     call: F,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
-    let started = Instant::now();
     let mut call = std::pin::pin!(call);
     let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
     match first {
@@ -294,6 +295,9 @@ async fn within<F: std::future::Future>(
 /// Runs the instance as a task on this thread until it exits; the exit goes
 /// to `notifier`. Swap requests arrive in `swaps`; `previous` is the version
 /// the child ran before its last swap (what `--undo` goes back to).
+/// A crash's message is noted in `view`; with `counting`, each message is
+/// counted there too ([`crate::observe::stats`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn(
     instance: Instance,
     mailbox: MailboxReceiver,
@@ -302,6 +306,8 @@ pub(crate) fn spawn(
     notifier: ExitNotifier,
     swaps: Arc<SwapInbox>,
     previous: Option<Arc<LoadedComponent>>,
+    view: Arc<PlaceView>,
+    counting: bool,
 ) {
     tokio::task::spawn_local(async move {
         let mut task = Task {
@@ -310,6 +316,8 @@ pub(crate) fn spawn(
             deadline,
             swaps,
             versions: Versions::new(previous),
+            view,
+            counting,
         };
         let mut kill = signal.clone();
         let mut signal = signal;
@@ -338,6 +346,10 @@ pub(crate) struct Task {
     deadline: Duration,
     swaps: Arc<SwapInbox>,
     pub(crate) versions: Versions,
+    /// Its place as inspection sees it: where a crash's message is noted
+    /// and, when `counting` (the host observes), each message counted.
+    view: Arc<PlaceView>,
+    counting: bool,
 }
 
 impl Task {
@@ -400,12 +412,26 @@ impl Task {
             }
         };
         let call = instance.bindings.handle(&mut instance.store, &message);
-        match within(self.deadline, call).await {
+        // Read once for the deadline and, when observed, the latency.
+        let started = Instant::now();
+        let result = within(self.deadline, started, call).await;
+        // Counted before the caller hears back, so whoever sees the reply
+        // sees it counted. A message that crashed its instance is an exit.
+        if let (true, Ok(Ok(outcome))) = (self.counting, &result) {
+            let error = match outcome {
+                Err(_) => true,
+                Ok(bytes) => bytes.len() > MAX_MESSAGE_BYTES,
+            };
+            self.view.count_message(started.elapsed(), error);
+        }
+        match result {
             Err(_) => {
+                self.view.history.set_crash_message(&message);
                 answer(Err(CallError::Crashed("timeout".to_string())));
                 return Some((ExitReason::Crash, Some("timeout".to_string())));
             }
             Ok(Err(error)) => {
+                self.view.history.set_crash_message(&message);
                 let (reason, detail) = describe(&error);
                 answer(Err(match reason {
                     ExitReason::Crash => CallError::Crashed(detail.clone()),

@@ -112,6 +112,9 @@ mod tests {
             state: ChildStatus::Running,
             generation: 1,
             restarts: 0,
+            messages: None,
+            mailbox: None,
+            intensity: None,
             children,
         }
     }

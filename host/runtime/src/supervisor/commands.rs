@@ -53,6 +53,7 @@ impl Supervisor {
             dynamic: self.is_dynamic(),
         });
         self.places.relabel(self.spec.strategy_label());
+        self.publish_intensity();
         tracing::info!(
             supervisor = self.path,
             "new settings: {}, {} restarts in {:?}",

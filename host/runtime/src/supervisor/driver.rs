@@ -27,6 +27,7 @@ use crate::events::EventKind;
 use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::backoff::{self, Waiting};
+use crate::supervisor::explain::ExitFacts;
 use crate::supervisor::inspect::Published;
 use crate::supervisor::places::Places;
 use crate::supervisor::protocol::{
@@ -126,6 +127,7 @@ async fn run(launch: Launch, thread: usize) {
         spec.restart,
     ));
     let mut sup = Supervisor::new(shared.clone(), spec, path, published.clone());
+    sup.publish_intensity();
     if let Err(failure) = sup.start_all().await {
         tracing::error!(supervisor = sup.path, "start failed: {}", failure.detail);
         let _ = started.send(Err(failure.clone()));
@@ -179,6 +181,9 @@ async fn run(launch: Launch, thread: usize) {
         Some(outcome.reason),
         outcome.detail.as_deref(),
     );
+    if outcome.stop == Some(SupervisorStop::MaxRestarts) {
+        sup.places.counters.gave_up.fetch_add(1, Ordering::Relaxed);
+    }
     match outcome.stop {
         Some(SupervisorStop::MaxRestarts) => tracing::error!(
             supervisor = sup.path,
@@ -210,7 +215,12 @@ impl Supervisor {
             dynamic: spec.dynamic.is_some(),
         };
         Supervisor {
-            places: Places::new(shared.registry.clone(), path.clone(), published),
+            places: Places::new(
+                shared.registry.clone(),
+                path.clone(),
+                published,
+                shared.stats.clone(),
+            ),
             state: SupervisorState::new(rules),
             shared,
             spec,
@@ -306,12 +316,18 @@ impl Supervisor {
             return None; // from an instance already replaced or removed
         }
         let reason = exit.reason;
+        let facts = ExitFacts {
+            generation: exit.generation,
+            reason,
+            detail: exit.detail.clone(),
+        };
         let report = self.record_exit(exit)?;
         let now = self.now();
         let places = &self.places;
         let decision = self
             .state
             .child_exited(id, reason, now, |other| places.is_active(other));
+        self.explain(id, facts, &decision);
         // A child that is not restarted leaves the table before its exit is
         // reported; one that is restarted is reported before its restart.
         if matches!(decision, Decision::Keep(_) | Decision::Remove(_)) {
@@ -329,6 +345,12 @@ impl Supervisor {
             return None; // started since, stopped by a command, or forgotten
         }
         let decision = self.state.restart_failed(id, self.now());
+        let facts = ExitFacts {
+            generation: self.places.get(id).map_or(0, |p| p.generation),
+            reason: ExitReason::Error,
+            detail: Some("its restart failed (init); tried again".to_string()),
+        };
+        self.explain(id, facts, &decision);
         self.apply(id, decision).await
     }
 

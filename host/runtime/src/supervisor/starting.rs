@@ -85,11 +85,19 @@ impl Supervisor {
     /// and did not fail ([`Self::ignored`]).
     pub(super) async fn start_place(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let result = self.try_start_place(id).await;
+        let counters = self.places.counters.clone();
         if let Some(place) = self.places.get_mut(id) {
             if result.is_ok() {
                 place.restarting = false;
             }
             place.publish();
+            // Counted before the event, so whoever sees it sees the count.
+            if matches!(result, Ok(StartOutcome::Running)) && place.generation > 1 {
+                place.view.count_restart();
+                counters
+                    .restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if matches!(result, Ok(StartOutcome::Running)) && place.is_worker() {
                 let generation = place.generation;
                 let kind = if generation == 1 {
@@ -217,6 +225,7 @@ impl Supervisor {
         };
         let deadline = worker.timeout;
         let previous = place.previous.clone();
+        let view = place.view.clone();
         let mailbox = self.places.take_mailbox(id).expect("a worker's place");
         let swaps = Arc::new(SwapInbox::default());
         child::spawn(
@@ -227,6 +236,8 @@ impl Supervisor {
             ExitNotifier::new(exits, id, generation),
             swaps.clone(),
             previous,
+            view,
+            shared.observe,
         );
         self.places.set_live(id, generation, signal_tx, Some(swaps));
         Ok(StartOutcome::Running)
@@ -307,6 +318,7 @@ impl Supervisor {
             place.restore = version.restore;
         }
         place.publish();
+        place.view.count_exit(exit.reason);
         let report = ExitReport {
             path: place.path.clone(),
             worker: place.is_worker(),

@@ -24,6 +24,7 @@ mod lifecycle;
 mod live_settings;
 mod mailbox;
 mod names;
+mod observer;
 mod order_system;
 mod restart_types;
 mod shutdown;
