@@ -691,7 +691,7 @@ async fn handle(
             Ok(counts) => Response::ok(serde_json::to_value(counts).expect("counts serialize")),
             Err(e) => Response::err(e),
         },
-        Request::Why { name } => match crate::observe::why::why(node, &name) {
+        Request::Why { name } => match node.why(&name) {
             Ok(why) => Response::ok(serde_json::to_value(why).expect("why serializes")),
             Err(e) => Response::err(e),
         },

@@ -27,6 +27,7 @@ use crate::engine::{
 use crate::events::EventSink;
 use crate::keyvalue::{KvError, KvStore};
 use crate::mailbox::{CallError, Reply};
+use crate::observe::why::Why;
 use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
 use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, SupervisorSpec, TreeSpec};
@@ -107,6 +108,17 @@ pub enum CommandError {
     /// The supervisor refused.
     #[error(transparent)]
     Child(#[from] ChildCommandError),
+}
+
+/// Why [`NodeHandle::why`] could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WhyError {
+    /// No place of that name exists (a dynamic child that stopped is forgotten).
+    #[error("no child named {0:?} in the tree")]
+    NoSuchChild(String),
+    /// The root is not running.
+    #[error(transparent)]
+    Command(#[from] CommandError),
 }
 
 /// How the root supervisor ended.
@@ -444,6 +456,24 @@ impl NodeHandle {
         Ok(root
             .published
             .report(&|name| registry.supervisor(name).map(|s| s.published)))
+    }
+
+    /// The chain that led the child `name` (a name or a path) to its
+    /// current generation ([`crate::observe::why`]): read from what
+    /// supervisors publish, without asking them.
+    pub fn why(&self, name: &str) -> Result<Why, WhyError> {
+        let name = crate::vocab::last_name(name);
+        let registry = &self.shared.registry;
+        let root = self.supervisor(&self.root_name)?.published;
+        let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
+        let mut ancestors = Vec::new();
+        let child = root
+            .find(name, &lookup, &mut ancestors)
+            .ok_or_else(|| WhyError::NoSuchChild(name.to_string()))?;
+        Ok(Why {
+            child: child.link(),
+            supervisors: ancestors.iter().rev().map(|v| v.link()).collect(),
+        })
     }
 
     /// Adds a child (a worker, or a whole supervisor with its subtree) at

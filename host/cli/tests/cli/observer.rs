@@ -208,3 +208,26 @@ fn actions_are_refused_without_the_token_from_another_origin_or_host_and_when_of
     assert!(out.status.success(), "{}", stderr(&out));
     host.wait();
 }
+
+#[test]
+fn the_page_script_shows_the_tree_a_crash_made_through_ctl_within_a_second_and_its_why() {
+    let dir = scratch("observe-script");
+    let (host, address, _) = observed(&dir, false);
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("node")
+        .arg(manifest.join("tests/cli/page_smoke.mjs"))
+        .arg(manifest.join("../runtime/src/observe/page/app.js"))
+        .arg(format!("http://{address}"))
+        .arg(env!("CARGO_BIN_EXE_arbor"))
+        .arg(dir.join("arbor.sock"))
+        .output()
+        .expect("node runs (the README's prerequisites include npm, and so node)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
+}

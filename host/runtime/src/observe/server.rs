@@ -219,9 +219,9 @@ async fn route(observer: &Observer, request: Request<Incoming>) -> Response<Body
             let Some(name) = query_param(request.uri().query(), "name") else {
                 return text(StatusCode::BAD_REQUEST, "name=CHILD is missing");
             };
-            match super::why::why(node, &name) {
+            match node.why(&name) {
                 Ok(why) => json(&why),
-                Err(e @ super::why::WhyError::NoSuchChild(_)) => {
+                Err(e @ crate::node::WhyError::NoSuchChild(_)) => {
                     text(StatusCode::NOT_FOUND, &e.to_string())
                 }
                 Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),

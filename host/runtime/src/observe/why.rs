@@ -204,34 +204,6 @@ impl fmt::Display for Why {
     }
 }
 
-/// Why `why` could not answer.
-#[derive(Debug, thiserror::Error)]
-pub enum WhyError {
-    /// No place of that name exists (a dynamic child that stopped is forgotten).
-    #[error("no child named {0:?} in the tree")]
-    NoSuchChild(String),
-    /// The root is not running.
-    #[error(transparent)]
-    Command(#[from] crate::node::CommandError),
-}
-
-/// The chain that led the child `name` (a name or a path) to its current
-/// generation: read from what supervisors publish, without asking them.
-pub fn why(node: &crate::node::NodeHandle, name: &str) -> Result<Why, WhyError> {
-    let name = crate::vocab::last_name(name);
-    let registry = &node.shared().registry;
-    let root = node.supervisor_ref(node.root_name())?.published;
-    let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
-    let mut ancestors = Vec::new();
-    let child = root
-        .find(name, &lookup, &mut ancestors)
-        .ok_or_else(|| WhyError::NoSuchChild(name.to_string()))?;
-    Ok(Why {
-        child: child.link(),
-        supervisors: ancestors.iter().rev().map(|v| v.link()).collect(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,7 +156,9 @@ async fn metrics_count_the_restarts_exits_messages_and_errors_of_scripted_crashe
         0.0
     );
     assert!(get("arbor_instances_capacity") >= 2.0);
-    assert_eq!(get("arbor_instances_live"), 2.0);
+    // a and b; a crashed instance may not be given back to the pool yet.
+    let live = get("arbor_instances_live");
+    assert!((2.0..=3.0).contains(&live), "{live}");
     assert!(get("arbor_process_resident_memory_bytes") > 1e6);
 
     // The snapshot has each worker's own figures.
@@ -251,12 +253,12 @@ async fn why_names_the_sibling_crash_the_message_and_the_one_for_all_decision() 
     .await
     .unwrap();
     let handle = node.handle();
-    let why = arbor::observe::why::why(&handle, "ledger").unwrap();
+    let why = handle.why("ledger").unwrap();
     assert!(why.child.history.is_empty(), "{why}");
 
     assert!(node.call("gateway", b"crash".to_vec()).await.is_err());
     wait_restart(&mut events, "root/pay/gateway").await;
-    let why = arbor::observe::why::why(&handle, "ledger").unwrap();
+    let why = handle.why("ledger").unwrap();
     assert_eq!(why.child.path, "root/pay/ledger");
     assert_eq!(why.child.generation, 2);
     let [entry] = &why.child.history[..] else {
@@ -296,7 +298,7 @@ async fn why_names_the_sibling_crash_the_message_and_the_one_for_all_decision() 
     // next link (the escalation), found through the child's supervisors.
     assert!(node.call("x", b"crash".to_vec()).await.is_err());
     wait_restart(&mut events, "root/sub").await;
-    let why = arbor::observe::why::why(&handle, "x").unwrap();
+    let why = handle.why("x").unwrap();
     assert_eq!(why.supervisors[0].path, "root/sub");
     let escalation = why.supervisors[0]
         .history
@@ -309,8 +311,8 @@ async fn why_names_the_sibling_crash_the_message_and_the_one_for_all_decision() 
     assert_eq!(escalation.decision.action, "restart");
 
     assert!(matches!(
-        arbor::observe::why::why(&handle, "ghost"),
-        Err(arbor::observe::why::WhyError::NoSuchChild(_))
+        handle.why("ghost"),
+        Err(arbor::node::WhyError::NoSuchChild(_))
     ));
     node.shutdown().await;
 }
