@@ -10,6 +10,7 @@
 //! | `count` | replies how many `count` messages this instance has seen (fresh state shows a restart) |
 //! | `crash` | traps (a Rust panic) |
 //! | `trap` | executes `unreachable` at once (a trap without the panic machinery) |
+//! | `crash-times N GATE` | traps the first N times it is handled, counting in child GATE (which outlives this instance): while GATE holds fewer than N notes `crashed`, adds one and traps; then adds the note `survived` to GATE and replies `survived N` (a message that crashes N times, then succeeds) |
 //! | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
 //! | `exit normal` / `exit error TEXT` | replies `bye`, then stops with that reason |
 //! | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
@@ -299,6 +300,21 @@ impl Actor for Probe {
                 }
             }
             "crash" => panic!("crash requested"),
+            "crash-times" => {
+                let (n, gate) = rest.split_once(' ').unwrap_or((rest, ""));
+                let n: usize = n.parse().map_err(|_| format!("bad count: {rest}"))?;
+                let notes = arbor_guest::call(gate, b"notes").map_err(|e| describe(&e))?;
+                let crashed = String::from_utf8_lossy(&notes)
+                    .split(',')
+                    .filter(|note| *note == "crashed")
+                    .count();
+                if crashed < n {
+                    arbor_guest::call(gate, b"note crashed").map_err(|e| describe(&e))?;
+                    panic!("crash-times: crash {} of {n}", crashed + 1);
+                }
+                arbor_guest::call(gate, b"note survived").map_err(|e| describe(&e))?;
+                format!("survived {n}")
+            }
             "trap" => core::arch::wasm32::unreachable(),
             "fail" => return Err(rest.to_string()),
             "exit" => {

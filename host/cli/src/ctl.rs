@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use arbor::DeadLetterList;
 use arbor::allocator::InstanceUsage;
 use arbor::control::{ApplyCommand, CallReply, ControlClient, KvCommand, Request, SwapCommand};
 use arbor::observe::why::Why;
@@ -148,6 +149,24 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the dead-letter store: messages that crashed a worker with
+    /// `poison` `after` times in a row (of worker NAME only, when given).
+    DeadLetters {
+        /// A worker's name or path.
+        name: Option<String>,
+        /// Print JSON (the messages as base64) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letter ID to its child again, as a call, and print the
+    /// reply: its bytes exactly, no newline added. The letter leaves the
+    /// store once the message is queued.
+    Redeliver {
+        id: u64,
+        /// Print the reply as base64 text with a newline instead.
+        #[arg(long)]
+        base64: bool,
+    },
     /// Count the children of supervisor SUP.
     CountChildren { supervisor: String },
     /// How full the instance pool is: live instances, capacity, memory.
@@ -217,13 +236,17 @@ enum Format {
     Plain,
     /// `tree` on a terminal.
     Coloured,
-    /// `tree --json`.
+    /// `tree --json`, `why --json`, `dead-letters --json`.
     Json,
-    /// `call --base64`.
+    /// `call --base64`, `redeliver --base64`.
     Base64,
 }
 
 impl Format {
+    fn json_if(asked: bool) -> Format {
+        if asked { Format::Json } else { Format::Plain }
+    }
+
     fn base64_if(asked: bool) -> Format {
         if asked { Format::Base64 } else { Format::Plain }
     }
@@ -371,13 +394,16 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 };
                 (Request::Apply(command), Format::Plain)
             }
+            CtlCommand::DeadLetters { name, json } => {
+                (Request::DeadLetters { name }, Format::json_if(json))
+            }
+            CtlCommand::Redeliver { id, base64 } => {
+                (Request::Redeliver { id }, Format::base64_if(base64))
+            }
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, Format::Plain)
             }
-            CtlCommand::Why { name, json } => (
-                Request::Why { name },
-                if json { Format::Json } else { Format::Plain },
-            ),
+            CtlCommand::Why { name, json } => (Request::Why { name }, Format::json_if(json)),
             CtlCommand::Instances => (Request::Instances, Format::Plain),
             CtlCommand::Events => (Request::Events, Format::Plain),
             CtlCommand::Shutdown => (Request::Shutdown, Format::Plain),
@@ -414,7 +440,15 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 };
                 emit(&mut out, report.render_with(colour).as_bytes())?;
             }
-            Request::Call { .. } => {
+            Request::DeadLetters { .. } if format == Format::Json => {
+                emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
+            }
+            Request::DeadLetters { .. } => {
+                let list: DeadLetterList =
+                    serde_json::from_value(value).context("bad dead-letter list")?;
+                emit(&mut out, list.render().as_bytes())?;
+            }
+            Request::Call { .. } | Request::Redeliver { .. } => {
                 let reply: CallReply = serde_json::from_value(value).context("bad reply")?;
                 if format == Format::Base64 {
                     emit_line(&mut out, reply.to_base64())?;

@@ -112,6 +112,19 @@ pub enum Request {
         /// The child (name or path).
         name: String,
     },
+    /// The dead-letter store: a [`crate::dead_letters::DeadLetterList`]
+    /// of every worker's letters, or of `name`'s (a name or a path).
+    DeadLetters {
+        /// The worker whose letters to list; all when unset.
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// Send dead letter `id` to its child again, as a call: the reply is a
+    /// [`CallReply`].
+    Redeliver {
+        /// The letter's id.
+        id: u64,
+    },
     /// Count a supervisor's children.
     CountChildren {
         /// The supervisor.
@@ -324,8 +337,9 @@ impl<'de> Deserialize<'de> for CallReply {
 pub struct Response {
     /// Whether the request succeeded.
     pub ok: bool,
-    /// The result: a [`CallReply`] for `call`, a JSON value for `tree`,
-    /// `instances` and `count_children`, text or null for the others.
+    /// The result: a [`CallReply`] for `call` and `redeliver`, a JSON value
+    /// for `tree`, `instances`, `count_children` and `dead_letters`, text
+    /// or null for the others.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<serde_json::Value>,
     /// What went wrong.
@@ -614,6 +628,16 @@ async fn handle(
             Err(e) => Response::err(format!("call to {name} failed: {e}")),
         },
         Request::Kv(command) => kv(node, command).await,
+        Request::DeadLetters { name } => {
+            let list = node.dead_letters(name.as_deref());
+            Response::ok(serde_json::to_value(list).expect("letters serialize"))
+        }
+        Request::Redeliver { id } => match node.redeliver(id).await {
+            Ok(reply) => {
+                Response::ok(serde_json::to_value(CallReply(reply)).expect("replies serialize"))
+            }
+            Err(e) => Response::err(e),
+        },
         Request::Cast { name, message } => match node.cast(&name, message.into_bytes()) {
             Ok(()) => Response::ok(Value::Null),
             Err(e) => Response::err(format!("cast to {name} failed: {e}")),

@@ -73,6 +73,44 @@ pub enum EventKind {
     /// handled by the supervisor as any other, and its restart runs the old
     /// version with the pre-swap state). `detail` says why.
     SwapRolledBack,
+    /// A message crashed the worker at `path` `poison.after` times in a row
+    /// and was moved to the dead-letter store ([`crate::dead_letters`]);
+    /// `dead_letter` has its id, kind, attempts and size, `reason` and
+    /// `detail` the last crash. Its `child_terminated` follows.
+    MessageDeadLettered,
+}
+
+/// Whether a message was a call (its sender waits for the reply) or a cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Its sender waits for the reply.
+    Call,
+    /// Nobody waits for it.
+    Cast,
+}
+
+impl MessageKind {
+    /// `call` or `cast`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Call => "call",
+            MessageKind::Cast => "cast",
+        }
+    }
+}
+
+/// The message a `message_dead_lettered` event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterDetail {
+    /// Its id in the dead-letter store (`arbor ctl redeliver ID`).
+    pub id: u64,
+    /// Call or cast.
+    pub kind: MessageKind,
+    /// How many times in a row it crashed the worker.
+    pub attempts: u32,
+    /// The message's size in bytes (the bytes are in the store, not here).
+    pub bytes: u64,
 }
 
 /// The versions and timings of a hot swap, on `swap_*` events.
@@ -142,6 +180,9 @@ pub struct Event {
     /// Versions and timings (`swap_*` events only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub swap: Option<SwapDetail>,
+    /// The message (`message_dead_lettered` only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub dead_letter: Option<DeadLetterDetail>,
 }
 
 impl Event {
@@ -149,13 +190,25 @@ impl Event {
     fn drop_report(t_us: u64, n: u64) -> Event {
         Event {
             t_us,
-            event: EventKind::EventsDropped,
-            path: String::new(),
-            generation: None,
-            reason: None,
             detail: Some(format!("{n} events dropped: the reader could not keep up")),
             dropped: Some(n),
+            ..Event::unstamped(EventKind::EventsDropped, "")
+        }
+    }
+
+    /// An event of `kind` at `path` with nothing else set, stamped when
+    /// it is emitted.
+    fn unstamped(kind: EventKind, path: &str) -> Event {
+        Event {
+            t_us: 0,
+            event: kind,
+            path: path.to_string(),
+            generation: None,
+            reason: None,
+            detail: None,
+            dropped: None,
             swap: None,
+            dead_letter: None,
         }
     }
 
@@ -257,7 +310,12 @@ impl EventSink {
         reason: Option<ExitReason>,
         detail: Option<&str>,
     ) {
-        self.emit_event(event, path, generation, reason, detail, None);
+        self.emit_event(Event {
+            generation,
+            reason,
+            detail: detail.map(str::to_string),
+            ..Event::unstamped(event, path)
+        });
     }
 
     /// Emits a `swap_*` event with its versions and timings.
@@ -268,29 +326,34 @@ impl EventSink {
         swap: SwapDetail,
         detail: Option<&str>,
     ) {
-        self.emit_event(event, path, None, None, detail, Some(swap));
+        self.emit_event(Event {
+            detail: detail.map(str::to_string),
+            swap: Some(swap),
+            ..Event::unstamped(event, path)
+        });
     }
 
-    fn emit_event(
-        &self,
-        event: EventKind,
-        path: &str,
-        generation: Option<u64>,
-        reason: Option<ExitReason>,
-        detail: Option<&str>,
-        swap: Option<SwapDetail>,
-    ) {
+    /// Emits `message_dead_lettered` for `letter`, whose last crash was
+    /// `detail`.
+    pub(crate) fn emit_dead_letter(&self, path: &str, letter: DeadLetterDetail, detail: &str) {
+        self.emit_event(Event {
+            reason: Some(ExitReason::Crash),
+            detail: Some(detail.to_string()),
+            dead_letter: Some(letter),
+            ..Event::unstamped(EventKind::MessageDeadLettered, path)
+        });
+    }
+
+    /// Stamps `event` and hands it to every output, under the lock so the
+    /// stamps are in the order of the stream; a long detail is cut here.
+    fn emit_event(&self, mut event: Event) {
         let mut outputs = self.lock();
-        let event = Event {
-            t_us: self.inner.start.elapsed().as_micros() as u64,
-            event,
-            path: path.to_string(),
-            generation,
-            reason,
-            detail: detail.map(|d| clip(d, MAX_DETAIL_BYTES).into_owned()),
-            dropped: None,
-            swap,
-        };
+        event.t_us = self.inner.start.elapsed().as_micros() as u64;
+        if let Some(detail) = &mut event.detail
+            && detail.len() > MAX_DETAIL_BYTES
+        {
+            *detail = clip(detail, MAX_DETAIL_BYTES).into_owned();
+        }
         let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
         let line = needs_line.then(|| event.line());
         outputs.retain(|output| match output {

@@ -265,6 +265,8 @@ macro_rules! call_error_to {
             CallError::Stopped(why) => Wit::Stopped(why),
             CallError::Timeout => Wit::Timeout,
             CallError::Crashed(why) => Wit::Crashed(why),
+            // The contract has no case of its own: a crash, saying where it went.
+            dead @ CallError::DeadLettered { .. } => Wit::Crashed(dead.to_string()),
             CallError::Rejected(why) => Wit::Rejected(why),
             CallError::SelfCall => Wit::SelfCall,
             CallError::Denied(n) => Wit::Denied(n),
@@ -439,6 +441,11 @@ mod tests {
             CallError::Stopped("gone".into()),
             CallError::Timeout,
             CallError::Crashed("trap".into()),
+            CallError::DeadLettered {
+                id: 1,
+                attempts: 3,
+                detail: "trap".into(),
+            },
             CallError::Rejected("no".into()),
             CallError::SelfCall,
             CallError::Denied("y".into()),

@@ -16,6 +16,11 @@
 //! with it from one instance to the next. Its bounds can change while it is
 //! in use (`arbor ctl apply`): messages already queued past a lowered bound
 //! stay, and sends are refused until the queue is back under it.
+//!
+//! A worker with `poison` in the tree file also keeps, in its receiving end,
+//! the message that crashed its last instance ([`PoisonSlot`]): it is
+//! delivered again before anything queued, so it survives the restart as
+//! the queue does. A mailbox without `poison` holds an empty pointer.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +28,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::dead_letters::DeadLetters;
 use crate::http::exchange::HttpExchange;
 
 /// Largest message the host accepts, in bytes.
@@ -103,6 +109,20 @@ pub enum CallError {
     /// The target crashed while handling this message.
     #[error("the child crashed handling the message: {0}")]
     Crashed(String),
+    /// The message crashed the target `poison.after` times in a row and was
+    /// moved to the dead-letter store; the target goes on with the next one.
+    #[error(
+        "the message crashed the child {attempts} times in a row and was moved to the \
+         dead-letter store as {id} (`arbor ctl dead-letters`); the last crash: {detail}"
+    )]
+    DeadLettered {
+        /// Its id in the store (`arbor ctl redeliver ID`).
+        id: u64,
+        /// How many times in a row it crashed the target.
+        attempts: u32,
+        /// The last crash.
+        detail: String,
+    },
     /// The target's `handle` returned `err`.
     #[error("the child answered with an error: {0}")]
     Rejected(String),
@@ -198,6 +218,43 @@ impl Envelope {
             Envelope::Call { message, .. } | Envelope::Cast { message } => message,
             Envelope::Http(_) => &[],
         }
+    }
+}
+
+/// A worker's poison-message handling (`poison` in the tree file), kept in
+/// its mailbox's receiving end so it lasts across restarts as the queue does.
+#[derive(Debug)]
+pub(crate) struct PoisonSlot {
+    /// Crashes in a row that move a message to the store.
+    pub after: u32,
+    /// Where it goes then.
+    pub letters: Arc<DeadLetters>,
+    /// The message that crashed the last instance and how many times in a
+    /// row it has: delivered before anything queued.
+    held: Option<(Envelope, u32)>,
+    /// How many times in a row the message being handled now has crashed
+    /// the child before (0 for a message fresh from the queue).
+    crashes_before: u32,
+}
+
+impl PoisonSlot {
+    /// How many times in a row the message being handled now had crashed
+    /// the child before this delivery.
+    pub fn crashes_before(&self) -> u32 {
+        self.crashes_before
+    }
+
+    /// Keeps `envelope`, which has crashed the child `crashes` times in a
+    /// row, for the next instance to take first.
+    pub fn hold(&mut self, envelope: Envelope, crashes: u32) {
+        self.held = Some((envelope, crashes));
+    }
+
+    /// The held message, if any, noting its crashes for the delivery.
+    fn redeliver(&mut self) -> Option<Envelope> {
+        let (envelope, crashes) = self.held.take()?;
+        self.crashes_before = crashes;
+        Some(envelope)
     }
 }
 
@@ -373,22 +430,68 @@ impl MailboxSender {
 pub struct MailboxReceiver {
     rx: mpsc::UnboundedReceiver<Envelope>,
     room: Arc<Room>,
+    /// Boxed: a worker without `poison` pays a pointer for it.
+    poison: Option<Box<PoisonSlot>>,
 }
 
 impl MailboxReceiver {
     /// The next message, once there is one; `None` when the mailbox is
-    /// closed and empty. Cancel-safe: a message is taken only when returned.
+    /// closed and empty. A message held for redelivery comes first.
+    /// Cancel-safe: a message is taken only when returned.
     pub async fn recv(&mut self) -> Option<Envelope> {
+        if let Some(envelope) = self.poison.as_mut().and_then(|p| p.redeliver()) {
+            return Some(envelope);
+        }
         let envelope = self.rx.recv().await?;
-        self.room.release(envelope.message().len());
+        self.taken(&envelope);
         Some(envelope)
     }
 
-    /// The next message if one is queued now.
+    /// The next message if one is held or queued now.
     pub fn try_recv(&mut self) -> Option<Envelope> {
+        if let Some(envelope) = self.poison.as_mut().and_then(|p| p.redeliver()) {
+            return Some(envelope);
+        }
         let envelope = self.rx.try_recv().ok()?;
-        self.room.release(envelope.message().len());
+        self.taken(&envelope);
         Some(envelope)
+    }
+
+    /// A message left the queue: its room is free, and it has crashed
+    /// nothing yet.
+    fn taken(&mut self, envelope: &Envelope) {
+        self.room.release(envelope.message().len());
+        if let Some(poison) = &mut self.poison {
+            poison.crashes_before = 0;
+        }
+    }
+
+    /// Turns poison handling on (`Some((after, store))`) or off for the
+    /// next messages. A message held when it is turned off is still
+    /// delivered first, and then handled as any other.
+    pub(crate) fn set_poison(&mut self, poison: Option<(u32, Arc<DeadLetters>)>) {
+        match (poison, &mut self.poison) {
+            (Some((after, letters)), Some(slot)) => {
+                slot.after = after;
+                slot.letters = letters;
+            }
+            (Some((after, letters)), None) => {
+                self.poison = Some(Box::new(PoisonSlot {
+                    after,
+                    letters,
+                    held: None,
+                    crashes_before: 0,
+                }));
+            }
+            (None, Some(slot)) if slot.held.is_some() => slot.after = 0,
+            (None, _) => self.poison = None,
+        }
+    }
+
+    /// The poison handling of this mailbox, when on.
+    pub(crate) fn poison(&mut self) -> Option<&mut PoisonSlot> {
+        // `after` 0: turned off while a message was held (`set_poison`).
+        self.poison.as_deref_mut().filter(|slot| slot.after > 0)
     }
 
     /// Refuses later sends; queued messages can still be taken.
@@ -407,7 +510,11 @@ pub fn mailbox(limits: MailboxLimits) -> (MailboxSender, MailboxReceiver) {
             tx,
             room: room.clone(),
         },
-        MailboxReceiver { rx, room },
+        MailboxReceiver {
+            rx,
+            room,
+            poison: None,
+        },
     )
 }
 
@@ -443,6 +550,67 @@ mod tests {
             std::mem::size_of::<Envelope>(),
             std::mem::size_of::<(Vec<u8>, oneshot::Sender<Reply>)>()
         );
+    }
+
+    #[test]
+    fn a_mailbox_without_poison_pays_one_pointer_for_it() {
+        // Held by every worker's place and task: per-child memory.
+        assert_eq!(
+            std::mem::size_of::<MailboxReceiver>(),
+            std::mem::size_of::<(mpsc::UnboundedReceiver<Envelope>, Arc<Room>, usize)>()
+        );
+    }
+
+    fn poisoned(after: u32) -> (MailboxSender, MailboxReceiver) {
+        let (tx, mut rx) = mailbox(MailboxLimits::default());
+        let events = crate::events::EventSink::new();
+        let letters = Arc::new(DeadLetters::new(Default::default(), events));
+        rx.set_poison(Some((after, letters)));
+        (tx, rx)
+    }
+
+    #[tokio::test]
+    async fn a_held_message_comes_before_the_queue_with_its_crashes_and_a_queued_one_with_none() {
+        let (tx, mut rx) = poisoned(3);
+        tx.send(cast(1)).unwrap();
+        let first = rx.recv().await.unwrap();
+        assert_eq!(rx.poison().unwrap().crashes_before(), 0);
+        rx.poison().unwrap().hold(first, 2);
+        let again = rx.recv().await.unwrap();
+        assert_eq!(again.message(), [0]);
+        assert_eq!(rx.poison().unwrap().crashes_before(), 2);
+        tx.send(cast(2)).unwrap();
+        assert_eq!(rx.recv().await.unwrap().message(), [0, 0]);
+        assert_eq!(rx.poison().unwrap().crashes_before(), 0);
+    }
+
+    #[tokio::test]
+    async fn closing_a_mailbox_answers_the_held_call_too() {
+        let (_tx, mut rx) = poisoned(3);
+        let (reply, answer) = oneshot::channel();
+        let call = Envelope::Call {
+            message: b"x".to_vec(),
+            reply,
+        };
+        rx.poison().unwrap().hold(call, 1);
+        close_mailbox(rx, "gone");
+        assert_eq!(
+            answer.await.unwrap(),
+            Err(CallError::Stopped("gone".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn poison_turned_off_still_delivers_the_held_message_first() {
+        let (tx, mut rx) = poisoned(3);
+        rx.poison().unwrap().hold(cast(1), 1);
+        tx.send(cast(2)).unwrap();
+        rx.set_poison(None);
+        assert!(rx.poison().is_none(), "off");
+        assert_eq!(rx.recv().await.unwrap().message(), [0]);
+        assert_eq!(rx.recv().await.unwrap().message(), [0, 0]);
+        rx.set_poison(None);
+        assert!(rx.poison.is_none(), "nothing held: nothing kept");
     }
 
     #[tokio::test]

@@ -21,6 +21,7 @@ use tokio_util::task::LocalPoolHandle;
 
 use crate::allocator::{Allocation, InstanceUsage};
 use crate::compile_cache::CompileCache;
+use crate::dead_letters::{DeadLetter, DeadLetterLimits, DeadLetterList, DeadLetters};
 use crate::engine::{
     ArborEngine, EngineError, EngineSettings, LoadError, LoadedComponent, NotHttp,
 };
@@ -30,6 +31,7 @@ use crate::mailbox::{CallError, Reply};
 use crate::observe::why::Why;
 use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
+use crate::routing;
 use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, SupervisorSpec, TreeSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::driver::{self, Launch};
@@ -57,6 +59,8 @@ pub struct NodeOptions {
     /// observer's `/metrics` and page; off by default, when a message
     /// costs nothing extra. Restarts and exits are counted either way.
     pub observe: bool,
+    /// How many poison messages the dead-letter store keeps.
+    pub dead_letters: DeadLetterLimits,
 }
 
 impl Default for NodeOptions {
@@ -70,6 +74,7 @@ impl Default for NodeOptions {
             cache: None,
             wasm_backtrace: false,
             observe: false,
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 }
@@ -119,6 +124,40 @@ pub enum WhyError {
     /// The root is not running.
     #[error(transparent)]
     Command(#[from] CommandError),
+}
+
+/// Why a dead letter could not be redelivered, or what its redelivery
+/// answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedeliverError {
+    /// The store holds no letter with this id (never, or no longer: it was
+    /// redelivered, or dropped to keep the store within its bounds).
+    #[error("no dead letter {0} (`arbor ctl dead-letters` lists them)")]
+    NoSuchLetter(u64),
+    /// The message could not be queued for its child: the letter stays in
+    /// the store.
+    #[error("dead letter {id} was not sent to {child}: {error}; it stays in the store")]
+    NotSent {
+        /// The letter.
+        id: u64,
+        /// The child it was for.
+        child: String,
+        /// Why it was not queued.
+        error: CallError,
+    },
+    /// The message was queued (and left the store), and the call failed:
+    /// the child crashed on it again (and, with `poison`, it may be back
+    /// in the store under a new id), answered `err`, or did not answer in
+    /// time.
+    #[error("dead letter {id} was sent to {child} again: {error}")]
+    Failed {
+        /// The letter.
+        id: u64,
+        /// The child it was sent to.
+        child: String,
+        /// What the call got.
+        error: CallError,
+    },
 }
 
 /// How the root supervisor ended.
@@ -250,12 +289,17 @@ impl Node {
                 .expect("opening the store does not panic")?;
         }
         let registry = Registry::new();
+        let dead_letters = Arc::new(DeadLetters::new(
+            options.dead_letters,
+            options.events.clone(),
+        ));
         let shared = Arc::new(Shared {
             engine,
             router: Arc::new(registry.clone()),
             registry,
             events: options.events,
             keyvalue,
+            dead_letters,
             components: std::sync::RwLock::new(components),
             pool: LocalPoolHandle::new(options.threads.max(1)),
             next_thread: AtomicUsize::new(0),
@@ -410,6 +454,34 @@ impl NodeHandle {
     /// Queues a message for the worker `name`.
     pub fn cast(&self, name: &str, message: Vec<u8>) -> Result<(), CallError> {
         self.shared.registry.cast(name, message)
+    }
+
+    /// The dead letters of the worker `child` (its name or its path), or
+    /// of every worker when `None`, oldest first: messages that crashed a
+    /// worker with `poison` `after` times in a row.
+    pub fn dead_letters(&self, child: Option<&str>) -> DeadLetterList {
+        self.shared.dead_letters.list(child)
+    }
+
+    /// Sends the dead letter `id` to its child again, as a call (a cast
+    /// that was dead-lettered is called now), and waits (5 s at most) for
+    /// the reply. The letter leaves the store once the message is queued:
+    /// from then on the child has it, as any message, and if it crashes
+    /// the child again `poison` counts its crashes from the start.
+    pub async fn redeliver(&self, id: u64) -> Result<Vec<u8>, RedeliverError> {
+        let letters = &self.shared.dead_letters;
+        let letter = letters.take(id).ok_or(RedeliverError::NoSuchLetter(id))?;
+        let DeadLetter { child, message, .. } = letter.clone();
+        let answer = match routing::send_call(&*self.shared.router, &child, message) {
+            Ok(answer) => answer,
+            Err(error) => {
+                letters.put_back(letter);
+                return Err(RedeliverError::NotSent { id, child, error });
+            }
+        };
+        routing::reply_within(&child, answer, DEFAULT_CALL_TIMEOUT)
+            .await
+            .map_err(|error| RedeliverError::Failed { id, child, error })
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

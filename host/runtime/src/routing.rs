@@ -93,6 +93,16 @@ pub(crate) async fn call(
     if from == Some(target) {
         return Err(CallError::SelfCall);
     }
+    let answer = send_call(router, target, message)?;
+    reply_within(target, answer, timeout).await
+}
+
+/// Queues `message` for `target` as a call; the receiver gets its reply.
+pub(crate) fn send_call(
+    router: &dyn Router,
+    target: &str,
+    message: Vec<u8>,
+) -> Result<oneshot::Receiver<Reply>, CallError> {
     check_size(&message)?;
     let mailbox = router.resolve(target)?;
     let (reply, answer) = oneshot::channel();
@@ -101,6 +111,15 @@ pub(crate) async fn call(
     mailbox
         .send(Envelope::Call { message, reply })
         .map_err(|e| e.for_target(target))?;
+    Ok(answer)
+}
+
+/// Waits up to `timeout` for the reply of a call queued for `target`.
+pub(crate) async fn reply_within(
+    target: &str,
+    answer: oneshot::Receiver<Reply>,
+    timeout: Duration,
+) -> Reply {
     match tokio::time::timeout(timeout, answer).await {
         Err(_) => Err(CallError::Timeout),
         // The instance holding the message was dropped (killed).

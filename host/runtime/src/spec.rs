@@ -302,10 +302,30 @@ pub struct WorkerSpec {
     /// The key-value buckets it may open (`keyvalue`); empty (the
     /// default) grants none, and costs the child nothing.
     pub keyvalue: Vec<String>,
+    /// Poison-message handling (`poison`); off (`None`) by default.
+    pub poison: Option<PoisonSpec>,
     /// How long its restarts wait ([`Backoff`]); `None` (the default):
     /// as its supervisor's `backoff` says, at once if that sets none.
     pub backoff: Option<Backoff>,
 }
+
+/// `poison = { after = N }`: a message that crashes the worker N times in
+/// a row goes to the dead-letter store ([`crate::dead_letters`]) and the
+/// worker goes on with the next one; until then it is delivered again to
+/// each fresh instance before anything queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoisonSpec {
+    /// Crashes in a row that dead-letter a message (1 to [`MAX_POISON_AFTER`]).
+    pub after: u32,
+}
+
+/// `poison.after` when `poison = {}` leaves it out: as many crashes as the
+/// default restart intensity allows restarts, so a poison message is set
+/// aside just before the supervisor would give up.
+pub const DEFAULT_POISON_AFTER: u32 = 3;
+/// The largest `poison.after` accepted: a message that has crashed its
+/// child this often will not stop doing so.
+pub const MAX_POISON_AFTER: u32 = 100;
 
 impl WorkerSpec {
     /// A worker with the defaults: permanent, 5 s shutdown, 5 s deadlines.
@@ -326,6 +346,7 @@ impl WorkerSpec {
             mailbox: MailboxLimits::default(),
             http: None,
             keyvalue: Vec::new(),
+            poison: None,
             backoff: None,
         }
     }
@@ -401,6 +422,7 @@ struct RawNode {
     mailbox_max_mb: Option<Spanned<i64>>,
     http: Option<Spanned<String>>,
     keyvalue: Option<Spanned<Vec<String>>>,
+    poison: Option<Spanned<RawPoison>>,
     backoff: Option<Spanned<RawBackoff>>,
     children: Option<Vec<Spanned<RawNode>>>,
 }
@@ -409,6 +431,13 @@ struct RawNode {
 #[serde(deny_unknown_fields)]
 struct RawDynamic {
     max_children: Option<Spanned<i64>>,
+}
+
+/// `poison = { after = N }` as read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoison {
+    after: Option<Spanned<i64>>,
 }
 
 /// `backoff = { initial_ms = 10, max_ms = 5000, reset_ms = 5000 }`.
@@ -818,6 +847,7 @@ fn validate_supervisor(
         ),
         (raw.http.as_ref().map(|v| v.span()), "http"),
         (raw.keyvalue.as_ref().map(|v| v.span()), "keyvalue"),
+        (raw.poison.as_ref().map(|v| v.span()), "poison"),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -1145,10 +1175,29 @@ fn validate_worker(
         }
         worker.keyvalue = buckets.get_ref().clone();
     }
+    if let Some(poison) = &raw.poison {
+        worker.poison = Some(parse_poison(loc, at, poison)?);
+    }
     if let Some(b) = &raw.backoff {
         worker.backoff = Some(parse_backoff(loc, at, b)?);
     }
     Ok(worker)
+}
+
+/// `poison = { after = N }` (`after` defaults to [`DEFAULT_POISON_AFTER`]).
+fn parse_poison(
+    loc: &Locator<'_>,
+    at: &str,
+    poison: &Spanned<RawPoison>,
+) -> Result<PoisonSpec, SpecError> {
+    let Some(after) = &poison.get_ref().after else {
+        return Ok(PoisonSpec {
+            after: DEFAULT_POISON_AFTER,
+        });
+    };
+    let field = format!("{at}.poison.after");
+    let n = in_range(loc, &field, after, MAX_POISON_AFTER as usize, "crashes")?;
+    Ok(PoisonSpec { after: n as u32 })
 }
 
 /// Every `may_start` names a supervisor of the tree: a grant to start
@@ -1623,6 +1672,50 @@ dynamic = { max_children = 3 }
         );
         let err = parse(&format!("[node]\nfast_traps = \"yes\"\n{GOOD}")).unwrap_err();
         assert_eq!(err.line, 2, "{err}");
+    }
+
+    #[test]
+    fn poison_is_off_by_default_and_after_counts_crashes_from_1_to_100() {
+        let worker = |tree: &TreeSpec| match &tree.root.children[0] {
+            ChildSpec::Worker(a) => a.poison,
+            ChildSpec::Supervisor(_) => panic!("a is a worker"),
+        };
+        assert_eq!(worker(&parse(GOOD).unwrap()), None);
+        let with = |poison: &str| {
+            parse(&GOOD.replace(
+                "name = \"a\"\n",
+                &format!("name = \"a\"\npoison = {poison}\n"),
+            ))
+        };
+        assert_eq!(
+            worker(&with("{ after = 5 }").unwrap()),
+            Some(PoisonSpec { after: 5 })
+        );
+        assert_eq!(
+            worker(&with("{}").unwrap()),
+            Some(PoisonSpec {
+                after: DEFAULT_POISON_AFTER
+            })
+        );
+        for bad in ["0", "101", "-1"] {
+            let err = with(&format!("{{ after = {bad} }}")).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "dir/tree.toml:13: supervisor.children[0].poison.after: \
+                     must be 1 to 100 crashes, got {bad}"
+                )
+            );
+        }
+        let err = with("{ times = 3 }").unwrap_err();
+        assert!(err.message.contains("unknown field `times`"), "{err}");
+        let err = parse(&GOOD.replace(
+            "strategy = \"rest_for_one\"",
+            "strategy = \"rest_for_one\"\npoison = { after = 3 }",
+        ))
+        .unwrap_err();
+        assert_eq!(err.field, "supervisor.children[1].poison");
+        assert_eq!(err.message, "only workers take this field");
     }
 
     #[test]

@@ -1207,3 +1207,78 @@ fn a_full_disk_fails_the_write_with_a_clear_error_and_keeps_the_host_and_earlier
     let (out, _) = host.wait();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn ctl_dead_letters_lists_poison_messages_and_ctl_redeliver_sends_one_back() {
+    let dir = scratch("dead-letters");
+    let body = "[supervisor]\nname = \"root\"\nmax_restarts = 20\n\n\
+                [[supervisor.children]]\nname = \"gate\"\ncomponent = \"probe\"\n\n\
+                [[supervisor.children]]\nname = \"w\"\ncomponent = \"probe\"\n\
+                poison = { after = 2 }\n";
+    let host = Running::start(&dir, body);
+    assert_eq!(stdout(&host.ctl(&["dead-letters"])), "no dead letters\n");
+
+    let crashed = host.ctl(&["call", "w", "crash"]);
+    assert_one_line_error(
+        &crashed,
+        "call to w failed: the message crashed the child 2 times in a row and was moved to \
+         the dead-letter store as 1 (`arbor ctl dead-letters`); the last crash: wasm trap",
+    );
+    let survives = host.ctl(&["call", "w", "crash-times 2 gate"]);
+    assert_one_line_error(&survives, "moved to the dead-letter store as 2");
+
+    let table = stdout(&host.ctl(&["dead-letters"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[0].starts_with("ID  CHILD   TIME") && lines[0].ends_with("MESSAGE"),
+        "{table}"
+    );
+    assert!(lines[1].starts_with("1   root/w  "), "{table}");
+    assert!(lines[1].contains("  call  2  "), "{table}");
+    assert!(lines[1].contains("crash: wasm trap"), "{table}");
+    assert!(lines[1].ends_with("crash"), "{table}");
+    assert!(lines[2].ends_with("crash-times 2 gate"), "{table}");
+    assert_eq!(
+        stdout(&host.ctl(&["dead-letters", "gate"])),
+        "no dead letters\n"
+    );
+
+    let json = host.ctl(&["dead-letters", "root/w", "--json"]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let list: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(list["letters"][0]["message"]["base64"], "Y3Jhc2g=");
+    assert_eq!(list["letters"][0]["kind"], "call");
+    assert_eq!(list["letters"][0]["attempts"], 2);
+    assert_eq!(list["dropped"], 0);
+
+    // The third delivery finds two crashes noted in the gate: it survives.
+    let redelivered = host.ctl(&["redeliver", "2"]);
+    assert!(redelivered.status.success(), "{}", stderr(&redelivered));
+    assert_eq!(stdout(&redelivered), "survived 2");
+    assert_one_line_error(
+        &host.ctl(&["redeliver", "2"]),
+        "no dead letter 2 (`arbor ctl dead-letters` lists them)",
+    );
+    assert_one_line_error(
+        &host.ctl(&["redeliver", "1"]),
+        "dead letter 1 was sent to w again: the message crashed the child 2 times in a row \
+         and was moved to the dead-letter store as 3",
+    );
+    let table = stdout(&host.ctl(&["dead-letters", "w"]));
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.lines().nth(1).unwrap().starts_with("3 "), "{table}");
+
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, events) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dead: Vec<serde_json::Value> = events
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|e: &serde_json::Value| e["event"] == "message_dead_lettered")
+        .collect();
+    assert_eq!(dead.len(), 3, "{events}");
+    assert_eq!(dead[0]["path"], "root/w");
+    assert_eq!(dead[0]["dead_letter"]["id"], 1);
+    assert_eq!(dead[0]["dead_letter"]["attempts"], 2);
+}

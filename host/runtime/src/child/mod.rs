@@ -12,7 +12,9 @@
 //! Three outcomes of a callback are kept apart: a reply (`ok`), a business
 //! error (`err`, answered to the caller, the child keeps running) and a trap
 //! (a crash: the instance is dead, the message that killed it is answered
-//! with an error, and the task exits so the supervisor can decide). Every
+//! with an error, or kept for the next instance when the child has
+//! `poison` (see `poison`), and the task exits so the supervisor can
+//! decide). Every
 //! callback runs under a deadline: the store yields at each epoch tick so a
 //! spinning guest cannot starve its neighbours on the same thread, and a
 //! host-side timeout drops the call (and with it the instance) once the
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, timeout, timeout_at};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
@@ -30,7 +32,7 @@ use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
 use crate::host_api::ChildState;
 use crate::keyvalue::KvGrant;
-use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver};
+use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver, Reply};
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::inspect::PlaceView;
@@ -38,6 +40,7 @@ use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::swap::request::{Restore, SwapInbox};
 
 mod http;
+mod poison;
 mod swap;
 
 use crate::vocab::ExitReason;
@@ -399,67 +402,75 @@ impl Task {
 
     /// Serves one message; `Some` when the child exits.
     async fn handle(&mut self, envelope: Envelope) -> Option<(ExitReason, Option<String>)> {
-        let instance = &mut self.instance;
         let (message, reply) = match envelope {
             Envelope::Call { message, reply } => (message, Some(reply)),
             Envelope::Cast { message } => (message, None),
             Envelope::Http(exchange) => return self.serve_http(exchange).await,
         };
-        let is_cast = reply.is_none();
-        let answer = |result| {
+        let instance = &mut self.instance;
+        let call = instance.bindings.handle(&mut instance.store, &message);
+        // Read once for the deadline and, when observed, the latency.
+        let started = Instant::now();
+        let result = match within(self.deadline, started, call).await {
+            Err(_) => Err((ExitReason::Crash, "timeout".to_string())),
+            Ok(Err(error)) => Err(describe(&error)),
+            Ok(Ok(result)) => Ok(result),
+        };
+        // Counted before the caller hears back, so whoever sees the reply
+        // sees it counted. A message that ended its instance is an exit,
+        // and noted for "why".
+        match &result {
+            Ok(outcome) if self.counting => {
+                let error = match outcome {
+                    Err(_) => true,
+                    Ok(bytes) => bytes.len() > MAX_MESSAGE_BYTES,
+                };
+                self.view.count_message(started.elapsed(), error);
+            }
+            Ok(_) => {}
+            Err(_) => self.view.history.set_crash_message(&message),
+        }
+        let answer = |reply: Option<oneshot::Sender<Reply>>, result| {
             if let Some(reply) = reply {
                 let _ = reply.send(result);
             }
         };
-        let call = instance.bindings.handle(&mut instance.store, &message);
-        // Read once for the deadline and, when observed, the latency.
-        let started = Instant::now();
-        let result = within(self.deadline, started, call).await;
-        // Counted before the caller hears back, so whoever sees the reply
-        // sees it counted. A message that crashed its instance is an exit.
-        if let (true, Ok(Ok(outcome))) = (self.counting, &result) {
-            let error = match outcome {
-                Err(_) => true,
-                Ok(bytes) => bytes.len() > MAX_MESSAGE_BYTES,
-            };
-            self.view.count_message(started.elapsed(), error);
-        }
         match result {
-            Err(_) => {
-                self.view.history.set_crash_message(&message);
-                answer(Err(CallError::Crashed("timeout".to_string())));
-                return Some((ExitReason::Crash, Some("timeout".to_string())));
+            // A trap or the deadline: the message may go again to the next
+            // instance, or to the dead-letter store (`poison`).
+            Err((ExitReason::Crash, detail)) => {
+                self.crashed_on(message, reply, &detail);
+                return Some((ExitReason::Crash, Some(detail)));
             }
-            Ok(Err(error)) => {
-                self.view.history.set_crash_message(&message);
-                let (reason, detail) = describe(&error);
-                answer(Err(match reason {
-                    ExitReason::Crash => CallError::Crashed(detail.clone()),
-                    _ => CallError::Stopped(format!("the child exited: {detail}")),
-                }));
+            // `exit(N)` from WASI: the guest ended itself, not a crash.
+            Err((reason, detail)) => {
+                let exited = CallError::Stopped(format!("the child exited: {detail}"));
+                answer(reply, Err(exited));
                 return Some((reason, Some(detail)));
             }
-            Ok(Ok(Err(text))) => {
-                if is_cast {
+            Ok(Err(text)) => {
+                if reply.is_none() {
                     tracing::warn!(
-                        child = instance.store.data().path(),
+                        child = self.instance.store.data().path(),
                         "cast answered with an error: {text}"
                     );
                 }
-                answer(Err(CallError::Rejected(text)));
+                answer(reply, Err(CallError::Rejected(text)));
             }
             // A reply is a message to the caller: bounded as one, so a
             // guest cannot hand a caller (another guest's memory) more.
-            Ok(Ok(Ok(bytes))) if bytes.len() > MAX_MESSAGE_BYTES => {
+            Ok(Ok(bytes)) if bytes.len() > MAX_MESSAGE_BYTES => {
                 let why = format!(
                     "its reply of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES} bytes",
                     bytes.len()
                 );
-                tracing::warn!(child = instance.store.data().path(), "reply refused: {why}");
-                answer(Err(CallError::Rejected(why)));
+                let path = self.instance.store.data().path();
+                tracing::warn!(child = path, "reply refused: {why}");
+                answer(reply, Err(CallError::Rejected(why)));
             }
-            Ok(Ok(Ok(bytes))) => answer(Ok(bytes)),
+            Ok(Ok(bytes)) => answer(reply, Ok(bytes)),
         }
+        let instance = &mut self.instance;
         if let Some(reason) = instance.store.data_mut().stop_request.take() {
             return Some(terminate(instance, reason, Some(self.deadline)).await);
         }

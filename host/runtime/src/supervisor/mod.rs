@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub events: EventSink,
     /// The durable key-value store, opened on first use.
     pub keyvalue: Arc<crate::keyvalue::KvStore>,
+    /// Messages that crashed a worker with `poison` too often.
+    pub dead_letters: Arc<crate::dead_letters::DeadLetters>,
     /// The current version of each component in `[components]`: what a
     /// child added from now on runs. A swap of a whole component, or an
     /// `apply`, replaces entries; each worker's place keeps the version it

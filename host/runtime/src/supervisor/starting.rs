@@ -226,7 +226,13 @@ impl Supervisor {
         let deadline = worker.timeout;
         let previous = place.previous.clone();
         let view = place.view.clone();
-        let mailbox = self.places.take_mailbox(id).expect("a worker's place");
+        let poison = worker
+            .poison
+            .map(|p| (p.after, shared.dead_letters.clone()));
+        let mut mailbox = self.places.take_mailbox(id).expect("a worker's place");
+        // At each start, so a changed `poison` (an apply) takes effect at
+        // the next one; a child without it allocates nothing.
+        mailbox.set_poison(poison);
         let swaps = Arc::new(SwapInbox::default());
         child::spawn(
             instance,

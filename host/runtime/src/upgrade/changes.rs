@@ -202,6 +202,13 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
     );
     compare(
         c,
+        "poison",
+        (old.poison, new.poison),
+        |p| p.map_or("off".to_string(), |p| format!("after {}", p.after)),
+        Takes::NextStart,
+    );
+    compare(
+        c,
         "backoff",
         (old.backoff, new.backoff),
         show_backoff,

@@ -661,6 +661,19 @@ dynamic = { max_children = 20 }
     }
 
     #[test]
+    fn turning_poison_on_takes_effect_at_the_childs_next_start() {
+        let new = BASE.replace(
+            "name = \"db\"\ncomponent = \"probe\"",
+            "name = \"db\"\ncomponent = \"probe\"\npoison = { after = 3 }",
+        );
+        let (plan, _, _) = plan(BASE, &new, &[]).unwrap();
+        assert_eq!(
+            lines(&plan),
+            ["~ child root/db: poison off -> after 3 (at its next start)"]
+        );
+    }
+
+    #[test]
     fn applying_every_step_to_the_running_tree_gives_the_new_tree() {
         for (old, new) in [(BASE, CHANGED), (CHANGED, BASE)] {
             let (plan, mut tree, new) = plan(old, new, &["cache"]).unwrap();

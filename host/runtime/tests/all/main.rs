@@ -26,6 +26,7 @@ mod mailbox;
 mod names;
 mod observer;
 mod order_system;
+mod poison;
 mod restart_types;
 mod shutdown;
 mod strategies;
