@@ -22,6 +22,13 @@ guests:
 ctl *ARGS:
     cargo run -q -- ctl {{ARGS}}
 
+# Fuzz what faces untrusted input (the tree-file parser, the control socket
+# and its decoder, the component loader) with CASES cases per property; CI
+# runs 2,000. A failure prints the smallest failing input, and proptest keeps
+# its seed in host/runtime/tests/proptest-regressions/ to replay first.
+fuzz CASES="100000":
+    PROPTEST_CASES={{CASES}} cargo test -p arbor --test all fuzz::
+
 # Everything CI runs.
 ci:
     bash .ci/run

@@ -22,11 +22,14 @@ use std::time::SystemTime;
 /// The Rust guests whose components the host's tests and examples use
 /// (`probe_v2` is the probe's own source built with its `v2` feature: a
 /// second version to hot swap to; `contract_0_2_0` is built against the
-/// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1;
+/// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1, and
+/// `contract_0_2_1` against the frozen 0.2.1, as guests were before 0.2.2;
 /// `http_hello` is a stock `wasi:http/proxy` component with no Arbor
 /// exports, `http_probe` an HTTP child that also exports Arbor's
 /// lifecycle; `kv_probe` uses `wasi:keyvalue` through stock bindings,
-/// `kv_draft2` Spin's `0.2.0-draft2` of it; `order_*` are the order
+/// `kv_draft2` Spin's `0.2.0-draft2` of it; `grants_probe` tries files,
+/// the environment, outgoing HTTP, sockets and stdout, which a child
+/// reaches only when granted; `order_*` are the order
 /// system's Rust services, in `examples/order-system`, members of the guests workspace). One nested
 /// build makes them all, so they share one target dir and their
 /// dependencies compile once.
@@ -34,15 +37,17 @@ const RUST_GUESTS: &[&str] = &[
     "probe",
     "probe_v2",
     "contract_0_2_0",
+    "contract_0_2_1",
     "http_hello",
     "http_probe",
     "kv_probe",
     "kv_draft2",
+    "grants_probe",
     "order_repository",
     "order_processor",
     "order_web",
 ];
-/// The newest contract (0.2.1), which the Rust, Python and JavaScript
+/// The newest contract (0.2.2), which the Rust, Python and JavaScript
 /// probes are built against, and their world: they all export `handover`,
 /// in one JSON format, so the swap tests move state between languages.
 const CONTRACT: &str = "wit";

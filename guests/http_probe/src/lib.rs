@@ -1,5 +1,5 @@
 //! The HTTP probe: a child that is both an Arbor worker and an HTTP
-//! server. It exports Arbor's `lifecycle` (contract 0.2.1, through the Rust
+//! server. It exports Arbor's `lifecycle` (contract 0.2.2, through the Rust
 //! guest SDK) and `wasi:http/incoming-handler` (bindings from the `wasi`
 //! crate, as a `wasmtime serve` component has them), and imports Arbor's
 //! `host` to call other children. Messages and requests reach it through

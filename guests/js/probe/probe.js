@@ -30,7 +30,7 @@
 // Rust probe; the gate's `fail-init` and `ignore-init` notes),
 // `init_cast_self` (cast that message to itself from `init`).
 //
-// It targets contract 0.2.1, world `supervised-with-handover`: `snapshot` and
+// It targets contract 0.2.2, world `supervised-with-handover`: `snapshot` and
 // `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
 // the Rust probe's format, so a child's state moves between languages.
 //
@@ -47,9 +47,9 @@
 // - Exports may be async: the bindings await them, running the event loop
 //   (so `setTimeout` really waits, on wasi:clocks + wasi:io/poll).
 
-import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.2.1';
-import { startChild, stopChild } from 'arbor:supervised/children@0.2.1';
-import { sendAfter, cancelTimer } from 'arbor:supervised/timers@0.2.1';
+import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.2.2';
+import { startChild, stopChild } from 'arbor:supervised/children@0.2.2';
+import { sendAfter, cancelTimer } from 'arbor:supervised/timers@0.2.2';
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });

@@ -37,7 +37,7 @@
 //!
 //! It is written with the Rust guest SDK (`guests/sdk`, `arbor-guest`) and
 //! exported `with handover`, so it targets the newest contract's world
-//! `supervised-with-handover` (`wit/arbor.wit`, 0.2.1), as the Python and
+//! `supervised-with-handover` (`wit/arbor.wit`, 0.2.2), as the Python and
 //! JavaScript probes do; the C
 //! probe stays on 0.1.0, so the conformance suite runs both versions side by
 //! side.

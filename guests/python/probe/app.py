@@ -28,7 +28,7 @@
 Rust probe; the gate's `fail-init` and `ignore-init` notes),
 `init_cast_self` (cast that message to itself from `init`).
 
-It targets contract 0.2.1, world `supervised-with-handover`: `snapshot` and
+It targets contract 0.2.2, world `supervised-with-handover`: `snapshot` and
 `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
 the Rust probe's format, so a child's state moves between languages.
 

@@ -2,7 +2,10 @@
 //! `supervisor:start_child/2` and `terminate_child/2`): [`start_child`],
 //! [`stop_child`], what to start ([`ChildSpec`]) and why it failed
 //! ([`ChildError`]). A child may do this only under the supervisors its
-//! entry in the tree file grants (`may_start = ["orders"]`).
+//! entry in the tree file grants (`may_start = ["orders"]`). A child it
+//! starts may be given [`Grants`] (files, environment, outgoing HTTP,
+//! sockets, key-value buckets), within what that supervisor's
+//! `child_grants` allows.
 
 use std::fmt;
 
@@ -41,6 +44,91 @@ pub struct ChildSpec {
     pub args: Vec<u8>,
     /// When it is restarted ([`Restart::Permanent`] by default).
     pub restart: Restart,
+    /// What it may reach beyond the defaults (nothing by default).
+    pub grants: Grants,
+}
+
+/// What a started child may reach beyond its own memory and the contract
+/// (contract 0.2.2): the tree file's `dirs`, `env`, `http_outgoing`,
+/// `keyvalue` and `sockets`, each within the supervisor's `child_grants`
+/// (a wider one fails the start with [`ChildError::Denied`], naming it).
+///
+/// ```no_run
+/// use arbor_guest::{ChildSpec, Grants};
+/// let spec = ChildSpec::new("order-17", "order").grants(
+///     Grants::default()
+///         .dir("data/orders/17", "/order", true)
+///         .env("ORDER_ID", "17")
+///         .keyvalue("orders"),
+/// );
+/// arbor_guest::start_child("orders", &spec)?;
+/// # Ok::<(), arbor_guest::ChildError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Directories: (host directory, relative to the tree file's or
+    /// absolute; the absolute path the child sees it at; writable).
+    pub dirs: Vec<(String, String, bool)>,
+    /// Environment variables, name and value.
+    pub env: Vec<(String, String)>,
+    /// Hosts (or host:port) its outgoing HTTP may go to.
+    pub http_outgoing: Vec<String>,
+    /// `wasi:keyvalue` buckets it may open.
+    pub keyvalue: Vec<String>,
+    /// Addresses `wasi:sockets` may connect to (`IP:PORT` or `IP:*`).
+    pub sockets_connect: Vec<String>,
+    /// Addresses `wasi:sockets` may bind and listen on.
+    pub sockets_bind: Vec<String>,
+    /// Whether `wasi:sockets` may resolve host names.
+    pub ip_name_lookup: bool,
+}
+
+impl Grants {
+    /// Adds the host directory `host`, seen at `guest`, writable or not.
+    pub fn dir(
+        mut self,
+        host: impl Into<String>,
+        guest: impl Into<String>,
+        writable: bool,
+    ) -> Self {
+        self.dirs.push((host.into(), guest.into(), writable));
+        self
+    }
+
+    /// Adds the environment variable `name`.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a host (or host:port) its outgoing HTTP may go to.
+    pub fn http_outgoing(mut self, authority: impl Into<String>) -> Self {
+        self.http_outgoing.push(authority.into());
+        self
+    }
+
+    /// Adds a key-value bucket it may open.
+    pub fn keyvalue(mut self, bucket: impl Into<String>) -> Self {
+        self.keyvalue.push(bucket.into());
+        self
+    }
+
+    /// Adds an address its sockets may connect to.
+    pub fn connect(mut self, address: impl Into<String>) -> Self {
+        self.sockets_connect.push(address.into());
+        self
+    }
+
+    /// Adds an address its sockets may bind.
+    pub fn bind(mut self, address: impl Into<String>) -> Self {
+        self.sockets_bind.push(address.into());
+        self
+    }
+
+    /// Whether it grants nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Grants::default()
+    }
 }
 
 impl ChildSpec {
@@ -51,6 +139,7 @@ impl ChildSpec {
             component: component.into(),
             args: Vec::new(),
             restart: Restart::Permanent,
+            grants: Grants::default(),
         }
     }
 
@@ -63,6 +152,12 @@ impl ChildSpec {
     /// When it is restarted.
     pub fn restart(mut self, restart: Restart) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// What it may reach (contract 0.2.2; nothing by default).
+    pub fn grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
         self
     }
 }
@@ -78,7 +173,8 @@ pub enum ChildError {
     MaxChildren(u32),
     /// No such key in `[components]`.
     UnknownComponent(String),
-    /// This child's `may_start` does not name the supervisor.
+    /// This child's `may_start` does not name the supervisor, or a grant
+    /// asked for is wider than its `child_grants` (the text says which).
     Denied(String),
     /// No supervisor of that name runs in the host.
     NoSuchSupervisor(String),
@@ -133,9 +229,12 @@ impl From<children::ChildError> for ChildError {
 }
 
 /// Starts a worker under the supervisor named `supervisor` and waits until
-/// its `init` has run; answers the child's name.
+/// its `init` has run; answers the child's name. A spec with grants goes
+/// through `start-child-with-grants` (contract 0.2.2), one without through
+/// `start-child`.
 pub fn start_child(supervisor: &str, spec: &ChildSpec) -> Result<String, ChildError> {
-    let spec = children::ChildSpec {
+    let grants = &spec.grants;
+    let wit = children::ChildSpec {
         name: spec.name.clone(),
         component: spec.component.clone(),
         args: spec.args.clone(),
@@ -145,7 +244,27 @@ pub fn start_child(supervisor: &str, spec: &ChildSpec) -> Result<String, ChildEr
             Restart::Temporary => children::RestartType::Temporary,
         },
     };
-    children::start_child(supervisor, &spec).map_err(ChildError::from)
+    if grants.is_empty() {
+        return children::start_child(supervisor, &wit).map_err(ChildError::from);
+    }
+    let grants = children::Grants {
+        dirs: grants
+            .dirs
+            .iter()
+            .map(|(host, guest, writable)| children::DirGrant {
+                host: host.clone(),
+                guest: guest.clone(),
+                writable: *writable,
+            })
+            .collect(),
+        env: grants.env.clone(),
+        http_outgoing: grants.http_outgoing.clone(),
+        keyvalue: grants.keyvalue.clone(),
+        sockets_connect: grants.sockets_connect.clone(),
+        sockets_bind: grants.sockets_bind.clone(),
+        ip_name_lookup: grants.ip_name_lookup,
+    };
+    children::start_child_with_grants(supervisor, &wit, &grants).map_err(ChildError::from)
 }
 
 /// Stops the child `name` of `supervisor` in order (its `terminate` runs)

@@ -3,7 +3,7 @@
 //! Implement [`Actor`] for the type that holds a child's state (`init`
 //! makes it, `handle` serves each message, `terminate` runs on an orderly
 //! stop), and [`Handover`] too if its state should survive a hot swap; then
-//! [`export!`] it. The SDK builds against the contract `arbor:supervised@0.2.1`
+//! [`export!`] it. The SDK builds against the contract `arbor:supervised@0.2.2`
 //! (`wit/arbor.wit`) and wraps what the host offers: [`log`] and
 //! [`info!`]-style macros, [`self_name`], [`call`], [`cast`], [`cast_self`],
 //! [`stop`], children ([`start_child`], [`stop_child`]) and timers
@@ -81,7 +81,7 @@ mod timers;
 pub mod typed;
 
 pub use actor::{Actor, Handover, Init};
-pub use children::{ChildError, ChildSpec, Restart, start_child, stop_child};
+pub use children::{ChildError, ChildSpec, Grants, Restart, start_child, stop_child};
 pub use export::state;
 pub use host::{CallError, ExitReason, call, cast, cast_self, self_name, stop};
 pub use log::{Level, log};

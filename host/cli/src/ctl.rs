@@ -84,9 +84,14 @@ enum CtlCommand {
         #[arg(long)]
         restart: Option<String>,
         /// A TOML file whose `[supervisor]` table (with its children) is
-        /// the new child; its workers use the host's `[components]`.
+        /// the new child; its workers use the host's `[components]` (and
+        /// their grants are its own fields, as in a tree file).
         #[arg(long, value_name = "FILE", conflicts_with_all = ["component", "name", "args", "restart"])]
         tree: Option<PathBuf>,
+        /// Grants, within the supervisor's `child_grants` (boxed: seven
+        /// lists would make every command as large).
+        #[command(flatten)]
+        grants: Box<crate::grant_args::GrantArgs>,
     },
     /// Stop child NAME of supervisor SUP.
     StopChild { supervisor: String, name: String },
@@ -322,7 +327,12 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             } => {
                 let tree = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let file = file.display().to_string();
+                // Absolute: the host resolves the subtree's directories
+                // against the file's directory, whatever its own cwd.
+                let file = std::path::absolute(&file)
+                    .unwrap_or(file)
+                    .display()
+                    .to_string();
                 (
                     Request::StartSubtree {
                         supervisor,
@@ -339,6 +349,7 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 args,
                 restart,
                 tree: None,
+                grants,
             } => (
                 Request::StartChild {
                     supervisor,
@@ -346,6 +357,7 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     name: name.unwrap_or_default(),
                     args,
                     restart,
+                    grants: grants.request()?,
                 },
                 Format::Plain,
             ),

@@ -16,6 +16,7 @@ use arbor::batch_writer::{BatchWriter, Overflow};
 mod check;
 mod config;
 mod ctl;
+mod grant_args;
 mod new;
 mod run;
 mod scaffold;

@@ -16,8 +16,9 @@
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 
-/// `arbor:supervised@0.2.1`: `init` may answer `ignore`, a full mailbox
-/// has a `call-error` case of its own; 0.2.1 adds `children` and `timers`.
+/// `arbor:supervised@0.2.2`: `init` may answer `ignore`, a full mailbox
+/// has a `call-error` case of its own; 0.2.1 adds `children` and `timers`,
+/// 0.2.2 `children.start-child-with-grants`.
 pub(crate) mod v0_2 {
     wasmtime::component::bindgen!({
         path: "../../wit/arbor.wit",
@@ -60,10 +61,11 @@ pub(crate) use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyIndices};
 /// The contract versions the host runs, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContractVersion {
-    /// `arbor:supervised@0.2.x` (`wit/arbor.wit`, 0.2.1, and 0.2.0 kept
-    /// in `wit/arbor-0.2.0/`): 0.2.1 only adds imports, so the host runs
-    /// both as one version, and a 0.2.0 guest links to the 0.2.1 host
-    /// interface by semver (wasmtime's linker matches `@0.2.0` to `@0.2.1`).
+    /// `arbor:supervised@0.2.x` (`wit/arbor.wit`, 0.2.2; 0.2.1 and 0.2.0
+    /// kept in `wit/arbor-0.2.1/` and `wit/arbor-0.2.0/`): each minor only
+    /// adds imports, so the host runs them as one version, and a 0.2.0 or
+    /// 0.2.1 guest links to the 0.2.2 host interfaces by semver (wasmtime's
+    /// linker matches `@0.2.0` and `@0.2.1` to `@0.2.2`).
     V0_2,
     /// `arbor:supervised@0.1.0` (`wit/arbor-0.1.0/arbor.wit`).
     V0_1,
@@ -71,7 +73,7 @@ pub enum ContractVersion {
 
 impl ContractVersion {
     /// The package version, as in the WIT (`0.1.0`), or the compatible
-    /// family (`0.2`: 0.2.0 and 0.2.1).
+    /// family (`0.2`: 0.2.0, 0.2.1 and 0.2.2).
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_2 => "0.2",

@@ -17,6 +17,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
+use crate::grants::GrantRequest;
+use crate::mailbox::MAX_MESSAGE_BYTES;
 use crate::node::{Node, NodeHandle};
 use crate::spec::{SupervisorSpec, TreeSpec, WorkerSpec, check_name};
 use crate::swap::{SwapError, SwapOptions};
@@ -28,6 +30,14 @@ use crate::vocab::{RestartType, StartOutcome};
 /// `events_dropped` event saying how many; the host does not grow for it.
 /// An event is ~150 bytes (at most ~64 KiB: details are capped).
 pub const EVENTS_QUEUE: usize = 1024;
+
+/// The longest request line the host reads, in bytes. A `call`, `cast` or
+/// `kv set` carries at most [`MAX_MESSAGE_BYTES`] of text, which JSON may
+/// spell with up to 6 bytes a byte (`\u0000`); 1 MiB more is room for the
+/// rest of the request. A longer line is answered with an error and
+/// skipped, never held in memory whole: a client that never sends a
+/// newline cannot grow the host.
+pub const MAX_REQUEST_BYTES: usize = 6 * MAX_MESSAGE_BYTES + (1 << 20);
 
 /// A control request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +74,10 @@ pub enum Request {
         /// permanent, transient or temporary (default permanent).
         #[serde(default)]
         restart: Option<String>,
+        /// What it may reach: within the supervisor's `child_grants`
+        /// (host directories relative to the tree file's directory).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grants: Option<GrantRequest>,
     },
     /// Add a whole supervisor (and its children) under a supervisor.
     StartSubtree {
@@ -136,6 +150,39 @@ pub enum Request {
     Events,
     /// Stop the tree in order and exit.
     Shutdown,
+}
+
+impl Request {
+    /// Decodes one request line (without its newline) as the host does;
+    /// the error is the text of the answer: what is wrong with the line.
+    pub fn decode(line: &[u8]) -> Result<Request, String> {
+        let text = std::str::from_utf8(line).map_err(|e| {
+            format!(
+                "bad request: not UTF-8 text (an invalid byte at offset {}); a request is one JSON object per line",
+                e.valid_up_to()
+            )
+        })?;
+        serde_json::from_str(text).map_err(|e| {
+            let hint = match e.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    " (a request is one JSON object per line, e.g. {\"cmd\":\"tree\"})"
+                }
+                _ => "",
+            };
+            // serde names the Rust type it expected; a client wrote JSON.
+            let said = e
+                .to_string()
+                .replace(
+                    "internally tagged enum Request",
+                    "a JSON object with a \"cmd\"",
+                )
+                .replace(
+                    "internally tagged enum KvCommand",
+                    "a JSON object with an \"op\"",
+                );
+            format!("bad request: {said}{hint}")
+        })
+    }
 }
 
 /// What `arbor ctl kv` asks for: the same store, limits and commits as a
@@ -244,7 +291,9 @@ impl SwapCommand {
                 let new = node.prepare_component(&component, file()?).await?;
                 Ok(node.swap_child(name, new, &options).await?.to_string())
             }
-            (None, None) => Err(SwapError::NoSuchChild(String::new())),
+            (None, None) => Err(SwapError::Load(
+                "the swap names no worker (`name`) and no component (`component`)".to_string(),
+            )),
         }
     }
 }
@@ -278,7 +327,13 @@ impl ApplyCommand {
 
     /// Carries the command out on `node`: the report's text, or why not.
     pub async fn carry_out(&self, node: &NodeHandle) -> Result<String, String> {
-        let tree = TreeSpec::load(Path::new(&self.file)).map_err(|e| e.to_string())?;
+        // Off the async threads: the control socket and the signals are
+        // served on one, and the path may be slow to read (or a pipe).
+        let file = PathBuf::from(&self.file);
+        let tree = tokio::task::spawn_blocking(move || TreeSpec::load(&file))
+            .await
+            .expect("reading a tree file does not panic")
+            .map_err(|e| e.to_string())?;
         node.apply(&tree, &self.options())
             .await
             .map(|report| report.to_string())
@@ -493,7 +548,7 @@ async fn remove_stale_socket(path: &Path) -> Result<(), ControlError> {
     if !file_type.is_socket() {
         return Err(ControlError::NotASocket {
             path: path.to_path_buf(),
-            kind: describe(file_type),
+            kind: crate::engine::file_kind(file_type),
         });
     }
     if UnixStream::connect(path).await.is_ok() {
@@ -502,35 +557,26 @@ async fn remove_stale_socket(path: &Path) -> Result<(), ControlError> {
     std::fs::remove_file(path).map_err(io)
 }
 
-/// What a file type is, in words, for [`ControlError::NotASocket`].
-fn describe(file_type: std::fs::FileType) -> &'static str {
-    if file_type.is_file() {
-        "a regular file"
-    } else if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_symlink() {
-        "a symbolic link"
-    } else if file_type.is_fifo() {
-        "a named pipe"
-    } else if file_type.is_block_device() || file_type.is_char_device() {
-        "a device"
-    } else {
-        "an unusual file"
-    }
-}
-
 async fn serve_connection(
     stream: UnixStream,
     node: Arc<Node>,
     shutdown: mpsc::UnboundedSender<()>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    while let Some(line) = lines.next_line().await? {
-        let request: Request = match serde_json::from_str(&line) {
+    let mut read = BufReader::new(read);
+    let mut line = Vec::new();
+    while let Some(complete) = read_request_line(&mut read, &mut line).await? {
+        let decoded = if complete {
+            Request::decode(&line)
+        } else {
+            Err(format!(
+                "bad request: the line is longer than {MAX_REQUEST_BYTES} bytes, the most a request may be; it was skipped"
+            ))
+        };
+        let request = match decoded {
             Ok(r) => r,
             Err(e) => {
-                write_line(&mut write, &Response::err(format!("bad request: {e}"))).await?;
+                write_line(&mut write, &Response::err(e)).await?;
                 continue;
             }
         };
@@ -546,6 +592,46 @@ async fn serve_connection(
         write_line(&mut write, &response).await?;
     }
     Ok(())
+}
+
+/// Reads the next line into `line` (without its `\n` or `\r\n`): `None`
+/// at the end of the stream, `Some(false)` for a line longer than
+/// [`MAX_REQUEST_BYTES`], which is read to its end and dropped (`line` is
+/// left empty). Bytes, not text: a line that is not UTF-8 is the decoder's
+/// to refuse, and the connection goes on.
+async fn read_request_line<R: tokio::io::AsyncBufRead + Unpin>(
+    read: &mut R,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    use tokio::io::AsyncReadExt;
+    line.clear();
+    let limit = MAX_REQUEST_BYTES as u64 + 1;
+    if (&mut *read).take(limit).read_until(b'\n', line).await? == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        return Ok(Some(true));
+    }
+    if line.len() <= MAX_REQUEST_BYTES {
+        return Ok(Some(true)); // the last line, without a newline
+    }
+    // Too long: skip to its end in bounded pieces, keeping none of it.
+    *line = Vec::new();
+    let mut skipped = Vec::with_capacity(64 << 10);
+    loop {
+        skipped.clear();
+        let n = (&mut *read)
+            .take(64 << 10)
+            .read_until(b'\n', &mut skipped)
+            .await?;
+        if n == 0 || skipped.last() == Some(&b'\n') {
+            return Ok(Some(false));
+        }
+    }
 }
 
 async fn write_line<T: Serialize>(
@@ -648,6 +734,7 @@ async fn handle(
             name,
             args,
             restart,
+            grants,
         } => {
             if let Err(e) = check_name(&name) {
                 return Response::err(e);
@@ -662,6 +749,15 @@ async fn handle(
             let mut spec = WorkerSpec::new(name, component);
             spec.restart = restart;
             spec.args = args.unwrap_or_default().into_bytes();
+            if let Some(request) = grants {
+                match request.read() {
+                    Ok((grants, keyvalue)) => {
+                        spec.grants = grants.map(Arc::new);
+                        spec.keyvalue = keyvalue;
+                    }
+                    Err(e) => return Response::err(format!("bad grant: {e}")),
+                }
+            }
             match node.start_child(&supervisor, spec).await {
                 Ok(outcome) => started(outcome),
                 Err(e) => Response::err(e),

@@ -10,6 +10,7 @@
 //! that every import is one the host provides, and pre-instantiates it so
 //! every (re)start only builds a fresh `Store`.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +53,15 @@ pub enum LoadError {
         /// The file.
         path: PathBuf,
     },
+    /// The component was built against a version of the contract the host
+    /// does not run: its `arbor:supervised` imports and exports name it.
+    #[error("{}: is built against arbor:supervised@{version}, which this host does not run (it runs {}): rebuild it against one of those", path.display(), SUPPORTED_CONTRACTS)]
+    Contract {
+        /// The file.
+        path: PathBuf,
+        /// The version its `arbor:supervised` names carry.
+        version: String,
+    },
     /// The component failed to validate or compile.
     #[error("{}: invalid component: {message}", path.display())]
     Invalid {
@@ -74,13 +84,84 @@ pub enum LoadError {
     /// The component exports the lifecycle interface of no contract
     /// version the host runs, or not as that version declares it, and
     /// does not serve HTTP either.
-    #[error("{}: does not export `arbor:supervised/lifecycle@0.2` or `@0.1.0` (init, handle, terminate) as expected, nor `wasi:http/incoming-handler` (an HTTP child): {message}", path.display())]
+    #[error("{}: does not export `arbor:supervised/lifecycle@0.2` or `@0.1.0` (init, handle, terminate) as expected, nor `wasi:http/incoming-handler` (an HTTP child): {message}; it exports {exports}", path.display())]
     Exports {
         /// The file.
         path: PathBuf,
         /// wasmtime's explanation for each version, on one line.
         message: String,
+        /// What it does export, in words: which world it was built for.
+        exports: String,
     },
+}
+
+/// The contract versions the host runs, in words (see [`ContractVersion`]).
+const SUPPORTED_CONTRACTS: &str = "0.2.2, 0.2.1, 0.2.0 and 0.1.0";
+
+/// The `MAJOR.MINOR` families of `arbor:supervised` the linker and
+/// [`ContractVersion`] match: wasmtime links `@0.2.x` to 0.2.2 and
+/// `@0.1.x` to 0.1.0 by semver, so only another family is refused here.
+const CONTRACT_FAMILIES: [&str; 2] = ["0.2.", "0.1."];
+
+/// The version of the first `arbor:supervised` import or export of
+/// `component` in no family the host runs. A guest built against another
+/// version would otherwise be refused by the linker for a function of its
+/// `host` import ("instance export `log` has the wrong type"), which does
+/// not say that the version is the problem.
+fn foreign_contract(engine: &Engine, component: &Component) -> Option<String> {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(name, _)| name);
+    let exports = ty.exports(engine).map(|(name, _)| name);
+    imports.chain(exports).find_map(|name| {
+        let version = name.strip_prefix("arbor:supervised/")?.split_once('@')?.1;
+        (!CONTRACT_FAMILIES.iter().any(|f| version.starts_with(f))).then(|| version.to_string())
+    })
+}
+
+/// The names `component` exports, for a message: the first few, or `nothing`.
+fn export_names(engine: &Engine, component: &Component) -> String {
+    const SHOWN: usize = 5;
+    let ty = component.component_type();
+    let names: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| format!("`{name}`"))
+        .collect();
+    match names.len() {
+        0 => "nothing".to_string(),
+        n if n > SHOWN => format!("{} and {} more", names[..SHOWN].join(", "), n - SHOWN),
+        _ => names.join(", "),
+    }
+}
+
+/// A component file's bytes. Only a regular file is read: a device
+/// (`/dev/zero`) or a named pipe would be read without end, or wait
+/// forever for a writer, on a thread of the host.
+pub(crate) fn read_component_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {}, not a regular file", file_kind(meta.file_type())),
+        ));
+    }
+    std::fs::read(path)
+}
+
+/// What a file type is, in words (`a named pipe`), for messages.
+pub(crate) fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_file() {
+        "a regular file"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_fifo() {
+        "a named pipe"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "an unusual file"
+    }
 }
 
 /// A child is to serve HTTP (`http = ...`) but its component does not
@@ -261,6 +342,21 @@ impl ArborEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| EngineError(one_line(&e)))?;
+        // A guest's stdout and stderr go to the host's log, tagged with its
+        // path and rate-limited (`crate::guest_log`): these two replace
+        // WASI's, which would discard what it writes.
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::cli::stdout::add_to_linker::<ChildState, HasSelf<ChildState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| EngineError(one_line(&e)))?;
+        wasmtime_wasi::p2::bindings::cli::stderr::add_to_linker::<ChildState, HasSelf<ChildState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| EngineError(one_line(&e)))?;
+        linker.allow_shadowing(false);
         // Every version's `host`: their instance names differ
         // (`arbor:supervised/host@0.2.0`, `@0.1.0`), so each component links
         // to the one it was built against.
@@ -269,8 +365,8 @@ impl ArborEngine {
         v0_1::Supervised::add_to_linker::<ChildState, HasSelf<ChildState>>(&mut linker, |s| s)
             .map_err(|e| EngineError(one_line(&e)))?;
         // `wasi:http/types` and `outgoing-handler`, for HTTP children (and
-        // any guest built with them); outgoing requests are refused
-        // (`crate::http::guest`).
+        // any guest built with them); outgoing requests go only where a
+        // child's `http_outgoing` grant allows (`crate::http::outgoing`).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| EngineError(one_line(&e)))?;
         // `wasi:keyvalue` (store, atomics, batch): every guest may import
@@ -311,7 +407,7 @@ impl ArborEngine {
 
     /// Reads, checks, compiles and pre-instantiates the component at `path`.
     pub fn load(&self, name: &str, path: &Path) -> Result<LoadedComponent, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let bytes = read_component_file(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -329,6 +425,12 @@ impl ArborEngine {
                 path: path_buf.clone(),
                 message: one_line(&e),
             })?;
+        if let Some(version) = foreign_contract(&self.engine, &component) {
+            return Err(LoadError::Contract {
+                path: path_buf,
+                version,
+            });
+        }
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)
@@ -344,6 +446,7 @@ impl ArborEngine {
                 one_line(&none.oldest),
                 one_line(&none.http)
             ),
+            exports: export_names(&self.engine, &component),
         })?;
         match pre.version() {
             Some(version) => tracing::debug!("component {name} targets {version}"),

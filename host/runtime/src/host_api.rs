@@ -1,7 +1,8 @@
 //! What the host gives every guest: the per-child `Store` data and the
 //! `arbor:supervised/host` functions (`log`, `self-name`, `call`, `cast`,
-//! `stop`), and since 0.2.1 `children` (`start-child`, `stop-child`) and
-//! `timers` (`send-after`, `cancel-timer`).
+//! `stop`), since 0.2.1 `children` (`start-child`, `stop-child`) and
+//! `timers` (`send-after`, `cancel-timer`), and since 0.2.2
+//! `start-child-with-grants`.
 //!
 //! Every contract version's `host` interface is implemented here, each a
 //! thin conversion of that version's types around one shared method, so
@@ -13,18 +14,29 @@
 //! ([`crate::keyvalue`], whose `guest` module implements `wasi:keyvalue`
 //! on this state).
 //!
-//! A guest sees nothing of the machine: its WASI context inherits no files,
-//! environment or stdio, and its memory is capped by a [`StoreLimits`].
+//! A guest sees nothing of the machine unless granted: its WASI context
+//! inherits no files, environment or network, and its memory is capped by
+//! a [`StoreLimits`]. A child with grants (`dirs`, `env`, `sockets`) gets
+//! them from its [`Sandbox`]; its outgoing HTTP is checked against its
+//! `http_outgoing` in [`crate::http::outgoing`]. What it writes to stdout
+//! and stderr, and its `host.log` lines, go to the host's log through one
+//! rate limit ([`crate::guest_log`]): `wasi:cli/stdout` and `stderr` are
+//! this module's, in place of WASI's (see [`crate::engine`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use wasmtime::component::Resource;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::DynOutputStream;
+use wasmtime_wasi::p2::bindings::cli::{stderr, stdout};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
-use crate::batch_writer::clip;
 use crate::bindings::{GuestExit, v0_1, v0_2};
+use crate::grants::sandbox::Sandbox;
+use crate::grants::{DirRequest, GrantRequest, SocketRequest};
+use crate::guest_log::{GuestOutput, LogGate, LogRate, Stream};
 use crate::http::guest::GuestHttp;
 use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, check_size};
@@ -32,11 +44,6 @@ use crate::routing::{self, ChildError, Router};
 use crate::spec::WorkerSpec;
 use crate::timers::Timers;
 use crate::vocab::RestartType;
-
-/// Longest guest `log` message written whole, in bytes. A log line is queued
-/// in host memory until stderr takes it; a guest must not decide its size.
-/// 64 KiB keeps any real diagnostic (a JSON document, a backtrace) intact.
-pub const MAX_LOG_MESSAGE_BYTES: usize = 64 << 10;
 
 /// The data of one child's `Store`: dropped with it on every restart.
 pub struct ChildState {
@@ -60,18 +67,28 @@ pub struct ChildState {
     http: GuestHttp,
     /// The store and the buckets it may open; `None` without a grant.
     keyvalue: Option<KvGrant>,
+    /// Its opened grants (directories, environment, sockets, outgoing
+    /// HTTP); `None` without any, so a child without grants allocates
+    /// nothing for them.
+    sandbox: Option<Arc<Sandbox>>,
+    /// Its way into the host's log (`host.log`, stdout, stderr), made on
+    /// its first line; shared with the next version across a hot swap.
+    log_gate: Option<Arc<LogGate>>,
+    log_rate: LogRate,
 }
 
 impl ChildState {
-    /// Fresh state for an instance of `spec` at `path`.
+    /// Fresh state for an instance of `spec` at `path`, with its opened
+    /// grants, if it has any.
     pub(crate) fn new(
         spec: &WorkerSpec,
         path: Arc<str>,
         router: Arc<dyn Router>,
         keyvalue: Option<KvGrant>,
+        sandbox: Option<Arc<Sandbox>>,
     ) -> ChildState {
         ChildState {
-            wasi: WasiCtxBuilder::new().build(),
+            wasi: wasi_ctx(sandbox.as_deref()),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(spec.max_memory_bytes)
@@ -87,15 +104,18 @@ impl ChildState {
             stop_request: None,
             http: GuestHttp::default(),
             keyvalue,
+            sandbox,
+            log_gate: None,
+            log_rate: spec.log_rate,
         }
     }
 
     /// Fresh state for another instance of the same child (a hot swap's
-    /// new version): the same settings and pending timers, nothing else
-    /// carried over.
+    /// new version): the same settings, grants, pending timers and log
+    /// rate, nothing else carried over.
     pub(crate) fn renewed(&self) -> ChildState {
         ChildState {
-            wasi: WasiCtxBuilder::new().build(),
+            wasi: wasi_ctx(self.sandbox.as_deref()),
             table: ResourceTable::new(),
             limits: self.limits.clone(),
             name: self.name.clone(),
@@ -108,6 +128,9 @@ impl ChildState {
             stop_request: None,
             http: GuestHttp::default(),
             keyvalue: self.keyvalue.clone(),
+            sandbox: self.sandbox.clone(),
+            log_gate: self.log_gate.clone(),
+            log_rate: self.log_rate,
         }
     }
 
@@ -136,25 +159,24 @@ impl ChildState {
         }
     }
 
-    /// `host.log`, cut to [`MAX_LOG_MESSAGE_BYTES`].
-    fn log(&self, level: tracing::Level, message: &str) {
-        let path = &*self.path;
-        let message = clip(message, MAX_LOG_MESSAGE_BYTES);
-        match level {
-            tracing::Level::TRACE => {
-                tracing::trace!(target: "arbor::guest", child = path, "{message}")
-            }
-            tracing::Level::DEBUG => {
-                tracing::debug!(target: "arbor::guest", child = path, "{message}")
-            }
-            tracing::Level::INFO => {
-                tracing::info!(target: "arbor::guest", child = path, "{message}")
-            }
-            tracing::Level::WARN => {
-                tracing::warn!(target: "arbor::guest", child = path, "{message}")
-            }
-            _ => tracing::error!(target: "arbor::guest", child = path, "{message}"),
-        }
+    /// Its way into the host's log, made on first use.
+    fn log_gate(&mut self) -> &Arc<LogGate> {
+        let (path, rate) = (&self.path, self.log_rate);
+        self.log_gate
+            .get_or_insert_with(|| Arc::new(LogGate::new(path.clone(), rate)))
+    }
+
+    /// `host.log`, cut to [`crate::guest_log::MAX_LINE_BYTES`], within the
+    /// log rate.
+    fn log(&mut self, level: tracing::Level, message: &str) {
+        self.log_gate().log(level, message);
+    }
+
+    /// `wasi:cli/stdout.get-stdout` and `stderr.get-stderr`: a stream
+    /// into the host's log.
+    fn output(&mut self, stream: Stream) -> wasmtime::Result<Resource<DynOutputStream>> {
+        let output: DynOutputStream = Box::new(GuestOutput::new(self.log_gate().clone(), stream));
+        Ok(self.table.push(output)?)
     }
 
     /// `host.call`: checked against `may_call`, then sent. Takes `&mut`
@@ -243,9 +265,31 @@ impl WasiView for ChildState {
     }
 }
 
+/// The WASI context of an instance: its grants', or WASI's empty default.
+fn wasi_ctx(sandbox: Option<&Sandbox>) -> WasiCtx {
+    match sandbox {
+        Some(sandbox) => sandbox.wasi(),
+        None => WasiCtxBuilder::new().build(),
+    }
+}
+
+impl stdout::Host for ChildState {
+    fn get_stdout(&mut self) -> wasmtime::Result<Resource<DynOutputStream>> {
+        self.output(Stream::Stdout)
+    }
+}
+
+impl stderr::Host for ChildState {
+    fn get_stderr(&mut self) -> wasmtime::Result<Resource<DynOutputStream>> {
+        self.output(Stream::Stderr)
+    }
+}
+
 impl WasiHttpView for ChildState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        let (ctx, hooks) = self.http.parts();
+        let sandbox = &self.sandbox;
+        let grants = || sandbox.as_ref().map(|s| s.grants().clone());
+        let (ctx, hooks) = self.http.parts(grants, &self.path);
         WasiHttpCtxView {
             ctx,
             hooks,
@@ -357,6 +401,30 @@ impl v0_2::arbor::supervised::children::Host for ChildState {
             .map_err(child_error_to_wit)
     }
 
+    async fn start_child_with_grants(
+        &mut self,
+        supervisor: String,
+        spec: v0_2::arbor::supervised::children::ChildSpec,
+        grants: v0_2::arbor::supervised::children::Grants,
+    ) -> Result<String, v0_2::arbor::supervised::children::ChildError> {
+        use v0_2::arbor::supervised::children::RestartType as Wit;
+        let mut worker = WorkerSpec::new(spec.name, spec.component);
+        worker.args = spec.args;
+        worker.restart = match spec.restart {
+            Wit::Permanent => RestartType::Permanent,
+            Wit::Transient => RestartType::Transient,
+            Wit::Temporary => RestartType::Temporary,
+        };
+        let (granted, keyvalue) = grant_request(grants)
+            .read()
+            .map_err(|e| child_error_to_wit(ChildError::StartFailed(format!("bad grant: {e}"))))?;
+        worker.grants = granted.map(Arc::new);
+        worker.keyvalue = keyvalue;
+        ChildState::start_child(self, &supervisor, worker)
+            .await
+            .map_err(child_error_to_wit)
+    }
+
     async fn stop_child(
         &mut self,
         supervisor: String,
@@ -368,6 +436,34 @@ impl v0_2::arbor::supervised::children::Host for ChildState {
     }
 }
 
+/// The contract's `grants` in the words of the tree file, checked by the
+/// same code ([`GrantRequest::read`]).
+fn grant_request(grants: v0_2::arbor::supervised::children::Grants) -> GrantRequest {
+    let any_socket = !grants.sockets_connect.is_empty()
+        || !grants.sockets_bind.is_empty()
+        || grants.ip_name_lookup;
+    let sockets = any_socket.then_some(SocketRequest {
+        connect: grants.sockets_connect,
+        bind: grants.sockets_bind,
+        ip_name_lookup: grants.ip_name_lookup,
+    });
+    GrantRequest {
+        dirs: grants
+            .dirs
+            .into_iter()
+            .map(|dir| DirRequest {
+                host: dir.host,
+                guest: Some(dir.guest),
+                mode: Some(if dir.writable { "rw" } else { "ro" }.to_string()),
+            })
+            .collect(),
+        env: grants.env.into_iter().collect(),
+        http_outgoing: grants.http_outgoing,
+        sockets,
+        keyvalue: grants.keyvalue,
+    }
+}
+
 /// A failed start or stop as the contract's `child-error`.
 fn child_error_to_wit(error: ChildError) -> v0_2::arbor::supervised::children::ChildError {
     use v0_2::arbor::supervised::children::ChildError as Wit;
@@ -375,7 +471,7 @@ fn child_error_to_wit(error: ChildError) -> v0_2::arbor::supervised::children::C
         ChildError::AlreadyStarted(name) => Wit::AlreadyStarted(name),
         ChildError::MaxChildren(n) => Wit::MaxChildren(u32::try_from(n).unwrap_or(u32::MAX)),
         ChildError::UnknownComponent(c) => Wit::UnknownComponent(c),
-        ChildError::Denied(s) => Wit::Denied(s),
+        ChildError::Denied(s) | ChildError::GrantDenied(s) => Wit::Denied(s),
         ChildError::NoSuchSupervisor(s) => Wit::NoSuchSupervisor(s),
         ChildError::NoSuchChild(n) => Wit::NoSuchChild(n),
         ChildError::InvalidName(why) => Wit::InvalidName(why),

@@ -36,7 +36,7 @@ use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, Superviso
 use crate::supervisor::Shared;
 use crate::supervisor::driver::{self, Launch};
 use crate::supervisor::protocol::{
-    ChildCommandError, ChildExit, Signal, SupervisorCommand, SupervisorRef,
+    ChildCommandError, ChildExit, Origin, Signal, SupervisorCommand, SupervisorRef,
 };
 use crate::vocab::{ChildId, ExitReason, StartOutcome, SupervisorStop};
 
@@ -252,12 +252,29 @@ fn check_http(
     Ok(())
 }
 
-/// Whether any worker of `supervisor` or below has a `keyvalue` grant.
+/// The tree file's directory, absolute: what relative host directories in
+/// run-time grants are resolved against, as in the file.
+fn tree_dir(tree: &TreeSpec) -> std::path::PathBuf {
+    let dir = tree.source.parent().unwrap_or(std::path::Path::new(""));
+    if dir.as_os_str().is_empty() {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+    }
+}
+
+/// Whether any worker of `supervisor` or below has a `keyvalue` grant, or
+/// may be given one at run time (`child_grants`).
 fn grants_keyvalue(supervisor: &SupervisorSpec) -> bool {
-    supervisor.children.iter().any(|child| match child {
-        ChildSpec::Supervisor(nested) => grants_keyvalue(nested),
-        ChildSpec::Worker(worker) => !worker.keyvalue.is_empty(),
-    })
+    let ceiling = supervisor
+        .child_grants
+        .as_ref()
+        .is_some_and(|c| !c.keyvalue.is_empty());
+    ceiling
+        || supervisor.children.iter().any(|child| match child {
+            ChildSpec::Supervisor(nested) => grants_keyvalue(nested),
+            ChildSpec::Worker(worker) => !worker.keyvalue.is_empty(),
+        })
 }
 
 impl Node {
@@ -294,6 +311,7 @@ impl Node {
             options.events.clone(),
         ));
         let shared = Arc::new(Shared {
+            base: tree_dir(tree),
             engine,
             router: Arc::new(registry.clone()),
             registry,
@@ -559,7 +577,23 @@ impl NodeHandle {
     ) -> Result<StartOutcome, CommandError> {
         let spec = spec.into();
         Ok(self
-            .ask(supervisor, |tx| SupervisorCommand::StartChild(spec, tx))
+            .ask(supervisor, |tx| {
+                SupervisorCommand::StartChild(spec, Origin::Request, tx)
+            })
+            .await??)
+    }
+
+    /// [`Self::start_child`] for a child of the tree file (`apply`): its
+    /// grants are the file's, not checked against `child_grants`.
+    pub(crate) async fn start_declared_child(
+        &self,
+        supervisor: &str,
+        spec: ChildSpec,
+    ) -> Result<StartOutcome, CommandError> {
+        Ok(self
+            .ask(supervisor, |tx| {
+                SupervisorCommand::StartChild(spec, Origin::TreeFile, tx)
+            })
             .await??)
     }
 

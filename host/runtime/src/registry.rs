@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use crate::mailbox::{CallError, MailboxSender, Reply};
 use crate::routing::{self, ChildError, ChildOrder, Router};
 use crate::spec::{ChildSpec, WorkerSpec};
-use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand, SupervisorRef};
+use crate::supervisor::protocol::{ChildCommandError, Origin, SupervisorCommand, SupervisorRef};
 use crate::vocab::{StartOutcome, last_name};
 
 /// What a name points at.
@@ -137,7 +137,7 @@ impl Router for Registry {
     fn start_child(&self, supervisor: &str, spec: WorkerSpec) -> ChildOrder<String> {
         let (name, gone) = (spec.name.clone(), supervisor.to_string());
         let answer = self.order(supervisor, |tx| {
-            SupervisorCommand::StartChild(ChildSpec::Worker(spec), tx)
+            SupervisorCommand::StartChild(ChildSpec::Worker(spec), Origin::Request, tx)
         });
         Box::pin(async move {
             match answer?.await {
@@ -187,6 +187,8 @@ fn child_error(refused: ChildCommandError) -> ChildError {
         ChildCommandError::UnknownComponent(c) => ChildError::UnknownComponent(c),
         ChildCommandError::InvalidName(why) => ChildError::InvalidName(why),
         ChildCommandError::NoSuchChild(name) => ChildError::NoSuchChild(name),
+        // The text names the grant and what the supervisor allows.
+        ChildCommandError::GrantDenied(denied) => ChildError::GrantDenied(denied.reason()),
         other => ChildError::StartFailed(other.to_string()),
     }
 }

@@ -51,6 +51,10 @@ pub enum ChildError {
     /// The caller's `may_start` does not name this supervisor.
     #[error("not allowed to start or stop children under {0:?} (may_start)")]
     Denied(String),
+    /// A grant asked for is wider than the supervisor's `child_grants`
+    /// (the text names it); the contract's `denied` too.
+    #[error("denied: {0}")]
+    GrantDenied(String),
     /// No supervisor of that name runs.
     #[error("no supervisor named {0:?} is running")]
     NoSuchSupervisor(String),

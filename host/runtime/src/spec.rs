@@ -10,14 +10,20 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::grants::request::CeilingRequest;
+use crate::grants::{ChildGrants, DirRequest, GrantError, Grants, SocketRequest};
+use crate::guest_log::{LogRate, MAX_LOG_RATE};
 use crate::mailbox::{MAX_MAILBOX_BYTES, MAX_MAILBOX_CAPACITY, MailboxLimits};
 pub use crate::vocab::Shutdown;
 use crate::vocab::{AutoShutdown, Backoff, RestartIntensity, RestartType, Strategy};
+
+mod toml_error;
 
 /// Default deadline for a worker's `init` and each `handle`.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,6 +36,9 @@ pub const DEFAULT_WORKER_SHUTDOWN: Shutdown = Shutdown::Timeout(Duration::from_s
 pub const DEFAULT_DATA_FILE: &str = "arbor.db";
 /// Default linear-memory limit of a worker.
 pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 << 20;
+/// The largest tree file read, in bytes: a static tree of 100,000 workers
+/// is ~6 MB.
+pub const MAX_TREE_FILE_BYTES: usize = 16 << 20;
 
 /// A tree-file error: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +181,9 @@ pub struct SupervisorSpec {
     /// How long its restarts wait ([`Backoff`]), for each child that sets
     /// no `backoff` of its own; `None` (the default): at once, as OTP.
     pub backoff: Option<Backoff>,
+    /// The most that children started under it at run time may be granted
+    /// (`child_grants`); `None` (the default): no grants at all.
+    pub child_grants: Option<Arc<ChildGrants>>,
 }
 
 impl SupervisorSpec {
@@ -188,6 +200,7 @@ impl SupervisorSpec {
             significant: false,
             auto_shutdown: AutoShutdown::Never,
             backoff: None,
+            child_grants: None,
         }
     }
 
@@ -216,8 +229,8 @@ impl SupervisorSpec {
 /// The settings of a supervisor that a running one takes without
 /// restarting (`arbor ctl apply`): how it spreads failures, how many
 /// restarts it allows, when it shuts itself down, how many dynamic
-/// children it holds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// children it holds, what its run-time children may be granted.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SupervisorSettings {
     /// How failures spread among the children.
     pub strategy: Strategy,
@@ -229,6 +242,8 @@ pub struct SupervisorSettings {
     pub max_children: Option<usize>,
     /// How long its restarts wait, for children without their own.
     pub backoff: Option<Backoff>,
+    /// What children started at run time may be granted (`child_grants`).
+    pub child_grants: Option<Arc<ChildGrants>>,
 }
 
 impl SupervisorSpec {
@@ -240,6 +255,7 @@ impl SupervisorSpec {
             auto_shutdown: self.auto_shutdown,
             max_children: self.dynamic.and_then(|d| d.max_children),
             backoff: self.backoff,
+            child_grants: self.child_grants.clone(),
         }
     }
 
@@ -250,6 +266,7 @@ impl SupervisorSpec {
         self.intensity = settings.intensity;
         self.auto_shutdown = settings.auto_shutdown;
         self.backoff = settings.backoff;
+        self.child_grants = settings.child_grants;
         if let Some(dynamic) = &mut self.dynamic {
             dynamic.max_children = settings.max_children;
         }
@@ -307,6 +324,12 @@ pub struct WorkerSpec {
     /// How long its restarts wait ([`Backoff`]); `None` (the default):
     /// as its supervisor's `backoff` says, at once if that sets none.
     pub backoff: Option<Backoff>,
+    /// What else it may reach (`dirs`, `env`, `http_outgoing`, `sockets`);
+    /// `None` (the default) grants nothing, and costs the child nothing.
+    pub grants: Option<Arc<Grants>>,
+    /// How fast its lines (`host.log`, stdout, stderr) may reach the
+    /// host's log (`log_rate`).
+    pub log_rate: LogRate,
 }
 
 /// `poison = { after = N }`: a message that crashes the worker N times in
@@ -348,6 +371,8 @@ impl WorkerSpec {
             keyvalue: Vec::new(),
             poison: None,
             backoff: None,
+            grants: None,
+            log_rate: LogRate::default(),
         }
     }
 }
@@ -424,7 +449,22 @@ struct RawNode {
     keyvalue: Option<Spanned<Vec<String>>>,
     poison: Option<Spanned<RawPoison>>,
     backoff: Option<Spanned<RawBackoff>>,
+    // Grants and the log rate (workers); `child_grants` (supervisors).
+    dirs: Option<Spanned<Vec<DirRequest>>>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
+    http_outgoing: Option<Spanned<Vec<String>>>,
+    sockets: Option<Spanned<SocketRequest>>,
+    log_rate: Option<Spanned<RawLogRate>>,
+    child_grants: Option<Spanned<CeilingRequest>>,
     children: Option<Vec<Spanned<RawNode>>>,
+}
+
+/// `log_rate = { lines_per_sec = 100, burst = 1000 }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogRate {
+    lines_per_sec: Option<Spanned<i64>>,
+    burst: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -537,16 +577,27 @@ impl<'a> Locator<'a> {
         self.lines.borrow_mut().insert(field.to_string(), line);
     }
 
+    /// What relative paths in the file are relative to: its directory.
+    fn base(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         self.text[..end].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    fn toml_error(&self, error: &toml::de::Error) -> SpecError {
+        let (span, field, message) = toml_error::explain(error, self.text);
+        self.error(span, &field, message)
     }
 
     fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> SpecError {
         SpecError {
             file: self.file.to_path_buf(),
             line: self.line_of(span.start),
-            field: field.to_string(),
+            // A quoted key may hold a line break; the error stays one line.
+            field: field.replace('\r', "\\r").replace('\n', "\\n"),
             message: message.into(),
         }
     }
@@ -571,11 +622,36 @@ impl TreeSpec {
 
     /// Reads and validates the tree file at `path`.
     pub fn load(path: &Path) -> Result<TreeSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        let error = |message: String| SpecError {
             file: path.to_path_buf(),
             line: 1,
             field: "file".to_string(),
-            message: format!("cannot read the tree file: {e}"),
+            message,
+        };
+        // At most one byte past the limit is read: `/dev/zero` (or a pipe
+        // that never ends) is refused rather than read until memory runs out.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(file, MAX_TREE_FILE_BYTES as u64 + 1),
+                    &mut bytes,
+                )
+            })
+            .map_err(|e| error(format!("cannot read the tree file: {e}")))?;
+        if bytes.len() > MAX_TREE_FILE_BYTES {
+            return Err(error(format!(
+                "cannot read the tree file: it is larger than {} MiB, the most a tree file may be",
+                MAX_TREE_FILE_BYTES >> 20
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            SpecError {
+                line,
+                ..error("not UTF-8 text (a TOML file is UTF-8)".to_string())
+            }
         })?;
         TreeSpec::parse(path, &text)
     }
@@ -584,11 +660,7 @@ impl TreeSpec {
     /// resolve component paths).
     pub fn parse(path: &Path, text: &str) -> Result<TreeSpec, SpecError> {
         let loc = Locator::new(path, text);
-        let raw: RawTree = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().replace('\n', " ");
-            loc.error(span, "toml", message)
-        })?;
+        let raw: RawTree = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut components = BTreeMap::new();
         for (name, value) in &raw.components {
@@ -705,11 +777,7 @@ impl SupervisorSpec {
         components: &BTreeSet<String>,
     ) -> Result<SupervisorSpec, SpecError> {
         let loc = Locator::new(path, text);
-        let raw: RawTree = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim().replace('\n', " ");
-            loc.error(span, "toml", message)
-        })?;
+        let raw: RawTree = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
         if let Some((name, value)) = raw.components.iter().next() {
             return Err(loc.error(
                 value.span(),
@@ -737,6 +805,12 @@ impl SupervisorSpec {
             &mut HashSet::new(),
         )
     }
+}
+
+/// `value` as TOML for a message, which is one line: TOML writes a string
+/// holding a line break as a multi-line string.
+fn on_one_line(value: &toml::Value) -> String {
+    value.to_string().replace('\r', "\\r").replace('\n', "\\n")
 }
 
 fn positive_ms(
@@ -777,7 +851,10 @@ fn parse_shutdown(
         other => Err(loc.error(
             value.span(),
             field,
-            format!("expected milliseconds (>= 0), \"brutal_kill\" or \"infinity\", got {other}"),
+            format!(
+                "expected milliseconds (>= 0), \"brutal_kill\" or \"infinity\", got {}",
+                on_one_line(other)
+            ),
         )),
     }
 }
@@ -848,6 +925,14 @@ fn validate_supervisor(
         (raw.http.as_ref().map(|v| v.span()), "http"),
         (raw.keyvalue.as_ref().map(|v| v.span()), "keyvalue"),
         (raw.poison.as_ref().map(|v| v.span()), "poison"),
+        (raw.dirs.as_ref().map(|v| v.span()), "dirs"),
+        (raw.env.as_ref().map(|v| v.span()), "env"),
+        (
+            raw.http_outgoing.as_ref().map(|v| v.span()),
+            "http_outgoing",
+        ),
+        (raw.sockets.as_ref().map(|v| v.span()), "sockets"),
+        (raw.log_rate.as_ref().map(|v| v.span()), "log_rate"),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -869,7 +954,7 @@ fn validate_supervisor(
             return Err(loc.error(
                 m.span(),
                 &format!("{at}.max_restarts"),
-                format!("must be 0 or more, got {v}"),
+                format!("must be 0 to {}, got {v}", u32::MAX),
             ));
         }
         intensity.max_restarts = v as u32;
@@ -882,11 +967,12 @@ fn validate_supervisor(
                 return Err(loc.error(
                     m.span(),
                     &format!("{at}.max_seconds"),
-                    format!("expected a number, got {other}"),
+                    format!("expected a number, got {}", on_one_line(other)),
                 ));
             }
         };
-        if !(secs > 0.0 && secs.is_finite()) {
+        // Infinity is past the longest window, which says so below.
+        if secs.is_nan() || secs <= 0.0 {
             return Err(loc.error(
                 m.span(),
                 &format!("{at}.max_seconds"),
@@ -938,6 +1024,7 @@ fn validate_supervisor(
         Some(s) => parse_shutdown(loc, &format!("{at}.shutdown_ms"), s)?,
     };
     let significant = parse_significant(loc, at, raw.significant.as_ref(), restart)?;
+    let child_grants = parse_child_grants(loc, at, raw.child_grants.as_ref())?;
     let auto_shutdown = match &raw.auto_shutdown {
         None => AutoShutdown::Never,
         Some(a) => AutoShutdown::parse(a.get_ref())
@@ -992,6 +1079,7 @@ fn validate_supervisor(
         significant,
         auto_shutdown,
         backoff,
+        child_grants,
     })
 }
 
@@ -1054,6 +1142,7 @@ fn validate_worker(
             raw.auto_shutdown.as_ref().map(|v| v.span()),
             "auto_shutdown",
         ),
+        (raw.child_grants.as_ref().map(|v| v.span()), "child_grants"),
     ] {
         if let Some(span) = present {
             return Err(loc.error(
@@ -1104,7 +1193,7 @@ fn validate_worker(
                 return Err(loc.error(
                     a.span(),
                     &format!("{at}.args"),
-                    format!("expected a string or a table, got {other}"),
+                    format!("expected a string or a table, got {}", on_one_line(other)),
                 ));
             }
         };
@@ -1181,6 +1270,7 @@ fn validate_worker(
     if let Some(b) = &raw.backoff {
         worker.backoff = Some(parse_backoff(loc, at, b)?);
     }
+    parse_worker_grants(loc, at, &raw, &mut worker)?;
     Ok(worker)
 }
 
@@ -1269,6 +1359,83 @@ fn in_range(
             format!("must be 1 to {max} {unit}, got {n}"),
         )),
     }
+}
+
+// Grants (`dirs`, `env`, `http_outgoing`, `sockets`), `log_rate` and a
+// supervisor's `child_grants`: read by `crate::grants::request`, their
+// errors placed at the field's line here.
+
+/// A grant's error at `span`, naming `{at}.{field}` (the grant's own field
+/// is the error's).
+fn grant_error(loc: &Locator<'_>, at: &str, span: Range<usize>, error: GrantError) -> SpecError {
+    loc.error(span, &format!("{at}.{}", error.field), error.message)
+}
+
+/// A worker's `dirs`, `env`, `http_outgoing`, `sockets` and `log_rate`.
+fn parse_worker_grants(
+    loc: &Locator<'_>,
+    at: &str,
+    raw: &RawNode,
+    worker: &mut WorkerSpec,
+) -> Result<(), SpecError> {
+    use crate::grants::request;
+    let base = loc.base();
+    let mut grants = Grants::default();
+    if let Some(dirs) = &raw.dirs {
+        grants.dirs = request::dirs(dirs.get_ref(), base)
+            .map_err(|e| grant_error(loc, at, dirs.span(), e))?;
+    }
+    if let Some(env) = &raw.env {
+        grants.env =
+            request::env(env.get_ref()).map_err(|e| grant_error(loc, at, env.span(), e))?;
+    }
+    if let Some(authorities) = &raw.http_outgoing {
+        grants.http_outgoing = request::http_outgoing(authorities.get_ref())
+            .map_err(|e| grant_error(loc, at, authorities.span(), e))?;
+    }
+    if let Some(sockets) = &raw.sockets {
+        grants.sockets = Some(
+            request::sockets(sockets.get_ref())
+                .map_err(|e| grant_error(loc, at, sockets.span(), e))?,
+        );
+    }
+    if !grants.is_empty() {
+        worker.grants = Some(Arc::new(grants));
+    }
+    if let Some(rate) = &raw.log_rate {
+        let rate = rate.get_ref();
+        let field = |name: &str| format!("{at}.log_rate.{name}");
+        if let Some(n) = &rate.lines_per_sec {
+            worker.log_rate.lines_per_sec = in_range(
+                loc,
+                &field("lines_per_sec"),
+                n,
+                MAX_LOG_RATE as usize,
+                "lines",
+            )? as u32;
+        }
+        if let Some(n) = &rate.burst {
+            worker.log_rate.burst =
+                in_range(loc, &field("burst"), n, MAX_LOG_RATE as usize, "lines")? as u32;
+        }
+    }
+    Ok(())
+}
+
+/// A supervisor's `child_grants`: what its run-time children may be granted.
+fn parse_child_grants(
+    loc: &Locator<'_>,
+    at: &str,
+    raw: Option<&Spanned<CeilingRequest>>,
+) -> Result<Option<Arc<ChildGrants>>, SpecError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let ceiling = raw
+        .get_ref()
+        .resolve(loc.base())
+        .map_err(|e| grant_error(loc, &format!("{at}.child_grants"), raw.span(), e))?;
+    Ok(Some(Arc::new(ceiling)))
 }
 
 #[cfg(test)]
@@ -1424,7 +1591,11 @@ dynamic = { max_children = 3 }
                 "supervisor.children[1].backoff.reset_ms",
                 "one hour",
             ),
-            ("{ initial_ms = 1, jitter = true }", "toml", "jitter"),
+            (
+                "{ initial_ms = 1, jitter = true }",
+                "supervisor.children[1].backoff.jitter",
+                "unknown field `jitter`",
+            ),
         ] {
             let err = with(table).unwrap_err();
             assert_eq!(err.field, field, "{table}: {err}");
@@ -1732,5 +1903,146 @@ dynamic = { max_children = 3 }
         assert!((20..=21).contains(&table), "{table}");
         assert_eq!(tree.line_of("supervisor.children[1].restart"), table);
         assert_eq!(tree.line_of("nothing.here"), 1);
+    }
+
+    // Grants, `log_rate`, `child_grants`.
+
+    /// A scratch directory holding `data/in`, and a tree file path in it.
+    fn grants_scratch(name: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("arbor-spec-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data/in")).unwrap();
+        (dir.clone(), dir.join("tree.toml"))
+    }
+
+    #[test]
+    fn a_worker_is_granted_nothing_by_default_and_what_its_fields_name() {
+        let ChildSpec::Worker(a) = &parse(GOOD).unwrap().root.children[0] else {
+            panic!("a is a worker")
+        };
+        assert!(a.grants.is_none());
+        assert_eq!(a.log_rate, LogRate::default());
+        let (dir, file) = grants_scratch("grants");
+        let text = GOOD.replace(
+            "name = \"a\"\n",
+            "name = \"a\"\ndirs = [{ host = \"data/in\", guest = \"/in\" }, { host = \"data\", guest = \"/data\", mode = \"rw\" }]\n\
+             env = { REGION = \"eu\" }\nhttp_outgoing = [\"api.example.com\", \"127.0.0.1:9000\"]\n\
+             sockets = { connect = [\"127.0.0.1:5432\"] }\nlog_rate = { lines_per_sec = 5, burst = 50 }\n",
+        );
+        let tree = TreeSpec::parse(&file, &text).unwrap();
+        let ChildSpec::Worker(a) = &tree.root.children[0] else {
+            panic!("a is a worker")
+        };
+        let grants = a.grants.as_deref().expect("granted");
+        assert_eq!(
+            grants.dirs[0].host,
+            std::fs::canonicalize(dir.join("data/in")).unwrap()
+        );
+        assert_eq!(grants.dirs[1].mode, crate::grants::DirMode::ReadWrite);
+        assert_eq!(grants.env, [("REGION".to_string(), "eu".to_string())]);
+        assert_eq!(grants.http_outgoing[1].port, Some(9000));
+        assert_eq!(grants.sockets.as_ref().unwrap().connect.len(), 1);
+        assert_eq!(
+            a.log_rate,
+            LogRate {
+                lines_per_sec: 5,
+                burst: 50
+            }
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_missing_granted_directory_is_an_error_naming_file_line_and_field() {
+        let (dir, file) = grants_scratch("missing-dir");
+        let text = GOOD.replace(
+            "name = \"a\"\n",
+            "name = \"a\"\ndirs = [{ host = \"data/gone\", guest = \"/gone\" }]\n",
+        );
+        let err = TreeSpec::parse(&file, &text).unwrap_err();
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (13, "supervisor.children[0].dirs")
+        );
+        assert!(
+            err.message
+                .starts_with("the directory data/gone does not exist"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn bad_grants_and_log_rates_name_their_field() {
+        let cases = [
+            (
+                "http_outgoing = [\"http://x.com\"]",
+                "supervisor.children[0].http_outgoing",
+                "not a URL",
+            ),
+            (
+                "sockets = { connect = [\"localhost:80\"] }",
+                "supervisor.children[0].sockets",
+                "IP:PORT",
+            ),
+            (
+                "env = { \"A=B\" = \"x\" }",
+                "supervisor.children[0].env",
+                "not a variable name",
+            ),
+            (
+                "log_rate = { lines_per_sec = 0 }",
+                "supervisor.children[0].log_rate.lines_per_sec",
+                "must be 1 to",
+            ),
+            (
+                "log_rate = { per_second = 3 }",
+                "supervisor.children[0].log_rate.per_second",
+                "unknown field `per_second`",
+            ),
+        ];
+        for (line, field, why) in cases {
+            let text = GOOD.replace("name = \"a\"\n", &format!("name = \"a\"\n{line}\n"));
+            let err = parse(&text).unwrap_err();
+            assert_eq!((err.line, err.field.as_str()), (13, field), "{err}");
+            assert!(err.message.contains(why), "{err}");
+        }
+        let err = parse(&GOOD.replace(
+            "strategy = \"rest_for_one\"",
+            "strategy = \"rest_for_one\"\nenv = { A = \"b\" }",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.message.as_str()),
+            ("supervisor.children[1].env", "only workers take this field")
+        );
+        let err = parse(&GOOD.replace("name = \"a\"\n", "name = \"a\"\nchild_grants = {}\n"))
+            .unwrap_err();
+        assert_eq!(err.field, "supervisor.children[0].child_grants");
+    }
+
+    #[test]
+    fn a_supervisors_child_grants_name_what_its_run_time_children_may_have() {
+        assert!(parse(GOOD).unwrap().root.children[2].name() == "pool");
+        let (dir, file) = grants_scratch("child-grants");
+        let text = GOOD.replace(
+            "dynamic = { max_children = 3 }",
+            "dynamic = { max_children = 3 }\nchild_grants = { dirs = [{ host = \"data\", mode = \"rw\" }], env = [\"ORDER\"], keyvalue = [\"orders\"] }",
+        );
+        let tree = TreeSpec::parse(&file, &text).unwrap();
+        let ChildSpec::Supervisor(pool) = &tree.root.children[2] else {
+            panic!("pool is a supervisor")
+        };
+        let ceiling = pool.child_grants.as_deref().expect("a ceiling");
+        assert_eq!(
+            ceiling.dirs[0].0,
+            std::fs::canonicalize(dir.join("data")).unwrap()
+        );
+        assert_eq!(ceiling.keyvalue, ["orders"]);
+        assert!(tree.root.child_grants.is_none());
+        let err = TreeSpec::parse(&file, &text.replace("host = \"data\"", "host = \"nope\""))
+            .unwrap_err();
+        assert_eq!(err.field, "supervisor.children[2].child_grants.dirs");
+        assert_eq!(err.line, 30);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,6 +1,6 @@
-// arbor.js: small conveniences over the Arbor contract (0.2.1) for a
+// arbor.js: small conveniences over the Arbor contract (0.2.2) for a
 // JavaScript guest. Everything here is a thin wrapper of the
-// `arbor:supervised/*@0.2.1` imports; use those directly for anything it
+// `arbor:supervised/*@0.2.2` imports; use those directly for anything it
 // does not cover (raw bytes, for one).
 //
 // - JSON messages: `decode(message)` reads what a caller sent (throws if
@@ -23,9 +23,9 @@
 // are `Error`s: left uncaught, they trap (let it crash); to answer the caller
 // instead, `return refuse(e.message)`.
 
-import { log as hostLog, selfName, call as hostCall, cast as hostCast } from 'arbor:supervised/host@0.2.1';
-import { startChild as hostStartChild, stopChild as hostStopChild } from 'arbor:supervised/children@0.2.1';
-import { sendAfter as hostSendAfter, cancelTimer as hostCancelTimer } from 'arbor:supervised/timers@0.2.1';
+import { log as hostLog, selfName, call as hostCall, cast as hostCast } from 'arbor:supervised/host@0.2.2';
+import { startChild as hostStartChild, stopChild as hostStopChild } from 'arbor:supervised/children@0.2.2';
+import { sendAfter as hostSendAfter, cancelTimer as hostCancelTimer } from 'arbor:supervised/timers@0.2.2';
 
 export { selfName };
 

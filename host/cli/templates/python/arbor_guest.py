@@ -1,4 +1,4 @@
-"""arbor_guest: small conveniences over the Arbor contract (0.2.1) for a
+"""arbor_guest: small conveniences over the Arbor contract (0.2.2) for a
 Python guest. Everything here is a thin wrapper of `wit_world.imports`; use
 those directly for anything it does not cover (raw bytes, for one).
 

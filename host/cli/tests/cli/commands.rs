@@ -21,7 +21,7 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
@@ -31,7 +31,7 @@ pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn assert_one_line_error(out: &Output, expect: &str) {
+pub(crate) fn assert_one_line_error(out: &Output, expect: &str) {
     let err = stderr(out);
     assert!(!out.status.success(), "must fail: {err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -172,11 +172,11 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    fn start(dir: &Path, body: &str) -> Running {
+    pub(crate) fn start(dir: &Path, body: &str) -> Running {
         Running::start_with_env(dir, body, &[])
     }
 
-    fn start_with_env(dir: &Path, body: &str, env: &[(&str, &str)]) -> Running {
+    pub(crate) fn start_with_env(dir: &Path, body: &str, env: &[(&str, &str)]) -> Running {
         let mut command = arbor();
         command.envs(env.iter().copied());
         Running::start_command(dir, body, command)
@@ -186,6 +186,18 @@ impl Running {
     /// a wrapper that execs it (so the child's pid is the host's).
     fn start_command(dir: &Path, body: &str, command: Command) -> Running {
         Running::start_text(dir, &tree(body), command, &[])
+    }
+
+    /// Starts `arbor run TREE`, TREE holding `text` as it is.
+    pub(crate) fn start_text_in(dir: &Path, text: &str) -> Running {
+        Running::start_text(dir, text, arbor(), &[])
+    }
+
+    /// [`Running::start_text_in`] with `env` set for the host.
+    pub(crate) fn start_text_in_with_env(dir: &Path, text: &str, env: &[(&str, &str)]) -> Running {
+        let mut command = arbor();
+        command.envs(env.iter().copied());
+        Running::start_text(dir, text, command, &[])
     }
 
     /// Starts `command run TREE ... EXTRA`, TREE holding `text` as it is.
@@ -235,7 +247,7 @@ impl Running {
     }
 
     /// Reads the host's stderr to its end on a thread, from now on.
-    fn read_stderr(&mut self) -> std::thread::JoinHandle<String> {
+    pub(crate) fn read_stderr(&mut self) -> std::thread::JoinHandle<String> {
         let mut pipe = self.child.stderr.take().expect("stderr is piped");
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -258,7 +270,7 @@ impl Running {
         (out, events)
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
@@ -629,6 +641,69 @@ fn run_refuses_a_broken_tree_file_on_one_line() {
         &out,
         "tree.toml:3: supervisor.strategy: unknown strategy \"sideways\"",
     );
+}
+
+#[test]
+fn the_running_host_answers_garbage_and_foreign_components_with_one_line_each_and_serves_on() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = scratch("bad-input");
+    let host = Running::start(&dir, SIMPLE);
+    // Queued before the bad input: still there after it.
+    for _ in 0..2 {
+        assert!(host.ctl(&["cast", "a", "count"]).status.success());
+    }
+    // Raw bytes on the socket: one answer a line, in order, and the
+    // connection goes on.
+    let mut socket = std::os::unix::net::UnixStream::connect(&host.socket).unwrap();
+    socket
+        .write_all(b"\xff\xfe\nhello\n{\"cmd\":\"fly\"}\n{\"cmd\":\"call\",\"name\":\"a\",\"message\":\"ping\"}\n")
+        .unwrap();
+    let mut answers = BufReader::new(socket).lines();
+    for says in ["not UTF-8 text", "expected value", "unknown variant `fly`"] {
+        let answer = answers.next().unwrap().unwrap();
+        assert!(
+            answer.starts_with(r#"{"ok":false,"error":"bad request: "#) && answer.contains(says),
+            "{answer}"
+        );
+    }
+    let pong = answers.next().unwrap().unwrap();
+    assert!(pong.starts_with(r#"{"ok":true"#), "{pong}");
+    // A component built against another contract version, and a device.
+    // The probe as if built against 0.9.0: the `@0.2.N` of its
+    // `arbor:supervised` names replaced (as long, so every length prefix
+    // stays right).
+    let mut bytes = std::fs::read(probe()).unwrap();
+    let lifecycle = b"arbor:supervised/lifecycle@";
+    let at = bytes
+        .windows(lifecycle.len())
+        .position(|w| w == lifecycle)
+        .expect("the probe exports lifecycle");
+    let built = bytes[at + lifecycle.len() - 1..][..6].to_vec();
+    assert!(
+        built.starts_with(b"@0.2."),
+        "{:?}",
+        String::from_utf8_lossy(&built)
+    );
+    for at in 0..bytes.len() - built.len() {
+        if bytes[at..at + built.len()] == built[..] {
+            bytes[at..at + built.len()].copy_from_slice(b"@0.9.0");
+        }
+    }
+    let foreign = write(&dir, "foreign.wasm", bytes);
+    let out = host.ctl(&["swap", "a", foreign.to_str().unwrap()]);
+    assert_one_line_error(
+        &out,
+        "foreign.wasm: is built against arbor:supervised@0.9.0, which this host does not run",
+    );
+    let out = host.ctl(&["swap", "a", "/dev/null"]);
+    assert_one_line_error(
+        &out,
+        "/dev/null: cannot read the component: it is a device, not a regular file",
+    );
+    assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "3");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    let (out, _) = host.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

@@ -4,5 +4,6 @@
 mod support;
 
 mod commands;
+mod grants;
 mod observer;
 mod scaffold;

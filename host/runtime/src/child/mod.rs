@@ -30,6 +30,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
+use crate::grants::sandbox::Sandbox;
 use crate::host_api::ChildState;
 use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver, Reply};
@@ -132,8 +133,26 @@ pub(crate) async fn start(
     keyvalue: Option<KvGrant>,
     restore: Option<Restore>,
 ) -> Result<Started, Failure> {
+    // A granted child's directories are opened once per start; a child
+    // without grants has no sandbox and pays nothing for one.
+    let sandbox = match &spec.grants {
+        Some(grants) => {
+            Some(Arc::new(Sandbox::open(grants).map_err(|e| {
+                Failure::new(ExitReason::Error, e.to_string())
+            })?))
+        }
+        None => None,
+    };
     let boot = async {
-        let state = || ChildState::new(spec, path.clone(), router.clone(), keyvalue.clone());
+        let state = || {
+            ChildState::new(
+                spec,
+                path.clone(),
+                router.clone(),
+                keyvalue.clone(),
+                sandbox.clone(),
+            )
+        };
         let mut instance = instantiate(engine, component, state).await?;
         match run_init(&mut instance, &spec.args).await? {
             InitOutcome::Running => {}

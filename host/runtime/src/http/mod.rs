@@ -10,9 +10,13 @@
 //! module calls the guest). A trap answers that request with a 500 and is
 //! a crash like any other; while the child is down, requests wait, up to
 //! the child's `call_timeout`, then get a 503.
+//!
+//! Any child may also send requests (`wasi:http/outgoing-handler`), to the
+//! authorities its `http_outgoing` grant names ([`outgoing`]).
 
 pub(crate) mod exchange;
 pub(crate) mod guest;
+pub mod outgoing;
 pub(crate) mod server;
 
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 
 use crate::spec::{ChildSpec, SupervisorSettings, check_name};
 use crate::supervisor::driver::Supervisor;
-use crate::supervisor::protocol::{ChildCommandError, SupervisorCommand};
+use crate::supervisor::protocol::{ChildCommandError, Origin, SupervisorCommand};
 use crate::supervisor::state::Rules;
 use crate::swap::request::{StateHandover, SwapError, SwapReport, SwapRequest};
 use crate::vocab::{ChildId, StartOutcome};
@@ -13,8 +13,15 @@ use crate::vocab::{ChildId, StartOutcome};
 impl Supervisor {
     pub(super) async fn on_command(&mut self, command: SupervisorCommand) {
         match command {
-            SupervisorCommand::StartChild(spec, reply) => {
-                let result = self.start_child(spec).await;
+            SupervisorCommand::StartChild(spec, origin, reply) => {
+                let result = match origin {
+                    Origin::TreeFile => Ok(spec),
+                    Origin::Request => self.admit_grants(spec),
+                };
+                let result = match result {
+                    Ok(spec) => self.start_child(spec).await,
+                    Err(refused) => Err(refused),
+                };
                 let _ = reply.send(result);
             }
             SupervisorCommand::TerminateChild(name, reply) => {
@@ -45,7 +52,7 @@ impl Supervisor {
     /// supervisor stays dynamic (and one_for_one: the tree file allows no
     /// other).
     fn update_settings(&mut self, settings: SupervisorSettings) {
-        self.spec.set_settings(settings);
+        self.spec.set_settings(settings.clone());
         self.state.set_rules(Rules {
             strategy: settings.strategy,
             intensity: settings.intensity,

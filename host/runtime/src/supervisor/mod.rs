@@ -11,7 +11,9 @@
 //! - `explain`: what each decision is recorded as, for "why did this restart";
 //! - `starting`: starting children and recording their exits;
 //! - `commands`: the commands a supervisor answers;
-//! - `stopping`: stopping children in order, at once, or by killing them.
+//! - `stopping`: stopping children in order, at once, or by killing them;
+//! - `admitting`: the grants of a child added at run time, checked
+//!   against the supervisor's `child_grants`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
@@ -25,6 +27,7 @@ use crate::events::EventSink;
 use crate::registry::Registry;
 use crate::routing::Router;
 
+mod admitting;
 mod backoff;
 mod commands;
 pub(crate) mod driver;
@@ -38,6 +41,9 @@ mod stopping;
 
 /// What every supervisor of one host shares.
 pub(crate) struct Shared {
+    /// The tree file's directory: relative host directories in run-time
+    /// grants are resolved against it, as in the file.
+    pub base: std::path::PathBuf,
     pub engine: ArborEngine,
     pub registry: Registry,
     /// The registry as the children's call path sees it.

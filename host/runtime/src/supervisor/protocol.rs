@@ -170,11 +170,24 @@ pub struct SupervisorRef {
     pub(crate) published: Arc<Published>,
 }
 
+/// Who asks for a child to be added: what decides whether its grants are
+/// checked against the supervisor's `child_grants`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The tree file (`arbor ctl apply`): its grants are the operator's,
+    /// as written there.
+    TreeFile,
+    /// A run-time request (`start_child` from Rust, `arbor ctl`, a guest):
+    /// its grants must fit within the supervisor's `child_grants`.
+    Request,
+}
+
 /// Requests a running supervisor answers.
 pub(crate) enum SupervisorCommand {
     /// Add a child (a worker or a whole supervisor) and start it.
     StartChild(
         ChildSpec,
+        Origin,
         oneshot::Sender<Result<StartOutcome, ChildCommandError>>,
     ),
     /// Stop a child (kept in the spec list unless temporary or dynamic).
@@ -273,4 +286,11 @@ pub enum ChildCommandError {
     /// children when they stop.
     #[error("a dynamic supervisor forgets its children when they stop: use stop-child")]
     Dynamic,
+    /// A run-time child asks for more than the supervisor's `child_grants`.
+    #[error(transparent)]
+    GrantDenied(#[from] crate::grants::Denied),
+    /// A run-time child's grant cannot be read (a missing directory, an
+    /// address that is not one).
+    #[error("bad grant: {0}")]
+    BadGrant(#[from] crate::grants::GrantError),
 }

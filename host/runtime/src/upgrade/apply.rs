@@ -315,7 +315,7 @@ impl NodeHandle {
             }
             Step::MoveComponent { .. } | Step::Order { .. } => {}
             Step::Supervisor { path, settings, .. } => {
-                match self.update_supervisor(path, *settings).await {
+                match self.update_supervisor(path, settings.clone()).await {
                     Ok(()) => {}
                     // Stopped (by stop-child): its parent gets its new spec
                     // below, and it starts with it.
@@ -367,7 +367,7 @@ impl NodeHandle {
                 supervisor, spec, ..
             } => {
                 let outcome = self
-                    .start_child(supervisor, spec.clone())
+                    .start_declared_child(supervisor, spec.clone())
                     .await
                     .map_err(|e| e.to_string())?;
                 if outcome == StartOutcome::Ignored {
@@ -454,7 +454,7 @@ fn workers_of(report: &NodeReport, id: &str) -> usize {
 /// A component file's bytes, read off the async threads.
 async fn read(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::read(path))
+    tokio::task::spawn_blocking(move || crate::engine::read_component_file(&path))
         .await
         .expect("reading a file does not panic")
 }

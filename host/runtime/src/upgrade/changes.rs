@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::grants::{ChildGrants, Grants};
 use crate::spec::{SupervisorSpec, WorkerSpec};
 use crate::vocab::{Backoff, RestartIntensity, RestartType, Shutdown};
 
@@ -101,6 +102,13 @@ pub(crate) fn supervisor_changes(old: &SupervisorSpec, new: &SupervisorSpec) -> 
         show_backoff,
         Takes::Now,
     );
+    compare(
+        &mut changes,
+        "child_grants",
+        (&o.child_grants, &n.child_grants),
+        |c| show_lines(c.as_deref().map(ChildGrants::describe)),
+        Takes::Now,
+    );
     changes
 }
 
@@ -155,13 +163,17 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
         |d| show_duration(*d),
         Takes::NextStart,
     );
-    compare(
-        c,
-        "init_timeout_ms",
-        (old.init_timeout, new.init_timeout),
-        |d| show_duration(*d),
-        Takes::NextStart,
-    );
+    // An init deadline that only follows `timeout_ms` is not a change of
+    // its own.
+    if old.init_timeout != old.timeout || new.init_timeout != new.timeout {
+        compare(
+            c,
+            "init_timeout_ms",
+            (old.init_timeout, new.init_timeout),
+            |d| show_duration(*d),
+            Takes::NextStart,
+        );
+    }
     compare(
         c,
         "call_timeout_ms",
@@ -213,6 +225,20 @@ pub(crate) fn worker_changes(old: &WorkerSpec, new: &WorkerSpec) -> Vec<Change> 
         (old.backoff, new.backoff),
         show_backoff,
         Takes::Now,
+    );
+    compare(
+        c,
+        "grants",
+        (&old.grants, &new.grants),
+        |g| show_lines(g.as_deref().map(Grants::describe)),
+        Takes::NextStart,
+    );
+    compare(
+        c,
+        "log_rate",
+        (old.log_rate, new.log_rate),
+        |r| r.to_string(),
+        Takes::NextStart,
     );
     compare(
         c,
@@ -275,6 +301,14 @@ fn show_args(args: &[u8]) -> String {
             format!("{head:?}... ({} bytes)", args.len())
         }
         Err(_) => format!("{} bytes", args.len()),
+    }
+}
+
+/// Grants as a plan shows them: `none`, or each kind in brackets.
+fn show_lines(lines: Option<Vec<String>>) -> String {
+    match lines {
+        Some(lines) if !lines.is_empty() => format!("[{}]", lines.join("; ")),
+        _ => "none".to_string(),
     }
 }
 

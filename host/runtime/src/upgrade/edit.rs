@@ -28,7 +28,7 @@ impl Step {
             }
             Step::Supervisor { path, settings, .. } => {
                 if let Some(sup) = supervisor_mut(&mut tree.root, path) {
-                    sup.set_settings(*settings);
+                    sup.set_settings(settings.clone());
                 }
             }
             Step::Child {

@@ -829,6 +829,28 @@ component = "probe"
     }
 
     #[test]
+    fn grants_change_at_the_next_start_and_child_grants_at_once() {
+        let new = BASE
+            .replace(
+                "name = \"db\"\ncomponent = \"probe\"",
+                "name = \"db\"\ncomponent = \"probe\"\nenv = { REGION = \"eu\" }\nhttp_outgoing = [\"api.example.com\"]\nlog_rate = { burst = 10 }",
+            )
+            .replace(
+                "dynamic = { max_children = 10 }",
+                "dynamic = { max_children = 10 }\nchild_grants = { keyvalue = [\"orders\"] }",
+            );
+        let (plan, _, _) = plan(BASE, &new, &[]).unwrap();
+        assert_eq!(
+            lines(&plan),
+            [
+                "~ child root/db: grants none -> [env: REGION; http_outgoing: api.example.com], \
+                 log_rate 100 lines/s, burst 1000 -> 100 lines/s, burst 10 (at its next start)",
+                "~ supervisor root/pool: child_grants none -> [keyvalue: orders] (no restart)",
+            ]
+        );
+    }
+
+    #[test]
     fn a_nested_supervisor_changes_its_strategy_and_its_settings_as_a_child() {
         let new = BASE.replace(
             "name = \"workers\"\nstrategy = \"one_for_all\"",

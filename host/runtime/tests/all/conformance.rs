@@ -7,7 +7,7 @@
 //! suite fails rather than skips.
 //!
 //! The probes span both contract versions: the Rust, Python and JavaScript
-//! probes target 0.2.1 (world `supervised-with-handover`), the C probe 0.1.0
+//! probes target 0.2.2 (world `supervised-with-handover`), the C probe 0.1.0
 //! (`guest-artifacts/build.rs`), so every case also proves that guests built
 //! against the older contract keep running beside the newer ones.
 

@@ -1,7 +1,7 @@
 //! A guest built against the frozen contract 0.2.0 (`guests/contract_0_2_0`:
 //! plain wit-bindgen over `wit/arbor-0.2.0/`, no SDK) runs unchanged on the
-//! 0.2.1 host: the host links its `@0.2.0` imports and exports to their
-//! `@0.2.1` definitions by semver. It starts, answers, calls a 0.2.1 guest
+//! 0.2.2 host: the host links its `@0.2.0` imports and exports to their
+//! `@0.2.2` definitions by semver. It starts, answers, calls a 0.2.2 guest
 //! (the probe, built on the SDK) and is called by it, and a crash restarts
 //! it with fresh state, as for any guest.
 
@@ -30,7 +30,7 @@ fn a_0_2_0_guest_loads_as_the_0_2_contract_family() {
 }
 
 #[tokio::test]
-async fn a_0_2_0_guest_starts_and_answers_on_the_0_2_1_host() {
+async fn a_0_2_0_guest_starts_and_answers_on_the_0_2_2_host() {
     let h = start().await;
     assert_eq!(h.call("old", "ping").await.unwrap(), "pong");
     assert_eq!(
@@ -42,7 +42,7 @@ async fn a_0_2_0_guest_starts_and_answers_on_the_0_2_1_host() {
 }
 
 #[tokio::test]
-async fn a_0_2_0_guest_and_a_0_2_1_guest_call_each_other() {
+async fn a_0_2_0_guest_and_a_0_2_2_guest_call_each_other() {
     let h = start().await;
     assert_eq!(h.call("old", "call new name").await.unwrap(), "new");
     assert_eq!(h.call("new", "call old ping").await.unwrap(), "pong");

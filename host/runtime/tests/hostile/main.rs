@@ -337,3 +337,27 @@ async fn casting_to_a_slow_sibling_fills_its_mailbox_and_every_refusal_is_counte
     assert!((100..1000).contains(&sent), "{reply}");
     assert!(error.starts_with("mailbox full"), "{reply}");
 }
+
+#[tokio::test]
+async fn reading_a_file_or_opening_a_socket_not_granted_is_refused() {
+    let _one = SERIAL.lock().await;
+    let tree = root("max_restarts = 1000\nmax_seconds = 1")
+        .worker("s", "timeout_ms = 1000")
+        .worker_of("h", "g", "");
+    let components = [
+        ("probe", support::probe()),
+        ("g", arbor_guest_artifacts::GRANTS_PROBE),
+    ];
+    let h = Harness::start_with(&components, tree.text()).await;
+    let attack = async {
+        let file = h.call("h", "read /etc/passwd").await;
+        let socket = h.call("h", "connect 127.0.0.1:9").await;
+        (file, socket)
+    };
+    let (file, socket) = under_siege(&h, attack).await;
+    assert!(matches!(file, Err(CallError::Rejected(_))), "{file:?}");
+    let Err(CallError::Rejected(why)) = socket else {
+        panic!("{socket:?}")
+    };
+    assert!(why.contains("access-denied"), "{why}");
+}

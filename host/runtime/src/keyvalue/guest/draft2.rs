@@ -32,59 +32,10 @@ mod generated {
 
 use generated::wasi::keyvalue::{atomics, batch, store};
 
-pub(super) fn add_to_linker(linker: &mut Linker<ChildState>) -> wasmtime::Result<()> {
-    store::add_to_linker::<ChildState, HasSelf<ChildState>>(linker, |s| s)?;
-    atomics::add_to_linker::<ChildState, HasSelf<ChildState>>(linker, |s| s)?;
-    batch::add_to_linker::<ChildState, HasSelf<ChildState>>(linker, |s| s)?;
-    Ok(())
-}
-
-impl From<Refusal> for store::Error {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::AccessDenied => store::Error::AccessDenied,
-            Refusal::Other(text) => store::Error::Other(text),
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, store::Error>;
-
-impl store::Host for ChildState {
-    async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>> {
-        Ok(self.open_bucket(identifier)?)
-    }
-}
+draft_common!();
 
 impl store::HostBucket for ChildState {
-    async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>> {
-        match self.kv(&bucket, |bucket| Op::Get { bucket, key }).await? {
-            Answer::Value(value) => Ok(value),
-            other => Ok(unexpected(other)?),
-        }
-    }
-
-    async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<()> {
-        self.kv(&bucket, |bucket| Op::Set { bucket, key, value })
-            .await?;
-        Ok(())
-    }
-
-    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<()> {
-        self.kv(&bucket, |bucket| Op::Delete { bucket, key })
-            .await?;
-        Ok(())
-    }
-
-    async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool> {
-        match self
-            .kv(&bucket, |bucket| Op::Exists { bucket, key })
-            .await?
-        {
-            Answer::Bool(found) => Ok(found),
-            other => Ok(unexpected(other)?),
-        }
-    }
+    bucket_methods!();
 
     async fn list_keys(
         &mut self,
@@ -106,10 +57,6 @@ impl store::HostBucket for ChildState {
             }),
             other => Ok(unexpected(other)?),
         }
-    }
-
-    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
-        self.drop_bucket(bucket)
     }
 }
 
@@ -180,22 +127,5 @@ impl batch::Host for ChildState {
         }
     }
 
-    async fn set_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key_values: Vec<(String, Vec<u8>)>,
-    ) -> Result<()> {
-        let op = |bucket| Op::SetMany {
-            bucket,
-            pairs: key_values,
-        };
-        self.kv(&bucket, op).await?;
-        Ok(())
-    }
-
-    async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<()> {
-        self.kv(&bucket, |bucket| Op::DeleteMany { bucket, keys })
-            .await?;
-        Ok(())
-    }
+    batch_writes!();
 }
