@@ -93,6 +93,10 @@ enum CtlCommand {
         #[command(flatten)]
         grants: Box<crate::grant_args::GrantArgs>,
     },
+    /// Kill child NAME (a name or a path) as if it had crashed, OTP's
+    /// `exit(Pid, kill)`: no `terminate`, exit reason `killed`, and its
+    /// supervisor restarts it, or not, as after any crash.
+    Crash { name: String },
     /// Stop child NAME of supervisor SUP.
     StopChild { supervisor: String, name: String },
     /// Start the stopped child NAME of supervisor SUP again.
@@ -361,6 +365,7 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 },
                 Format::Plain,
             ),
+            CtlCommand::Crash { name } => (Request::Crash { name }, Format::Plain),
             CtlCommand::StopChild { supervisor, name } => {
                 (Request::StopChild { supervisor, name }, Format::Plain)
             }

@@ -102,6 +102,13 @@ pub enum Request {
         /// The child.
         name: String,
     },
+    /// Kill a running child as if it had crashed (OTP's `exit(Pid,
+    /// kill)`): its supervisor restarts it, or not, as after any crash.
+    /// Answers `null` once the kill is sent.
+    Crash {
+        /// The child (name or path).
+        name: String,
+    },
     /// Start a stopped child again; answers as `StartChild`.
     RestartChild {
         /// The supervisor.
@@ -795,6 +802,10 @@ async fn handle(
                 Err(e) => Response::err(e),
             }
         }
+        Request::Crash { name } => match node.crash_child(&name).await {
+            Ok(()) => Response::ok(Value::Null),
+            Err(e) => Response::err(e),
+        },
         Request::StopChild { supervisor, name } => {
             match node.terminate_child(&supervisor, &name).await {
                 Ok(()) => Response::ok(Value::Null),

@@ -113,6 +113,14 @@ pub enum CommandError {
     /// The supervisor refused.
     #[error(transparent)]
     Child(#[from] ChildCommandError),
+    /// No child of that name anywhere in the tree.
+    #[error("no child named {0:?} in the tree")]
+    NoSuchChild(String),
+    /// `crash` of the root, which no supervisor would restart.
+    #[error(
+        "{0:?} is the root: no supervisor would restart it (arbor ctl shutdown stops the host)"
+    )]
+    Root(String),
 }
 
 /// Why [`NodeHandle::why`] could not answer.
@@ -564,6 +572,33 @@ impl NodeHandle {
             child: child.link(),
             supervisors: ancestors.iter().rev().map(|v| v.link()).collect(),
         })
+    }
+
+    /// Kills the running child `name` (a name or a path; a worker or a
+    /// nested supervisor) as if it had crashed, OTP's `exit(Pid, kill)`:
+    /// its instance is dropped without `terminate`, it exits `killed`, and
+    /// its supervisor decides as on any crash (restart type, strategy,
+    /// intensity; a temporary child is not restarted). Returns once the
+    /// kill is sent, before the decision is carried out: the event stream
+    /// and "why" ([`Self::why`]) tell what followed.
+    pub async fn crash_child(&self, name: &str) -> Result<(), CommandError> {
+        let name = crate::vocab::last_name(name);
+        if name == &*self.root_name {
+            return Err(CommandError::Root(name.to_string()));
+        }
+        let registry = &self.shared.registry;
+        let root = self.supervisor(&self.root_name)?.published;
+        let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
+        let mut ancestors = Vec::new();
+        root.find(name, &lookup, &mut ancestors)
+            .ok_or_else(|| CommandError::NoSuchChild(name.to_string()))?;
+        let supervisor = ancestors
+            .last()
+            .map_or_else(|| self.root_name.to_string(), |v| v.name.clone());
+        let child = name.to_string();
+        Ok(self
+            .ask(&supervisor, |tx| SupervisorCommand::CrashChild(child, tx))
+            .await??)
     }
 
     /// Adds a child (a worker, or a whole supervisor with its subtree) at

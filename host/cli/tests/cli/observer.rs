@@ -140,6 +140,45 @@ fn the_page_loads_and_its_event_stream_shows_a_crash_made_through_ctl_within_a_s
     host.wait();
 }
 
+/// Polls `done` for [`PATIENCE`].
+fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn ctl_crash_kills_a_child_its_supervisor_restarts_it_and_why_names_both() {
+    let dir = scratch("ctl-crash");
+    let host = Running::start(&dir, SIMPLE);
+    assert_eq!(stdout(&host.ctl(&["call", "b", "count"])), "1");
+    let out = host.ctl(&["crash", "b"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "ok\n");
+    // Only b can be at generation 2.
+    let restarted = wait_until(|| stdout(&host.ctl(&["tree"])).contains("running, generation 2"));
+    assert!(restarted, "{}", stdout(&host.ctl(&["tree"])));
+    assert_eq!(stdout(&host.ctl(&["call", "b", "count"])), "1", "fresh");
+    let why = stdout(&host.ctl(&["why", "b"]));
+    assert!(why.contains("exited: killed (crashed on request)"), "{why}");
+    assert!(why.contains("root (one_for_one) decided: restart"), "{why}");
+    for (name, error) in [
+        ("ghost", "no child named \"ghost\" in the tree"),
+        ("root", "\"root\" is the root"),
+    ] {
+        let out = host.ctl(&["crash", name]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(error), "{}", stderr(&out));
+    }
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
+}
+
 fn post_action(address: SocketAddr, host: &str, extra: &str, body: &str) -> (u16, String) {
     http(
         address,
@@ -190,6 +229,11 @@ fn actions_are_refused_without_the_token_from_another_origin_or_host_and_when_of
     assert_eq!(status, 200, "{body}");
     let tree = stdout(&host.ctl(&["tree"]));
     assert!(tree.contains("permanent, stopped, generation 1"), "{tree}");
+    let crash = r#"{"cmd":"crash","name":"root/b"}"#;
+    let (status, body) = post_action(address, &me, &format!("{auth}{origin}"), crash);
+    assert_eq!(status, 200, "{body}");
+    let restarted = wait_until(|| stdout(&host.ctl(&["tree"])).contains("running, generation 2"));
+    assert!(restarted, "the crash action restarts b");
     assert!(host.ctl(&["shutdown"]).status.success());
     host.wait();
 

@@ -1,4 +1,4 @@
-//! The page's actions (stop, restart or start a child, swap): off unless
+//! The page's actions (crash, stop, restart or start a child, swap): off unless
 //! the host was started with `--observe-actions`, and then allowed only to
 //! a request that carries the token printed at start, names this server in
 //! `Host` (a page of another site reaching it through DNS rebinding names
@@ -100,6 +100,7 @@ impl ActionGuard {
         match request {
             Request::StopChild { .. }
             | Request::RestartChild { .. }
+            | Request::Crash { .. }
             | Request::StartChild { .. }
             | Request::Swap(_) => Ok(request),
             other => Err(Refused::NotAnAction(format!("{other:?}"))),

@@ -37,6 +37,10 @@ use crate::supervisor::protocol::{
 use crate::supervisor::state::{Decision, Rules, SupervisorState};
 use crate::vocab::{ChildId, ExitReason, SupervisorStop};
 
+/// The detail of an exit made by `arbor ctl crash`, the page's crash action or
+/// [`crate::NodeHandle::crash_child`].
+pub(crate) const CRASHED_ON_REQUEST: &str = "crashed on request";
+
 /// Everything a supervisor task needs to start.
 pub(crate) struct Launch {
     pub shared: Arc<Shared>,
@@ -305,15 +309,18 @@ impl Supervisor {
     }
 
     /// A child exited by itself. `Some` means this supervisor exits too.
-    async fn on_exit(&mut self, exit: ChildExit) -> Option<Outcome> {
+    async fn on_exit(&mut self, mut exit: ChildExit) -> Option<Outcome> {
         let id = exit.id;
-        let current = self
+        let Some(live) = self
             .places
             .get(id)
             .and_then(|p| p.live.as_ref())
-            .is_some_and(|live| live.generation == exit.generation);
-        if !current {
+            .filter(|live| live.generation == exit.generation)
+        else {
             return None; // from an instance already replaced or removed
+        };
+        if live.crashed_on_request && exit.reason == ExitReason::Killed && exit.detail.is_none() {
+            exit.detail = Some(CRASHED_ON_REQUEST.to_string());
         }
         let reason = exit.reason;
         let facts = ExitFacts {

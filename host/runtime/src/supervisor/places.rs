@@ -35,6 +35,8 @@ pub(crate) struct Live {
     pub supervisor: Option<SupervisorRef>,
     /// A worker's task, for hot swaps.
     pub swaps: Option<Arc<SwapInbox>>,
+    /// It was killed on request (`arbor ctl crash`): its exit says so.
+    pub crashed_on_request: bool,
 }
 
 /// One child's place in the supervisor.
@@ -291,6 +293,7 @@ impl Places {
                 signal,
                 supervisor: None,
                 swaps,
+                crashed_on_request: false,
             });
         }
     }

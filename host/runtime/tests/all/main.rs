@@ -13,6 +13,7 @@ mod children;
 mod conformance;
 mod contract_0_2_0;
 mod contract_0_2_1;
+mod crash;
 mod dynamic;
 mod fast_traps;
 mod fuzz;

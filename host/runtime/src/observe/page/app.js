@@ -271,6 +271,7 @@ function actions(n) {
   const sup = state.parent.get(n.path);
   if (sup) {
     const child = { supervisor: sup, name: name(n.path) };
+    button("crash", () => ({ cmd: "crash", name: n.path }));
     button("stop", () => ({ cmd: "stop_child", ...child }));
     button("restart", () => ({ cmd: "restart_child", ...child }));
   }
