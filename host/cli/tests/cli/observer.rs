@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::commands::{Running, SIMPLE, arbor, scratch, stderr, stdout};
 use crate::support::{PATIENCE, tree};
 
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
@@ -16,13 +16,22 @@ fn free_port() -> SocketAddr {
 /// Starts a host observed on a free port; with `actions`, also returns the
 /// token it printed.
 fn observed(dir: &std::path::Path, actions: bool) -> (Running, SocketAddr, Option<String>) {
+    observed_tree(dir, &tree(SIMPLE), actions)
+}
+
+/// [`observed`] running the tree file `text`.
+pub(crate) fn observed_tree(
+    dir: &std::path::Path,
+    text: &str,
+    actions: bool,
+) -> (Running, SocketAddr, Option<String>) {
     let address = free_port();
     let address_text = address.to_string();
     let mut extra = vec!["--observe", &address_text];
     if actions {
         extra.push("--observe-actions");
     }
-    let mut host = Running::start_text(dir, &tree(SIMPLE), arbor(), &extra);
+    let mut host = Running::start_text(dir, text, arbor(), &extra);
     let mut lines = BufReader::new(host.child.stderr.take().unwrap()).lines();
     let mut token = None;
     for line in lines.by_ref() {
@@ -250,28 +259,5 @@ fn actions_are_refused_without_the_token_from_another_origin_or_host_and_when_of
     assert!(body.contains("--observe-actions"), "{body}");
     let out = host.ctl(&["shutdown"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    host.wait();
-}
-
-#[test]
-fn the_page_script_shows_the_tree_a_crash_made_through_ctl_within_a_second_and_its_why() {
-    let dir = scratch("observe-script");
-    let (host, address, _) = observed(&dir, false);
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("node")
-        .arg(manifest.join("tests/cli/page_smoke.mjs"))
-        .arg(manifest.join("../runtime/src/observe/page/app.js"))
-        .arg(format!("http://{address}"))
-        .arg(env!("CARGO_BIN_EXE_arbor"))
-        .arg(dir.join("arbor.sock"))
-        .output()
-        .expect("node runs (the README's prerequisites include npm, and so node)");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(host.ctl(&["shutdown"]).status.success());
     host.wait();
 }
