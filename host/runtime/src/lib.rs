@@ -27,6 +27,7 @@ pub mod guest_log;
 mod host_api;
 pub mod http;
 pub mod keyvalue;
+mod limits;
 pub mod mailbox;
 pub mod node;
 pub mod observe;

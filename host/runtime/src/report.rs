@@ -39,6 +39,10 @@ pub struct NodeReport {
     /// first.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub messages: Option<u64>,
+    /// The linear memory a worker's live instance holds now, in bytes (0
+    /// while it is not running; absent for supervisors).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub memory: Option<u64>,
     /// Messages queued for a worker now (the observer's snapshot only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mailbox: Option<u64>,

@@ -86,11 +86,12 @@ const expected = ["shop", "shop/frontdesk", "shop/payments", "shop/payments/ledg
   "shop/sessions/s1"];
 if (JSON.stringify(paths) !== JSON.stringify(expected)) fail(`rows: ${paths}`);
 const shop = await evaluate(rowText("shop"));
-if (!shop.includes("one_for_one supervisor")) fail(`shop's row: ${shop}`);
+if (!shop.includes("one_for_one permanent running")) fail(`shop's row: ${shop}`);
 const payments = await evaluate(rowText("shop/payments"));
-if (!payments.includes("one_for_all supervisor") || !payments.includes("0/3 in 5s")) fail(`payments' row: ${payments}`);
+if (!/one_for_all permanent running 1 0 · 0\/3 in 5s [\d.]+ [KM]iB/.test(payments)) fail(`payments' row: ${payments}`);
 const gateway = await evaluate(rowText("shop/payments/gateway"));
-if (!/probe@\w{8} permanent running 1 0 0/.test(gateway)) fail(`gateway's row: ${gateway}`);
+// Its memory too: the linear memory its instance holds.
+if (!/probe@\w{8} permanent running 1 0 [\d.]+ [KM]iB 0 0/.test(gateway)) fail(`gateway's row: ${gateway}`);
 await until("the live stream", `document.getElementById("status").textContent === "live"`, 5_000);
 
 // A crash made through `arbor ctl` shows within a second: the row flashes

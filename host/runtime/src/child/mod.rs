@@ -34,6 +34,7 @@ use crate::grants::sandbox::Sandbox;
 use crate::host_api::ChildState;
 use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver, Reply};
+use crate::observe::stats::MemoryGauge;
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::inspect::PlaceView;
@@ -123,7 +124,9 @@ fn instantiate_failure(error: &wasmtime::Error) -> String {
 /// Builds a fresh `Store`, instantiates the component and runs `init`
 /// (and `restore`, when a rolled-back swap left state to restore). An
 /// `init` that answers `ignore` is not a failure: its instance is dropped
-/// here, before anything can reach it.
+/// here, before anything can reach it. The linear memory of its instance
+/// is counted on `memory`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn start(
     engine: &Engine,
     component: &Arc<LoadedComponent>,
@@ -132,6 +135,7 @@ pub(crate) async fn start(
     router: Arc<dyn Router>,
     keyvalue: Option<KvGrant>,
     restore: Option<Restore>,
+    memory: &Arc<MemoryGauge>,
 ) -> Result<Started, Failure> {
     // A granted child's directories are opened once per start; a child
     // without grants has no sandbox and pays nothing for one.
@@ -151,6 +155,7 @@ pub(crate) async fn start(
                 router.clone(),
                 keyvalue.clone(),
                 sandbox.clone(),
+                memory.clone(),
             )
         };
         let mut instance = instantiate(engine, component, state).await?;

@@ -8,7 +8,8 @@
 //!
 //! Series are per supervisor and component (see [`super::stats`] for why);
 //! gauges of the live tree (children by state, mailbox depth) are summed
-//! over the same groups when scraped, from what supervisors publish.
+//! over the same groups when scraped, from what supervisors publish; the
+//! memory gauge is kept summed as instances grow and go.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -249,6 +250,20 @@ pub fn render(node: &NodeHandle) -> String {
     for ((sup, component), (_, max)) in &live.mailbox {
         let l = labels(&[("supervisor", sup), ("component", component)]);
         let _ = writeln!(out, "arbor_mailbox_messages_max{l} {max}");
+    }
+    family(
+        &mut out,
+        "arbor_memory_bytes",
+        "gauge",
+        "Linear memory held now by a supervisor's live instances of one component.",
+    );
+    for ((sup, component), g) in &groups {
+        let l = labels(&[("supervisor", sup), ("component", component)]);
+        let _ = writeln!(
+            out,
+            "arbor_memory_bytes{l} {}",
+            g.memory.load(Ordering::Relaxed)
+        );
     }
 
     if let Some(usage) = node.instances() {

@@ -90,6 +90,8 @@ pub struct GroupStats {
     exits: [AtomicU64; EXIT_REASONS.len()],
     /// How long `handle` took.
     pub latency: Histogram,
+    /// Linear memory its workers' live instances hold now, in bytes.
+    pub memory: AtomicU64,
 }
 
 impl GroupStats {
@@ -101,6 +103,47 @@ impl GroupStats {
     /// Exits so far with `reason`.
     pub fn exits(&self, reason: ExitReason) -> u64 {
         self.exits[reason_index(reason)].load(Ordering::Relaxed)
+    }
+}
+
+/// The linear memory one child's live instances hold, in bytes, kept by
+/// their stores' limiters ([`crate::limits`]) as memories are made, grow
+/// and are dropped; each change is also added to its group's total, so
+/// `/metrics` sums nothing when read.
+#[derive(Debug, Default)]
+pub struct MemoryGauge {
+    bytes: AtomicU64,
+    group: Option<Arc<GroupStats>>,
+}
+
+impl MemoryGauge {
+    /// A gauge at zero, adding to `group`'s total too, when there is one.
+    pub fn new(group: Option<Arc<GroupStats>>) -> Self {
+        MemoryGauge {
+            bytes: AtomicU64::new(0),
+            group,
+        }
+    }
+
+    /// A memory was made or grew by `bytes`.
+    pub fn grew(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(group) = &self.group {
+            group.memory.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// An instance holding `bytes` was dropped.
+    pub fn freed(&self, bytes: u64) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        if let Some(group) = &self.group {
+            group.memory.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// What the child's live instances hold now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -180,5 +223,21 @@ mod tests {
         assert_eq!(table.groups().len(), 1);
         table.group("root/pool", "other");
         assert_eq!(table.groups().len(), 2);
+    }
+
+    #[test]
+    fn a_memory_gauge_adds_to_its_group_and_gives_back_what_is_freed() {
+        let table = StatsTable::default();
+        let group = table.group("root", "probe");
+        let a = MemoryGauge::new(Some(group.clone()));
+        let b = MemoryGauge::new(Some(group.clone()));
+        a.grew(1 << 16);
+        a.grew(2 << 16);
+        b.grew(1 << 16);
+        assert_eq!(a.bytes(), 3 << 16);
+        assert_eq!(group.memory.load(Ordering::Relaxed), 4 << 16);
+        a.freed(3 << 16);
+        assert_eq!(a.bytes(), 0);
+        assert_eq!(group.memory.load(Ordering::Relaxed), 1 << 16);
     }
 }

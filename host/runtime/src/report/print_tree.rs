@@ -113,6 +113,7 @@ mod tests {
             generation: 1,
             restarts: 0,
             messages: None,
+            memory: None,
             mailbox: None,
             intensity: None,
             children,

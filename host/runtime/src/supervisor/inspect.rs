@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::engine::LoadedComponent;
-use crate::observe::stats::GroupStats;
+use crate::observe::stats::{GroupStats, MemoryGauge};
 use crate::observe::why::{History, Link};
 use crate::report::{ChildCounts, IntensityReport, NodeReport};
 use crate::vocab::{ChildId, ChildStatus, RestartType};
@@ -49,6 +49,9 @@ pub(crate) struct PlaceView {
     /// A worker's group in [`crate::observe::stats`]: its supervisor and
     /// component.
     group: Option<Arc<GroupStats>>,
+    /// The linear memory its live instances hold (counted by their
+    /// stores' limiters, [`crate::limits`]).
+    pub memory: Arc<MemoryGauge>,
     /// Its last exits and the decisions on them ([`crate::observe::why`]).
     pub history: History,
 }
@@ -65,12 +68,14 @@ impl PlaceView {
             version: Mutex::new(None),
             handled: AtomicU64::new(0),
             group: None,
+            memory: Arc::new(MemoryGauge::default()),
             history: History::default(),
         }
     }
 
     /// The same view, counting into `group`.
     pub fn with_group(mut self, group: Arc<GroupStats>) -> Self {
+        self.memory = Arc::new(MemoryGauge::new(Some(group.clone())));
         self.group = Some(group);
         self
     }
@@ -183,6 +188,7 @@ impl PlaceView {
             generation,
             restarts: generation.saturating_sub(1),
             messages: Some(self.handled()).filter(|&n| n > 0),
+            memory: (!self.supervisor).then(|| self.memory.bytes()),
             mailbox: None,
             intensity: None,
             children: Vec::new(),

@@ -217,6 +217,7 @@ impl Supervisor {
             shared.router.clone(),
             crate::keyvalue::KvGrant::new(&shared.keyvalue, &worker.keyvalue),
             restore,
+            &place.view.memory,
         )
         .await?;
         let instance = match started {

@@ -316,3 +316,63 @@ async fn why_names_the_sibling_crash_the_message_and_the_one_for_all_decision() 
     ));
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_worker_shows_the_linear_memory_it_holds_and_metrics_sum_it_per_group() {
+    let tree = parse(root("").worker("a", "").worker("b", "").text());
+    let sink = EventSink::new();
+    let mut events = sink.subscribe();
+    let node = Node::start(
+        &tree,
+        NodeOptions {
+            events: sink,
+            threads: 1,
+            cache: user_cache(),
+            ..NodeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let memory = |tree: &arbor::NodeReport, i: usize| tree.children[i].memory.unwrap();
+    let tree = node.tree().await.unwrap();
+    let fresh = memory(&tree, 0);
+    assert!(
+        fresh >= 1 << 16,
+        "a running probe holds its memory: {fresh}"
+    );
+    assert_eq!(fresh % (1 << 16), 0, "whole wasm pages");
+    assert_eq!(memory(&tree, 1), fresh, "the same component, fresh");
+    assert_eq!(tree.memory, None, "a supervisor holds no memory of its own");
+
+    let group = |text: &str| parse_metrics(text)[r#"arbor_memory_bytes{supervisor="root",component="probe"}"#];
+    let text = arbor::observe::metrics::render(&node.handle());
+    assert_eq!(group(&text), (2 * fresh) as f64, "{text}");
+
+    node.call("a", b"grow 3".to_vec()).await.unwrap();
+    let grown = memory(&node.tree().await.unwrap(), 0);
+    assert!(grown >= fresh + (3 << 20), "{fresh} -> {grown}");
+    let text = arbor::observe::metrics::render(&node.handle());
+    assert_eq!(group(&text), (grown + fresh) as f64);
+
+    // A crash drops the grown instance; its successor starts fresh.
+    assert!(node.call("a", b"crash".to_vec()).await.is_err());
+    wait_restart(&mut events, "root/a").await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    // The dead instance is dropped just after the restart (`drop_later`).
+    while memory(&node.tree().await.unwrap(), 0) != fresh {
+        assert!(tokio::time::Instant::now() < deadline, "given back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let text = arbor::observe::metrics::render(&node.handle());
+    assert_eq!(group(&text), (2 * fresh) as f64);
+
+    node.terminate_child("root", "b").await.unwrap();
+    while memory(&node.tree().await.unwrap(), 1) != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a stopped child holds nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node.shutdown().await;
+}

@@ -2,14 +2,17 @@
 // the numbered event stream /api/events (a gap in the numbers, as after a
 // reconnect, refetches the snapshot). Updates are applied in batches; the
 // tree is one virtualised list (only the rows in view exist), so a tree of
-// 10,000 children stays responsive. It reads the host's API only: nothing
-// here reaches a guest.
+// 10,000 children stays responsive. Gauges no event carries (memory,
+// mailbox depth, messages handled) come with the snapshot, fetched again
+// every few seconds while the page is in view. It reads the host's API
+// only: nothing here reaches a guest.
 "use strict";
 
 const ROW = 22;              // px, as --row in style.css
 const BATCH_MS = 100;        // events are applied at most this often
 const COLLAPSE_OVER = 200;   // supervisors with more children start collapsed
 const RECENT = 200;          // events kept in the panel
+const GAUGES_MS = 5000;      // the snapshot is fetched again this often
 
 const state = {
   seq: 0, tree: null, byPath: new Map(), parent: new Map(),
@@ -19,6 +22,8 @@ const state = {
 };
 const $ = (id) => document.getElementById(id);
 
+// Indexes the tree by path; returns the memory its workers hold, which a
+// supervisor shows as its own.
 function index(node, parent) {
   state.byPath.set(node.path, node);
   state.parent.set(node.path, parent);
@@ -27,7 +32,10 @@ function index(node, parent) {
     state.seenSups.add(node.path);
     if (kids.length > COLLAPSE_OVER) state.collapsed.add(node.path);
   }
-  for (const c of kids) index(c, node.path);
+  let memory = node.memory || 0;
+  for (const c of kids) memory += index(c, node.path);
+  if (node.strategy) node.memory = memory;
+  return memory;
 }
 
 async function refetch() {
@@ -42,7 +50,7 @@ async function refetch() {
       index(snap.tree, null);
       state.recent = snap.recent.slice().reverse();
       flatten(); renderRows(); renderEvents(); renderSummary();
-      if (state.selected) showDetails(state.selected, false);
+      if (state.selected) showDetails(state.selected, true);
     } finally { state.refetching = null; }
   })();
   return state.refetching;
@@ -78,15 +86,24 @@ function flatten() {
 
 function name(path) { return path.slice(path.lastIndexOf("/") + 1); }
 
+function bytes(n) {
+  if (n === undefined || n === null) return "";
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024, u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
 function cells(n) {
   const sup = !!n.strategy;
-  const what = sup ? `${n.strategy} supervisor`
-    : `${n.component}@${(n.version || "").slice(0, 8)}`;
+  // The bold name says it is a supervisor; the details pane says it in full.
+  const what = sup ? n.strategy : `${n.component}@${(n.version || "").slice(0, 8)}`;
   let restarts = String(n.restarts);
   if (sup && n.intensity) {
     restarts = `${n.restarts} · ${n.intensity.restarts}/${n.intensity.max_restarts} in ${n.intensity.window_ms / 1000}s`;
   }
-  return [what, n.restart, n.state, n.generation, restarts,
+  return [what, n.restart, n.state, n.generation, restarts, bytes(n.memory),
     n.mailbox ?? "", n.messages ?? (sup ? "" : 0)];
 }
 
@@ -228,11 +245,12 @@ function field(rows) {
 
 function whyText(why) {
   const entry = (e) => {
-    let t = `at ${(e.t_us / 1e6).toFixed(3)}s: ${e.cause.path} (generation ${e.cause.generation}) exited: ${e.cause.reason}`;
+    // As `arbor ctl why` prints it.
+    let t = `  at ${(e.t_us / 1e6).toFixed(3)} s: ${e.cause.path} (generation ${e.cause.generation}) exited: ${e.cause.reason}`;
     if (e.cause.detail) t += ` (${e.cause.detail})`;
-    if (e.cause.message) t += `\n  while handling ${JSON.stringify(e.cause.message)}`;
+    if (e.cause.message) t += `\n    while handling ${JSON.stringify(e.cause.message)}`;
     const d = e.decision;
-    t += `\n  ${d.supervisor} (${d.strategy}) decided: ${d.action}`;
+    t += `\n    ${d.supervisor} (${d.strategy}) decided: ${d.action}`;
     if (d.stopped && d.stopped.length) t += `; stopped ${d.stopped.join(", ")}`;
     if (d.restarted && d.restarted.length) t += `; restarted ${d.restarted.join(", ")}`;
     t += `; ${d.restarts_in_window} of ${d.max_restarts} restarts in ${d.max_seconds} s`;
@@ -291,30 +309,42 @@ function actions(n) {
   return box;
 }
 
+// The details of `path` and its "why". `quiet` (an update, not a click)
+// keeps the pane where it shows the same child: only its fields are
+// replaced, so what was typed into the actions stays, and the old "why"
+// shows until the new one is in.
 async function showDetails(path, quiet) {
   state.selected = path;
   const n = state.byPath.get(path);
   const pane = $("details");
-  if (!n) { pane.replaceChildren(); return; }
-  const h = document.createElement("h2");
-  h.textContent = path;
-  const parts = [h, field([
+  if (!n) { pane.replaceChildren(); delete pane.dataset.path; return; }
+  const fields = field([
     ["kind", n.strategy ? `${n.strategy} supervisor` : "worker"],
     ["component", n.component], ["version", n.version], ["file", n.file],
     ["restart", n.restart], ["state", n.state], ["generation", n.generation],
     ["restarts", n.restarts],
     ["intensity", n.intensity && `${n.intensity.restarts} of ${n.intensity.max_restarts} restarts in ${n.intensity.window_ms / 1000} s (at its last decision)`],
+    ["memory", n.strategy ? `${bytes(n.memory)} (its workers' linear memory)` : `${bytes(n.memory)} of linear memory`],
     ["mailbox", n.mailbox], ["messages", n.messages],
     ["children", n.children && n.children.length],
-  ])];
-  const why = document.createElement("pre");
-  why.id = "why";
-  why.textContent = quiet && $("why") ? $("why").textContent : "loading why...";
-  const wh = document.createElement("h2"); wh.textContent = "why";
-  parts.push(wh, why);
-  if (state.actions) parts.push(actions(n));
-  pane.replaceChildren(...parts);
+  ]);
+  fields.id = "fields";
+  if (quiet && pane.dataset.path === path && $("fields")) {
+    $("fields").replaceWith(fields);
+  } else {
+    pane.dataset.path = path;
+    const h = document.createElement("h2");
+    h.textContent = path;
+    const why = document.createElement("pre");
+    why.id = "why";
+    why.textContent = "loading why...";
+    const wh = document.createElement("h2"); wh.textContent = "why";
+    const parts = [h, fields, wh, why];
+    if (state.actions) parts.push(actions(n));
+    pane.replaceChildren(...parts);
+  }
   renderRows();
+  const why = $("why");
   if (n.path === (state.tree && state.tree.path)) { why.textContent = "the root: started by the host"; return; }
   try {
     const res = await fetch(`/api/why?name=${encodeURIComponent(path)}`);
@@ -342,3 +372,4 @@ $("search").addEventListener("input", (ev) => {
 });
 
 refetch().then(connect);
+setInterval(() => { if (!document.hidden) refetch(); }, GAUGES_MS);
