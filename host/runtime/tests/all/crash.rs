@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use arbor::node::CommandError;
 use arbor::{ChildCommandError, EventKind, ExitReason};
 
-use crate::support::{Harness, compacts, root};
+use crate::support::{Harness, PATIENCE, compacts, root};
 
 #[tokio::test]
 async fn a_crashed_child_is_killed_without_terminate_and_its_one_for_all_supervisor_restarts_both()
@@ -125,8 +125,17 @@ async fn a_crashed_supervisor_kills_its_children_and_its_parent_restarts_it() {
     h.wait_event(EventKind::ChildStarted, "root/sub/w", None)
         .await;
     assert_eq!(h.call("w", "count").await.unwrap(), "1", "fresh");
-    let why = h.node.why("sub").unwrap();
-    assert_eq!(why.child.generation, 2);
+    // root publishes sub's generation once sub says it started, which is
+    // after sub's children's events.
+    let deadline = Instant::now() + PATIENCE;
+    let why = loop {
+        let why = h.node.why("sub").unwrap();
+        if why.child.generation == 2 {
+            break why;
+        }
+        assert!(Instant::now() < deadline, "sub restarted: {why}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(
         why.child.history[0].cause.detail.as_deref(),
         Some("crashed on request")
