@@ -10,6 +10,8 @@ use clap::Subcommand;
 use arbor::DeadLetterList;
 use arbor::allocator::InstanceUsage;
 use arbor::control::{ApplyCommand, CallReply, ControlClient, KvCommand, Request, SwapCommand};
+use arbor::observe::why::Why;
+use arbor::report::print_tree::Colour;
 use arbor::report::{ChildCounts, NodeReport};
 
 /// Arguments of `arbor ctl`.
@@ -39,11 +41,16 @@ enum KvSubcommand {
 
 #[derive(Subcommand)]
 enum CtlCommand {
-    /// Show the live tree: path, kind, restart type, state, generation, restarts.
+    /// Show the live tree as OTP's print_tree draws it: each child's name,
+    /// component version or strategy, restart type, state, generation and
+    /// restarts, under box-drawing lines.
     Tree {
-        /// Print JSON instead of text.
+        /// Print JSON instead of text (for scripts).
         #[arg(long)]
         json: bool,
+        /// Colours: on a terminal unless NO_COLOR is set (auto), always, never.
+        #[arg(long, value_name = "WHEN", default_value = "auto")]
+        color: ColorWhen,
     },
     /// Send MSG to worker NAME and print its reply: its bytes exactly, no
     /// newline added.
@@ -86,6 +93,10 @@ enum CtlCommand {
         #[command(flatten)]
         grants: Box<crate::grant_args::GrantArgs>,
     },
+    /// Kill child NAME (a name or a path) as if it had crashed, OTP's
+    /// `exit(Pid, kill)`: no `terminate`, exit reason `killed`, and its
+    /// supervisor restarts it, or not, as after any crash.
+    Crash { name: String },
     /// Stop child NAME of supervisor SUP.
     StopChild { supervisor: String, name: String },
     /// Start the stopped child NAME of supervisor SUP again.
@@ -136,6 +147,16 @@ enum CtlCommand {
         dry_run: bool,
         #[command(flatten)]
         how: SwapFlags,
+    },
+    /// Why child NAME is at its current generation: its last exits (reason,
+    /// detail, the message it was handling), its supervisor's decisions
+    /// (strategy, siblings stopped, restarts in the intensity window), and
+    /// those of the supervisors above it.
+    Why {
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the dead-letter store: messages that crashed a worker with
     /// `poison` `after` times in a row (of worker NAME only, when given).
@@ -192,12 +213,39 @@ impl SwapFlags {
     }
 }
 
+/// When `tree` colours its text.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorWhen {
+    /// When stdout is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    fn colour(self) -> Colour {
+        use std::io::IsTerminal;
+        let on = match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            // https://no-color.org: present and not empty turns colour off.
+            ColorWhen::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        if on { Colour::On } else { Colour::Off }
+    }
+}
+
 /// How to print a response, where the command offers a choice.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
     /// Text for people (for `call`: the reply's bytes as they are).
     Plain,
-    /// `tree --json`, `dead-letters --json`.
+    /// `tree` on a terminal.
+    Coloured,
+    /// `tree --json`, `why --json`, `dead-letters --json`.
     Json,
     /// `call --base64`, `redeliver --base64`.
     Base64,
@@ -252,7 +300,14 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot reach the host (is `arbor run` running with this --control path?)")?;
         let (request, format) = match args.command {
-            CtlCommand::Tree { json } => (Request::Tree, Format::json_if(json)),
+            CtlCommand::Tree { json: true, .. } => (Request::Tree, Format::Json),
+            CtlCommand::Tree { color, .. } => (
+                Request::Tree,
+                match color.colour() {
+                    Colour::On => Format::Coloured,
+                    Colour::Off => Format::Plain,
+                },
+            ),
             CtlCommand::Call {
                 name,
                 message,
@@ -310,6 +365,7 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 },
                 Format::Plain,
             ),
+            CtlCommand::Crash { name } => (Request::Crash { name }, Format::Plain),
             CtlCommand::StopChild { supervisor, name } => {
                 (Request::StopChild { supervisor, name }, Format::Plain)
             }
@@ -364,6 +420,7 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             CtlCommand::CountChildren { supervisor } => {
                 (Request::CountChildren { supervisor }, Format::Plain)
             }
+            CtlCommand::Why { name, json } => (Request::Why { name }, Format::json_if(json)),
             CtlCommand::Instances => (Request::Instances, Format::Plain),
             CtlCommand::Events => (Request::Events, Format::Plain),
             CtlCommand::Shutdown => (Request::Shutdown, Format::Plain),
@@ -383,10 +440,22 @@ fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             Request::Tree if format == Format::Json => {
                 emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
             }
+            Request::Why { .. } if format == Format::Json => {
+                emit_line(&mut out, serde_json::to_string_pretty(&value)?)?
+            }
+            Request::Why { .. } => {
+                let why: Why = serde_json::from_value(value).context("bad answer")?;
+                emit(&mut out, why.to_string().as_bytes())?;
+            }
             Request::Tree => {
                 let report: NodeReport =
                     serde_json::from_value(value).context("bad tree report")?;
-                emit(&mut out, report.render().as_bytes())?;
+                let colour = if format == Format::Coloured {
+                    Colour::On
+                } else {
+                    Colour::Off
+                };
+                emit(&mut out, report.render_with(colour).as_bytes())?;
             }
             Request::DeadLetters { .. } if format == Format::Json => {
                 emit_line(&mut out, serde_json::to_string_pretty(&value)?)?

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use arbor::control::ControlServer;
+use arbor::observe::server::ObserveServer;
 use arbor::{EventSink, Node, NodeOptions, RootExit, SupervisorStop, TreeSpec};
 
 /// Arguments of `arbor run`.
@@ -32,6 +34,28 @@ pub struct RunArgs {
     /// changed tree file is applied as `arbor ctl apply` does.
     #[arg(long)]
     watch: bool,
+    /// Serve the observer (the live tree page, `/metrics`, the JSON API)
+    /// on ADDR: `127.0.0.1:PORT`, or a bare PORT on the loopback address.
+    #[arg(long, value_name = "ADDR", value_parser = parse_observe)]
+    observe: Option<SocketAddr>,
+    /// Let the observer's page stop, restart and start children and swap
+    /// them; each action needs the token printed at start.
+    #[arg(long, requires = "observe")]
+    observe_actions: bool,
+}
+
+fn actions_on(observe: &Option<(SocketAddr, bool)>) -> bool {
+    observe.is_some_and(|(_, actions)| actions)
+}
+
+/// `--observe`: an address, or a port on the loopback address (the
+/// observer is for this machine unless an address says otherwise).
+fn parse_observe(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an address (e.g. 127.0.0.1:9000) or a port"))
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -56,12 +80,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(threads) = args.threads {
         options.threads = threads.max(1);
     }
+    options.observe = args.observe.is_some();
     let control = args.control.unwrap_or_else(super::default_control_path);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(tree, options, control, args.watch))
+    let observe = args.observe.map(|address| (address, args.observe_actions));
+    runtime.block_on(serve(tree, options, control, args.watch, observe))
 }
 
 async fn serve(
@@ -69,12 +95,21 @@ async fn serve(
     options: NodeOptions,
     control: PathBuf,
     watch: bool,
+    observe: Option<(SocketAddr, bool)>,
 ) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let server = ControlServer::bind(&control)
         .await
         .context("cannot open the control socket")?;
+    let observer = match observe {
+        Some((address, actions)) => Some(
+            ObserveServer::bind(address, actions)
+                .await
+                .context("cannot start the observer")?,
+        ),
+        None => None,
+    };
     let node = Arc::new(
         Node::start(&tree, options)
             .await
@@ -92,6 +127,19 @@ async fn serve(
         server.path().display(),
         server.path().display()
     );
+    let observing = observer.map(|observer| {
+        eprintln!(
+            "arbor: observer on http://{}/ (metrics at /metrics)",
+            observer.address()
+        );
+        if actions_on(&observe) {
+            eprintln!(
+                "arbor: observer actions are on; their token: {}",
+                observer.token()
+            );
+        }
+        tokio::spawn(observer.serve(node.handle()))
+    });
     if watching.is_some() {
         eprintln!(
             "arbor: watching {} and its components: a change is swapped in or applied",
@@ -115,6 +163,9 @@ async fn serve(
         None => node.wait().await,
     };
     drop(watching);
+    if let Some(observing) = observing {
+        observing.abort();
+    }
     node.events().flush();
     serving.abort();
     let _ = serving.await; // drops the server, which removes the socket file

@@ -356,6 +356,57 @@ async fn calls(n: usize) {
     node.shutdown().await;
 }
 
+/// Call throughput of a host with the observer on (counting every message,
+/// its HTTP server listening, no page open) against one without, in
+/// alternating rounds so both see the same machine noise.
+async fn observed_calls(n: usize, rounds: usize) {
+    let start = |observe: bool| async move {
+        Node::start(
+            &tree(&format!("{ROOT}{}", workers(1))),
+            NodeOptions {
+                threads: 2,
+                observe,
+                cache: CompileCache::user_default(|name| std::env::var_os(name)),
+                ..NodeOptions::default()
+            },
+        )
+        .await
+        .expect("starts")
+    };
+    let plain = start(false).await;
+    let observed = start(true).await;
+    let server = arbor::observe::server::ObserveServer::bind("127.0.0.1:0".parse().unwrap(), false)
+        .await
+        .expect("the observer binds");
+    let serving = tokio::spawn(server.serve(observed.handle()));
+    let rate = |node: &Node| {
+        node.spawn_near("root", move |node| async move { ping_rate(&node, n).await })
+            .expect("root runs")
+    };
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        off.push(rate(&plain).await.expect("bench task"));
+        on.push(rate(&observed).await.expect("bench task"));
+    }
+    let (off, on) = (median(&mut off), median(&mut on));
+    metric(
+        "call_observer_off_per_s",
+        off,
+        "/s",
+        "call round trips (spawn_near), observer off (median of rounds)",
+    );
+    metric(
+        "call_observer_on_per_s",
+        on,
+        "/s",
+        "the same with --observe: every message counted, server listening, no page open",
+    );
+    metric("call_observer_ratio", on / off, "x", "observer on / off");
+    serving.abort();
+    plain.shutdown().await;
+    observed.shutdown().await;
+}
+
 async fn start_children(n: usize, allocation: Option<Allocation>) {
     let body =
         "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n";
@@ -582,6 +633,9 @@ fn main() {
         }
         if wanted("call") {
             calls(scale(100_000, 500)).await;
+        }
+        if wanted("observe") {
+            observed_calls(scale(100_000, 200), scale(7, 1)).await;
         }
         if wanted("start_child") {
             start_children(scale(5_000, 100), None).await;

@@ -102,6 +102,13 @@ pub enum Request {
         /// The child.
         name: String,
     },
+    /// Kill a running child as if it had crashed (OTP's `exit(Pid,
+    /// kill)`): its supervisor restarts it, or not, as after any crash.
+    /// Answers `null` once the kill is sent.
+    Crash {
+        /// The child (name or path).
+        name: String,
+    },
     /// Start a stopped child again; answers as `StartChild`.
     RestartChild {
         /// The supervisor.
@@ -120,6 +127,12 @@ pub enum Request {
     /// Read or write the host's key-value store, as the guests do
     /// (`arbor ctl kv`).
     Kv(KvCommand),
+    /// Why a child is at its current generation: its last exits, the
+    /// decisions on them, and its supervisors' (an [`crate::observe::why::Why`]).
+    Why {
+        /// The child (name or path).
+        name: String,
+    },
     /// The dead-letter store: a [`crate::dead_letters::DeadLetterList`]
     /// of every worker's letters, or of `name`'s (a name or a path).
     DeadLetters {
@@ -650,7 +663,7 @@ fn started(outcome: StartOutcome) -> Response {
 }
 
 /// `arbor ctl kv`: one operation on the host's store.
-async fn kv(node: &Node, command: KvCommand) -> Response {
+async fn kv(node: &NodeHandle, command: KvCommand) -> Response {
     let store = node.keyvalue();
     let failed = |e: crate::keyvalue::KvError| Response::err(e);
     match command {
@@ -674,7 +687,21 @@ async fn kv(node: &Node, command: KvCommand) -> Response {
     }
 }
 
-async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<()>) -> Response {
+/// Carries out `request` as the control socket does for `arbor ctl`: the
+/// observer's actions take this path. `events` and `shutdown` belong to the
+/// socket and are refused here.
+pub async fn carry_out(node: &NodeHandle, request: Request) -> Response {
+    match request {
+        Request::Events | Request::Shutdown => Response::err("not available here"),
+        request => handle(node, request, &mpsc::unbounded_channel().0).await,
+    }
+}
+
+async fn handle(
+    node: &NodeHandle,
+    request: Request,
+    shutdown: &mpsc::UnboundedSender<()>,
+) -> Response {
     use serde_json::Value;
     match request {
         Request::Tree => match node.tree().await {
@@ -775,6 +802,10 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
                 Err(e) => Response::err(e),
             }
         }
+        Request::Crash { name } => match node.crash_child(&name).await {
+            Ok(()) => Response::ok(Value::Null),
+            Err(e) => Response::err(e),
+        },
         Request::StopChild { supervisor, name } => {
             match node.terminate_child(&supervisor, &name).await {
                 Ok(()) => Response::ok(Value::Null),
@@ -789,6 +820,10 @@ async fn handle(node: &Node, request: Request, shutdown: &mpsc::UnboundedSender<
         }
         Request::CountChildren { supervisor } => match node.count_children(&supervisor).await {
             Ok(counts) => Response::ok(serde_json::to_value(counts).expect("counts serialize")),
+            Err(e) => Response::err(e),
+        },
+        Request::Why { name } => match node.why(&name) {
+            Ok(why) => Response::ok(serde_json::to_value(why).expect("why serializes")),
             Err(e) => Response::err(e),
         },
         Request::Shutdown => {

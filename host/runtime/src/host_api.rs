@@ -16,7 +16,7 @@
 //!
 //! A guest sees nothing of the machine unless granted: its WASI context
 //! inherits no files, environment or network, and its memory is capped by
-//! a [`StoreLimits`]. A child with grants (`dirs`, `env`, `sockets`) gets
+//! its [`Limits`] (which also count it). A child with grants (`dirs`, `env`, `sockets`) gets
 //! them from its [`Sandbox`]; its outgoing HTTP is checked against its
 //! `http_outgoing` in [`crate::http::outgoing`]. What it writes to stdout
 //! and stderr, and its `host.log` lines, go to the host's log through one
@@ -26,8 +26,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::Resource;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::DynOutputStream;
 use wasmtime_wasi::p2::bindings::cli::{stderr, stdout};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -39,7 +39,9 @@ use crate::grants::{DirRequest, GrantRequest, SocketRequest};
 use crate::guest_log::{GuestOutput, LogGate, LogRate, Stream};
 use crate::http::guest::GuestHttp;
 use crate::keyvalue::KvGrant;
+use crate::limits::Limits;
 use crate::mailbox::{CallError, check_size};
+use crate::observe::stats::MemoryGauge;
 use crate::routing::{self, ChildError, Router};
 use crate::spec::WorkerSpec;
 use crate::timers::Timers;
@@ -49,7 +51,7 @@ use crate::vocab::RestartType;
 pub struct ChildState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limits,
     name: Arc<str>,
     path: Arc<str>,
     router: Arc<dyn Router>,
@@ -86,14 +88,16 @@ impl ChildState {
         router: Arc<dyn Router>,
         keyvalue: Option<KvGrant>,
         sandbox: Option<Arc<Sandbox>>,
+        memory: Arc<MemoryGauge>,
     ) -> ChildState {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(spec.max_memory_bytes)
+            .instances(64)
+            .build();
         ChildState {
             wasi: wasi_ctx(sandbox.as_deref()),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(spec.max_memory_bytes)
-                .instances(64)
-                .build(),
+            limits: Limits::new(limits, memory),
             name: Arc::from(spec.name.as_str()),
             path,
             router,
@@ -117,7 +121,7 @@ impl ChildState {
         ChildState {
             wasi: wasi_ctx(self.sandbox.as_deref()),
             table: ResourceTable::new(),
-            limits: self.limits.clone(),
+            limits: self.limits.renewed(),
             name: self.name.clone(),
             path: self.path.clone(),
             router: self.router.clone(),

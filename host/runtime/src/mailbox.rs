@@ -349,7 +349,6 @@ impl Room {
     }
 
     /// Messages and bytes queued now.
-    #[cfg(test)]
     fn queued(&self) -> (u64, u64) {
         let queued = self.queued.load(Ordering::Relaxed);
         (queued >> BYTES_BITS, queued & BYTES_MASK)
@@ -407,6 +406,11 @@ impl MailboxSender {
     /// stays queued.
     pub fn set_limits(&self, limits: MailboxLimits) {
         self.room.set_limits(limits);
+    }
+
+    /// Messages queued now (one relaxed load: for inspection).
+    pub fn queued(&self) -> u64 {
+        self.room.queued().0
     }
 
     /// Queues `envelope` if the mailbox has room; never waits.

@@ -28,6 +28,7 @@ use crate::engine::{
 use crate::events::EventSink;
 use crate::keyvalue::{KvError, KvStore};
 use crate::mailbox::{CallError, Reply};
+use crate::observe::why::Why;
 use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
 use crate::routing;
@@ -54,6 +55,10 @@ pub struct NodeOptions {
     pub cache: Option<CompileCache>,
     /// Add the guest's stack to each crash's detail (costly; off by default).
     pub wasm_backtrace: bool,
+    /// Count each message's callback (messages, errors, latency) for the
+    /// observer's `/metrics` and page; off by default, when a message
+    /// costs nothing extra. Restarts and exits are counted either way.
+    pub observe: bool,
     /// How many poison messages the dead-letter store keeps.
     pub dead_letters: DeadLetterLimits,
 }
@@ -68,6 +73,7 @@ impl Default for NodeOptions {
             allocation: None,
             cache: None,
             wasm_backtrace: false,
+            observe: false,
             dead_letters: DeadLetterLimits::default(),
         }
     }
@@ -107,6 +113,25 @@ pub enum CommandError {
     /// The supervisor refused.
     #[error(transparent)]
     Child(#[from] ChildCommandError),
+    /// No child of that name anywhere in the tree.
+    #[error("no child named {0:?} in the tree")]
+    NoSuchChild(String),
+    /// `crash` of the root, which no supervisor would restart.
+    #[error(
+        "{0:?} is the root: no supervisor would restart it (arbor ctl shutdown stops the host)"
+    )]
+    Root(String),
+}
+
+/// Why [`NodeHandle::why`] could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WhyError {
+    /// No place of that name exists (a dynamic child that stopped is forgotten).
+    #[error("no child named {0:?} in the tree")]
+    NoSuchChild(String),
+    /// The root is not running.
+    #[error(transparent)]
+    Command(#[from] CommandError),
 }
 
 /// Why a dead letter could not be redelivered, or what its redelivery
@@ -306,6 +331,8 @@ impl Node {
             pool: LocalPoolHandle::new(options.threads.max(1)),
             next_thread: AtomicUsize::new(0),
             origin: Instant::now(),
+            stats: Arc::new(crate::observe::stats::StatsTable::default()),
+            observe: options.observe,
         });
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (signal_tx, signal_rx) = watch::channel(Signal::Run);
@@ -528,6 +555,51 @@ impl NodeHandle {
         Ok(root
             .published
             .report(&|name| registry.supervisor(name).map(|s| s.published)))
+    }
+
+    /// The chain that led the child `name` (a name or a path) to its
+    /// current generation ([`crate::observe::why`]): read from what
+    /// supervisors publish, without asking them.
+    pub fn why(&self, name: &str) -> Result<Why, WhyError> {
+        let name = crate::vocab::last_name(name);
+        let registry = &self.shared.registry;
+        let root = self.supervisor(&self.root_name)?.published;
+        let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
+        let mut ancestors = Vec::new();
+        let child = root
+            .find(name, &lookup, &mut ancestors)
+            .ok_or_else(|| WhyError::NoSuchChild(name.to_string()))?;
+        Ok(Why {
+            child: child.link(),
+            supervisors: ancestors.iter().rev().map(|v| v.link()).collect(),
+        })
+    }
+
+    /// Kills the running child `name` (a name or a path; a worker or a
+    /// nested supervisor) as if it had crashed, OTP's `exit(Pid, kill)`:
+    /// its instance is dropped without `terminate`, it exits `killed`, and
+    /// its supervisor decides as on any crash (restart type, strategy,
+    /// intensity; a temporary child is not restarted). Returns once the
+    /// kill is sent, before the decision is carried out: the event stream
+    /// and "why" ([`Self::why`]) tell what followed.
+    pub async fn crash_child(&self, name: &str) -> Result<(), CommandError> {
+        let name = crate::vocab::last_name(name);
+        if name == &*self.root_name {
+            return Err(CommandError::Root(name.to_string()));
+        }
+        let registry = &self.shared.registry;
+        let root = self.supervisor(&self.root_name)?.published;
+        let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
+        let mut ancestors = Vec::new();
+        root.find(name, &lookup, &mut ancestors)
+            .ok_or_else(|| CommandError::NoSuchChild(name.to_string()))?;
+        let supervisor = ancestors
+            .last()
+            .map_or_else(|| self.root_name.to_string(), |v| v.name.clone());
+        let child = name.to_string();
+        Ok(self
+            .ask(&supervisor, |tx| SupervisorCommand::CrashChild(child, tx))
+            .await??)
     }
 
     /// Adds a child (a worker, or a whole supervisor with its subtree) at

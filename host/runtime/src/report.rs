@@ -1,6 +1,9 @@
-//! Tree inspection: what `arbor ctl tree` and `count-children` show.
+//! Tree inspection: what `arbor ctl tree` and `count-children` show
+//! (the tree as text is drawn by [`print_tree`]).
 
 use serde::{Deserialize, Serialize};
+
+pub mod print_tree;
 
 use crate::vocab::{ChildStatus, RestartType};
 
@@ -31,42 +34,48 @@ pub struct NodeReport {
     pub generation: u64,
     /// How many of those starts were restarts.
     pub restarts: u64,
+    /// Messages a worker has handled, across its restarts; counted only
+    /// when the host observes (`arbor run --observe`), absent before the
+    /// first.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub messages: Option<u64>,
+    /// The linear memory a worker's live instance holds now, in bytes (0
+    /// while it is not running; absent for supervisors).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub memory: Option<u64>,
+    /// Messages queued for a worker now (the observer's snapshot only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mailbox: Option<u64>,
+    /// A supervisor's restart intensity and the restarts inside its window
+    /// at its last decision.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub intensity: Option<IntensityReport>,
     /// Children in start order (supervisors).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub children: Vec<NodeReport>,
 }
 
 impl NodeReport {
-    /// The tree as indented text, one node per line.
+    /// The tree as text, drawn as OTP's `print_tree` draws it, without colour.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.render_into(0, &mut out);
-        out
+        print_tree::render(self, print_tree::Colour::Off)
     }
 
-    fn render_into(&self, depth: usize, out: &mut String) {
-        let what = match (&self.strategy, &self.component) {
-            (Some(strategy), _) => format!("supervisor {strategy}"),
-            (_, Some(component)) => match &self.version {
-                Some(version) => format!("worker {component}@{version}"),
-                None => format!("worker {component}"),
-            },
-            _ => self.kind.clone(),
-        };
-        out.push_str(&format!(
-            "{:indent$}{}  [{what}, {}, {}, generation {}, restarts {}]\n",
-            "",
-            self.path,
-            self.restart,
-            self.state,
-            self.generation,
-            self.restarts,
-            indent = depth * 2
-        ));
-        for child in &self.children {
-            child.render_into(depth + 1, out);
-        }
+    /// The tree as text, with ANSI colours when `colour` says so.
+    pub fn render_with(&self, colour: print_tree::Colour) -> String {
+        print_tree::render(self, colour)
     }
+}
+
+/// A supervisor's restarts against its intensity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntensityReport {
+    /// Restarts inside the window at its last decision.
+    pub restarts: u64,
+    /// At most this many restarts...
+    pub max_restarts: u32,
+    /// ...within this many milliseconds.
+    pub window_ms: u64,
 }
 
 /// What OTP's `count_children` answers.

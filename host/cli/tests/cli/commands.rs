@@ -44,7 +44,7 @@ pub(crate) fn assert_one_line_error(out: &Output, expect: &str) {
     );
 }
 
-const SIMPLE: &str = r#"
+pub(crate) const SIMPLE: &str = r#"
 [supervisor]
 name = "root"
 
@@ -166,7 +166,7 @@ fn output_within_patience(command: &mut Command) -> Output {
 }
 
 pub(crate) struct Running {
-    child: Child,
+    pub(crate) child: Child,
     socket: PathBuf,
     events: PathBuf,
 }
@@ -201,7 +201,12 @@ impl Running {
     }
 
     /// Starts `command run TREE ... EXTRA`, TREE holding `text` as it is.
-    fn start_text(dir: &Path, text: &str, mut command: Command, extra: &[&str]) -> Running {
+    pub(crate) fn start_text(
+        dir: &Path,
+        text: &str,
+        mut command: Command,
+        extra: &[&str],
+    ) -> Running {
         let file = write(dir, "tree.toml", text);
         let socket = dir.join("arbor.sock");
         let events = dir.join("events.jsonl");
@@ -304,12 +309,15 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
     let text = stdout(&tree);
     assert!(
         text.contains(&format!(
-            "root/a  [worker probe@{}, permanent, running, generation 1, restarts 0]",
+            "├── a  probe@{}, permanent, running, generation 1, restarts 0\n",
             probe_version()
         )),
         "{text}"
     );
-    assert!(text.contains("root/pool  [supervisor dynamic"), "{text}");
+    assert!(
+        text.contains("└── pool  dynamic supervisor, permanent, running"),
+        "{text}"
+    );
 
     assert_eq!(stdout(&host.ctl(&["call", "a", "count"])).trim(), "1");
     assert!(host.ctl(&["cast", "a", "count"]).status.success());
@@ -364,7 +372,7 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
     let tree = stdout(&host.ctl(&["tree"]));
     assert!(
         tree.contains(&format!(
-            "root/b  [worker probe@{}, permanent, running, generation 2, restarts 1]",
+            "├── b  probe@{}, permanent, running, generation 2, restarts 1\n",
             probe_version()
         )),
         "{tree}"
@@ -403,6 +411,84 @@ fn run_serves_ctl_commands_on_an_owner_only_socket_and_stops_in_order_on_sigterm
         !dir.join("arbor.sock").exists(),
         "the socket is removed on exit"
     );
+}
+
+#[test]
+fn ctl_tree_draws_the_tree_with_box_lines_colours_only_when_asked_and_json_for_scripts() {
+    let dir = scratch("ctl-tree");
+    let host = Running::start(&dir, SIMPLE);
+    assert!(
+        host.ctl(&["start-child", "pool", "probe", "--name", "s1"])
+            .status
+            .success()
+    );
+    let _ = host.ctl(&["call", "b", "crash"]);
+    let v = probe_version();
+    // Not a terminal (a pipe): plain text, as print_tree draws it.
+    let plain = stdout(&host.ctl(&["tree"]));
+    assert_eq!(
+        plain,
+        format!(
+            "root  one_for_one supervisor, permanent, running, generation 1, restarts 0\n\
+             ├── a  probe@{v}, permanent, running, generation 1, restarts 0\n\
+             ├── b  probe@{v}, permanent, running, generation 2, restarts 1\n\
+             └── pool  dynamic supervisor, permanent, running, generation 1, restarts 0\n    \
+             └── s1  probe@{v}, permanent, running, generation 1, restarts 0\n"
+        )
+    );
+    let coloured = stdout(&host.ctl(&["tree", "--color", "always"]));
+    assert!(coloured.contains("\x1b[32mrunning\x1b[0m"), "{coloured}");
+    assert!(coloured.contains("\x1b[33mrestarts 1\x1b[0m"), "{coloured}");
+    assert!(!stdout(&host.ctl(&["tree", "--color", "never"])).contains('\x1b'));
+    // --json is the report as before: nested nodes with their paths.
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&host.ctl(&["tree", "--json"]))).unwrap();
+    assert_eq!(json["path"], "root");
+    assert_eq!(json["strategy"], "one_for_one");
+    assert_eq!(json["children"][1]["path"], "root/b");
+    assert_eq!(json["children"][1]["generation"], 2);
+    assert_eq!(json["children"][1]["restarts"], 1);
+    assert_eq!(json["children"][1]["state"], "running");
+    assert_eq!(json["children"][2]["children"][0]["path"], "root/pool/s1");
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
+}
+
+#[test]
+fn ctl_why_names_the_crash_the_message_and_the_decision() {
+    let dir = scratch("ctl-why");
+    let host = Running::start(&dir, SIMPLE);
+    let _ = host.ctl(&["call", "b", "crash"]);
+    let why = host.ctl(&["why", "b"]);
+    assert!(why.status.success(), "{}", stderr(&why));
+    let text = stdout(&why);
+    assert!(text.starts_with("root/b (generation 2)\n"), "{text}");
+    assert!(
+        text.contains("root/b (generation 1) exited: crash (wasm trap"),
+        "{text}"
+    );
+    assert!(text.contains("while handling \"crash\""), "{text}");
+    assert!(
+        text.contains(
+            "root (one_for_one) decided: restart; restarted root/b; 1 of 3 restarts in 5 s"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&host.ctl(&["why", "root/b", "--json"]))).unwrap();
+    assert_eq!(
+        json["child"]["history"][0]["decision"]["strategy"],
+        "one_for_one"
+    );
+    let ghost = host.ctl(&["why", "ghost"]);
+    assert!(!ghost.status.success());
+    assert!(
+        stderr(&ghost).contains("no child named \"ghost\""),
+        "{}",
+        stderr(&ghost)
+    );
+    assert!(host.ctl(&["shutdown"]).status.success());
+    host.wait();
 }
 
 #[test]
@@ -821,10 +907,7 @@ fn ctl_starts_a_whole_subtree_from_a_file_and_deletes_a_stopped_child() {
     assert!(started.status.success(), "{}", stderr(&started));
     assert_eq!(stdout(&host.ctl(&["call", "lead", "ping"])), "pong");
     let tree = stdout(&host.ctl(&["tree"]));
-    assert!(
-        tree.contains("root/team  [supervisor one_for_all"),
-        "{tree}"
-    );
+    assert!(tree.contains("└── team  one_for_all supervisor"), "{tree}");
 
     let bad = write(
         &dir,
@@ -995,7 +1078,7 @@ fn ctl_swap_moves_a_worker_to_a_new_version_with_its_state_and_fails_loudly_when
         "{said}"
     );
     assert_eq!(stdout(&host.ctl(&["call", "a", "count"])), "v2 4");
-    assert!(stdout(&host.ctl(&["tree"])).contains("worker probe@"));
+    assert!(stdout(&host.ctl(&["tree"])).contains("── a  probe@"));
     // Refused: a file that is not wasm. Nothing changes; ctl exits 1 saying why.
     let bad = write(&dir, "bad.wasm", "not wasm");
     let out = host.ctl(&["swap", "a", bad.to_str().unwrap()]);

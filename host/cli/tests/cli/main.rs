@@ -3,6 +3,8 @@
 
 mod support;
 
+mod browser;
 mod commands;
 mod grants;
+mod observer;
 mod scaffold;

@@ -89,7 +89,7 @@ impl Task {
         // The client sees that the child crashed, not why: the detail (a
         // guest's panic message, its stack) is for the event stream.
         let crashed = "internal server error: the child crashed handling the request";
-        match within(self.deadline, call).await {
+        match within(self.deadline, tokio::time::Instant::now(), call).await {
             Err(_) => {
                 responder.fail(StatusCode::INTERNAL_SERVER_ERROR, crashed);
                 return Some((ExitReason::Crash, Some("timeout".to_string())));

@@ -34,8 +34,10 @@ use crate::grants::sandbox::Sandbox;
 use crate::host_api::ChildState;
 use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver, Reply};
+use crate::observe::stats::MemoryGauge;
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
+use crate::supervisor::inspect::PlaceView;
 use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
 use crate::swap::request::{Restore, SwapInbox};
 use crate::tls::TlsClient;
@@ -131,7 +133,9 @@ pub(crate) struct Reach<'a> {
 /// Builds a fresh `Store`, instantiates the component and runs `init`
 /// (and `restore`, when a rolled-back swap left state to restore). An
 /// `init` that answers `ignore` is not a failure: its instance is dropped
-/// here, before anything can reach it.
+/// here, before anything can reach it. The linear memory of its instance
+/// is counted on `memory`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn start(
     engine: &Engine,
     component: &Arc<LoadedComponent>,
@@ -140,6 +144,7 @@ pub(crate) async fn start(
     router: Arc<dyn Router>,
     reach: Reach<'_>,
     restore: Option<Restore>,
+    memory: &Arc<MemoryGauge>,
 ) -> Result<Started, Failure> {
     let Reach { keyvalue, tls } = reach;
     // A granted child's directories are opened once per start; a child
@@ -160,6 +165,7 @@ pub(crate) async fn start(
                 router.clone(),
                 keyvalue.clone(),
                 sandbox.clone(),
+                memory.clone(),
             )
         };
         let mut instance = instantiate(engine, component, state).await?;
@@ -312,9 +318,9 @@ fn drop_later(instance: Instance) {
 /// yields at an epoch tick gets the timer, for what is left of its deadline.
 async fn within<F: std::future::Future>(
     deadline: Duration,
+    started: Instant,
     call: F,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
-    let started = Instant::now();
     let mut call = std::pin::pin!(call);
     let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
     match first {
@@ -326,6 +332,9 @@ async fn within<F: std::future::Future>(
 /// Runs the instance as a task on this thread until it exits; the exit goes
 /// to `notifier`. Swap requests arrive in `swaps`; `previous` is the version
 /// the child ran before its last swap (what `--undo` goes back to).
+/// A crash's message is noted in `view`; with `counting`, each message is
+/// counted there too ([`crate::observe::stats`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn(
     instance: Instance,
     mailbox: MailboxReceiver,
@@ -334,6 +343,8 @@ pub(crate) fn spawn(
     notifier: ExitNotifier,
     swaps: Arc<SwapInbox>,
     previous: Option<Arc<LoadedComponent>>,
+    view: Arc<PlaceView>,
+    counting: bool,
 ) {
     tokio::task::spawn_local(async move {
         let mut task = Task {
@@ -342,6 +353,8 @@ pub(crate) fn spawn(
             deadline,
             swaps,
             versions: Versions::new(previous),
+            view,
+            counting,
         };
         let mut kill = signal.clone();
         let mut signal = signal;
@@ -370,6 +383,10 @@ pub(crate) struct Task {
     deadline: Duration,
     swaps: Arc<SwapInbox>,
     pub(crate) versions: Versions,
+    /// Its place as inspection sees it: where a crash's message is noted
+    /// and, when `counting` (the host observes), each message counted.
+    view: Arc<PlaceView>,
+    counting: bool,
 }
 
 impl Task {
@@ -426,11 +443,27 @@ impl Task {
         };
         let instance = &mut self.instance;
         let call = instance.bindings.handle(&mut instance.store, &message);
-        let result = match within(self.deadline, call).await {
+        // Read once for the deadline and, when observed, the latency.
+        let started = Instant::now();
+        let result = match within(self.deadline, started, call).await {
             Err(_) => Err((ExitReason::Crash, "timeout".to_string())),
             Ok(Err(error)) => Err(describe(&error)),
             Ok(Ok(result)) => Ok(result),
         };
+        // Counted before the caller hears back, so whoever sees the reply
+        // sees it counted. A message that ended its instance is an exit,
+        // and noted for "why".
+        match &result {
+            Ok(outcome) if self.counting => {
+                let error = match outcome {
+                    Err(_) => true,
+                    Ok(bytes) => bytes.len() > MAX_MESSAGE_BYTES,
+                };
+                self.view.count_message(started.elapsed(), error);
+            }
+            Ok(_) => {}
+            Err(_) => self.view.history.set_crash_message(&message),
+        }
         let answer = |reply: Option<oneshot::Sender<Reply>>, result| {
             if let Some(reply) = reply {
                 let _ = reply.send(result);

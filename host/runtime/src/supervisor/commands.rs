@@ -5,7 +5,7 @@
 
 use crate::spec::{ChildSpec, SupervisorSettings, check_name};
 use crate::supervisor::driver::Supervisor;
-use crate::supervisor::protocol::{ChildCommandError, Origin, SupervisorCommand};
+use crate::supervisor::protocol::{ChildCommandError, Origin, Signal, SupervisorCommand};
 use crate::supervisor::state::Rules;
 use crate::swap::request::{StateHandover, SwapError, SwapReport, SwapRequest};
 use crate::vocab::{ChildId, StartOutcome};
@@ -35,6 +35,9 @@ impl Supervisor {
             SupervisorCommand::DeleteChild(name, reply) => {
                 let _ = reply.send(self.delete_child(&name));
             }
+            SupervisorCommand::CrashChild(name, reply) => {
+                let _ = reply.send(self.crash_child(&name));
+            }
             SupervisorCommand::UpdateSettings(settings, reply) => {
                 self.update_settings(settings);
                 let _ = reply.send(());
@@ -60,6 +63,7 @@ impl Supervisor {
             dynamic: self.is_dynamic(),
         });
         self.places.relabel(self.spec.strategy_label());
+        self.publish_intensity();
         tracing::info!(
             supervisor = self.path,
             "new settings: {}, {} restarts in {:?}",
@@ -261,6 +265,25 @@ impl Supervisor {
                 reason: f.reason,
                 detail: f.detail,
             })
+    }
+
+    /// Kills the running child `name` without a `terminate`, as OTP's
+    /// `exit(Pid, kill)` does: unlike a stop, the supervisor did not ask
+    /// for this exit, so when it arrives (as `killed`) the loop decides on
+    /// it like on any crash: restart type, strategy, intensity. A nested
+    /// supervisor kills its own children first.
+    fn crash_child(&mut self, name: &str) -> Result<(), ChildCommandError> {
+        let id = self.find_child(name)?;
+        let live = self
+            .places
+            .get_mut(id)
+            .and_then(|p| p.live.as_mut())
+            .ok_or_else(|| ChildCommandError::NotRunning(name.to_string()))?;
+        live.crashed_on_request = true;
+        // A child that has just exited by itself has dropped its receiver:
+        // its own exit is on its way and is decided on instead.
+        let _ = live.signal.send(Signal::Kill);
+        Ok(())
     }
 
     fn delete_child(&mut self, name: &str) -> Result<(), ChildCommandError> {

@@ -27,6 +27,7 @@ use crate::events::EventKind;
 use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::backoff::{self, Waiting};
+use crate::supervisor::explain::ExitFacts;
 use crate::supervisor::inspect::Published;
 use crate::supervisor::places::Places;
 use crate::supervisor::protocol::{
@@ -35,6 +36,10 @@ use crate::supervisor::protocol::{
 };
 use crate::supervisor::state::{Decision, Rules, SupervisorState};
 use crate::vocab::{ChildId, ExitReason, SupervisorStop};
+
+/// The detail of an exit made by `arbor ctl crash`, the page's crash action or
+/// [`crate::NodeHandle::crash_child`].
+pub(crate) const CRASHED_ON_REQUEST: &str = "crashed on request";
 
 /// Everything a supervisor task needs to start.
 pub(crate) struct Launch {
@@ -126,6 +131,7 @@ async fn run(launch: Launch, thread: usize) {
         spec.restart,
     ));
     let mut sup = Supervisor::new(shared.clone(), spec, path, published.clone());
+    sup.publish_intensity();
     if let Err(failure) = sup.start_all().await {
         tracing::error!(supervisor = sup.path, "start failed: {}", failure.detail);
         let _ = started.send(Err(failure.clone()));
@@ -179,6 +185,9 @@ async fn run(launch: Launch, thread: usize) {
         Some(outcome.reason),
         outcome.detail.as_deref(),
     );
+    if outcome.stop == Some(SupervisorStop::MaxRestarts) {
+        sup.places.counters.gave_up.fetch_add(1, Ordering::Relaxed);
+    }
     match outcome.stop {
         Some(SupervisorStop::MaxRestarts) => tracing::error!(
             supervisor = sup.path,
@@ -210,7 +219,12 @@ impl Supervisor {
             dynamic: spec.dynamic.is_some(),
         };
         Supervisor {
-            places: Places::new(shared.registry.clone(), path.clone(), published),
+            places: Places::new(
+                shared.registry.clone(),
+                path.clone(),
+                published,
+                shared.stats.clone(),
+            ),
             state: SupervisorState::new(rules),
             shared,
             spec,
@@ -295,23 +309,32 @@ impl Supervisor {
     }
 
     /// A child exited by itself. `Some` means this supervisor exits too.
-    async fn on_exit(&mut self, exit: ChildExit) -> Option<Outcome> {
+    async fn on_exit(&mut self, mut exit: ChildExit) -> Option<Outcome> {
         let id = exit.id;
-        let current = self
+        let Some(live) = self
             .places
             .get(id)
             .and_then(|p| p.live.as_ref())
-            .is_some_and(|live| live.generation == exit.generation);
-        if !current {
+            .filter(|live| live.generation == exit.generation)
+        else {
             return None; // from an instance already replaced or removed
+        };
+        if live.crashed_on_request && exit.reason == ExitReason::Killed && exit.detail.is_none() {
+            exit.detail = Some(CRASHED_ON_REQUEST.to_string());
         }
         let reason = exit.reason;
+        let facts = ExitFacts {
+            generation: exit.generation,
+            reason,
+            detail: exit.detail.clone(),
+        };
         let report = self.record_exit(exit)?;
         let now = self.now();
         let places = &self.places;
         let decision = self
             .state
             .child_exited(id, reason, now, |other| places.is_active(other));
+        self.explain(id, facts, &decision);
         // A child that is not restarted leaves the table before its exit is
         // reported; one that is restarted is reported before its restart.
         if matches!(decision, Decision::Keep(_) | Decision::Remove(_)) {
@@ -329,6 +352,12 @@ impl Supervisor {
             return None; // started since, stopped by a command, or forgotten
         }
         let decision = self.state.restart_failed(id, self.now());
+        let facts = ExitFacts {
+            generation: self.places.get(id).map_or(0, |p| p.generation),
+            reason: ExitReason::Error,
+            detail: Some("its restart failed (init); tried again".to_string()),
+        };
+        self.explain(id, facts, &decision);
         self.apply(id, decision).await
     }
 

@@ -12,9 +12,12 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::engine::LoadedComponent;
-use crate::report::{ChildCounts, NodeReport};
+use crate::observe::stats::{GroupStats, MemoryGauge};
+use crate::observe::why::{History, Link};
+use crate::report::{ChildCounts, IntensityReport, NodeReport};
 use crate::vocab::{ChildId, ChildStatus, RestartType};
 
 /// What kind of child a place holds.
@@ -41,6 +44,16 @@ pub(crate) struct PlaceView {
     /// The component version a worker runs; changed only by a swap, so
     /// the lock is never contended on a hot path.
     version: Mutex<Option<Arc<LoadedComponent>>>,
+    /// Messages its instances handled (counted when the host observes).
+    handled: AtomicU64,
+    /// A worker's group in [`crate::observe::stats`]: its supervisor and
+    /// component.
+    group: Option<Arc<GroupStats>>,
+    /// The linear memory its live instances hold (counted by their
+    /// stores' limiters, [`crate::limits`]).
+    pub memory: Arc<MemoryGauge>,
+    /// Its last exits and the decisions on them ([`crate::observe::why`]).
+    pub history: History,
 }
 
 impl PlaceView {
@@ -53,7 +66,51 @@ impl PlaceView {
             status: AtomicU8::new(status_code(ChildStatus::Stopped)),
             generation: AtomicU64::new(0),
             version: Mutex::new(None),
+            handled: AtomicU64::new(0),
+            group: None,
+            memory: Arc::new(MemoryGauge::default()),
+            history: History::default(),
         }
+    }
+
+    /// The same view, counting into `group`.
+    pub fn with_group(mut self, group: Arc<GroupStats>) -> Self {
+        self.memory = Arc::new(MemoryGauge::new(Some(group.clone())));
+        self.group = Some(group);
+        self
+    }
+
+    /// One message handled in `took`; `error` when `handle` answered `err`.
+    /// Relaxed adds on counters of this worker's thread: no lock, no
+    /// allocation.
+    pub fn count_message(&self, took: Duration, error: bool) {
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        if let Some(group) = &self.group {
+            group.messages.fetch_add(1, Ordering::Relaxed);
+            if error {
+                group.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            group.latency.observe(took);
+        }
+    }
+
+    /// The worker exited with `reason`.
+    pub fn count_exit(&self, reason: crate::vocab::ExitReason) {
+        if let Some(group) = &self.group {
+            group.exited(reason);
+        }
+    }
+
+    /// The worker was restarted.
+    pub fn count_restart(&self) {
+        if let Some(group) = &self.group {
+            group.restarts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Messages its instances handled so far.
+    pub fn handled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed)
     }
 
     /// New label and restart type (the child's spec changed in place; a
@@ -102,6 +159,15 @@ impl PlaceView {
         self.generation.load(Ordering::Relaxed)
     }
 
+    /// Its path, generation and kept history.
+    pub fn link(&self) -> Link {
+        Link {
+            path: self.path.clone(),
+            generation: self.generation(),
+            history: self.history.entries(),
+        }
+    }
+
     fn leaf(&self) -> NodeReport {
         let (place_kind, restart) = self.terms();
         let (kind, component, strategy) = match place_kind {
@@ -121,6 +187,10 @@ impl PlaceView {
             state: self.status(),
             generation,
             restarts: generation.saturating_sub(1),
+            messages: Some(self.handled()).filter(|&n| n > 0),
+            memory: (!self.supervisor).then(|| self.memory.bytes()),
+            mailbox: None,
+            intensity: None,
             children: Vec::new(),
         }
     }
@@ -141,6 +211,8 @@ pub(crate) struct Published {
     /// its strategy changes when it takes new settings.
     header: PlaceView,
     places: Mutex<BTreeMap<ChildId, Arc<PlaceView>>>,
+    /// Its intensity and the restarts in its window at its last decision.
+    intensity: Mutex<IntensityReport>,
 }
 
 impl Published {
@@ -156,7 +228,17 @@ impl Published {
         Published {
             header,
             places: Mutex::new(BTreeMap::new()),
+            intensity: Mutex::new(IntensityReport {
+                restarts: 0,
+                max_restarts: 0,
+                window_ms: 0,
+            }),
         }
+    }
+
+    /// Its restarts against its intensity, as of its last decision.
+    pub fn set_intensity(&self, intensity: IntensityReport) {
+        *self.intensity.lock().unwrap_or_else(|p| p.into_inner()) = intensity;
     }
 
     /// The strategy label inspection shows for the supervisor itself.
@@ -176,6 +258,32 @@ impl Published {
 
     pub fn remove(&self, id: ChildId) {
         self.lock().remove(&id);
+    }
+
+    /// The child named `name` here or below (through running nested
+    /// supervisors, found by `lookup`), with the places of the supervisors
+    /// on the way pushed on `ancestors`, outermost first.
+    pub fn find(
+        &self,
+        name: &str,
+        lookup: &dyn Fn(&str) -> Option<Arc<Published>>,
+        ancestors: &mut Vec<Arc<PlaceView>>,
+    ) -> Option<Arc<PlaceView>> {
+        let children = self.children();
+        if let Some(found) = children.iter().find(|v| v.name == name) {
+            return Some(found.clone());
+        }
+        for view in children.iter().filter(|v| v.supervisor) {
+            let Some(nested) = lookup(&view.name) else {
+                continue;
+            };
+            ancestors.push(view.clone());
+            if let Some(found) = nested.find(name, lookup, ancestors) {
+                return Some(found);
+            }
+            ancestors.pop();
+        }
+        None
     }
 
     fn children(&self) -> Vec<Arc<PlaceView>> {
@@ -202,6 +310,7 @@ impl Published {
     /// import: the registry's entries hold what is published here).
     pub fn report(&self, lookup: &dyn Fn(&str) -> Option<Arc<Published>>) -> NodeReport {
         let mut report = self.header.leaf();
+        report.intensity = Some(*self.intensity.lock().unwrap_or_else(|p| p.into_inner()));
         report.children = self
             .children()
             .iter()

@@ -8,6 +8,7 @@
 //!   without asking it;
 //! - `places`: the table of a supervisor's children and their names;
 //! - `driver`: the async loop that carries decisions out;
+//! - `explain`: what each decision is recorded as, for "why did this restart";
 //! - `starting`: starting children and recording their exits;
 //! - `commands`: the commands a supervisor answers;
 //! - `stopping`: stopping children in order, at once, or by killing them;
@@ -30,6 +31,7 @@ mod admitting;
 mod backoff;
 mod commands;
 pub(crate) mod driver;
+mod explain;
 pub(crate) mod inspect;
 mod places;
 pub mod protocol;
@@ -61,6 +63,10 @@ pub(crate) struct Shared {
     pub pool: LocalPoolHandle,
     pub next_thread: AtomicUsize,
     pub origin: Instant,
+    /// The counters behind `/metrics` ([`crate::observe::stats`]).
+    pub stats: Arc<crate::observe::stats::StatsTable>,
+    /// Whether workers count each message ([`crate::NodeOptions::observe`]).
+    pub observe: bool,
 }
 
 impl Shared {

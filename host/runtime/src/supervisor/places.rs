@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::engine::LoadedComponent;
 use crate::http::server::HttpListener;
 use crate::mailbox::{self, MailboxReceiver, close_mailbox};
+use crate::observe::stats::{StatsTable, SupervisorStats};
 use crate::registry::{Entry, Registry};
 use crate::spec::ChildSpec;
 use crate::supervisor::backoff::Streak;
@@ -34,6 +35,8 @@ pub(crate) struct Live {
     pub supervisor: Option<SupervisorRef>,
     /// A worker's task, for hot swaps.
     pub swaps: Option<Arc<SwapInbox>>,
+    /// It was killed on request (`arbor ctl crash`): its exit says so.
+    pub crashed_on_request: bool,
 }
 
 /// One child's place in the supervisor.
@@ -115,11 +118,22 @@ pub(crate) struct Places {
     by_name: HashMap<String, ChildId>,
     next_id: u64,
     published: Arc<Published>,
+    /// Where its workers' groups and its own counters are kept.
+    stats: Arc<StatsTable>,
+    /// Its own counters (restarts it made).
+    pub counters: Arc<SupervisorStats>,
 }
 
 impl Places {
-    pub fn new(registry: Registry, path: String, published: Arc<Published>) -> Self {
+    pub fn new(
+        registry: Registry,
+        path: String,
+        published: Arc<Published>,
+        stats: Arc<StatsTable>,
+    ) -> Self {
         Places {
+            counters: stats.supervisor(&path),
+            stats,
             registry,
             path,
             places: BTreeMap::new(),
@@ -150,12 +164,16 @@ impl Places {
         let id = ChildId(self.next_id);
         self.next_id += 1;
         let path: Arc<str> = Arc::from(format!("{}/{}", self.path, name));
-        let view = Arc::new(PlaceView::new(
+        let mut view = PlaceView::new(
             name.clone(),
             path.to_string(),
             kind_of(&spec),
             spec.restart(),
-        ));
+        );
+        if let ChildSpec::Worker(worker) = &spec {
+            view = view.with_group(self.stats.group(&self.path, &worker.component));
+        }
+        let view = Arc::new(view);
         if let Some(component) = &component {
             view.set_version(component.clone());
         }
@@ -195,6 +213,11 @@ impl Places {
         }
         place.view.set_terms(kind_of(&spec), spec.restart());
         place.spec = spec;
+    }
+
+    /// The restarts against the intensity inspection shows for this supervisor.
+    pub fn publish_intensity(&self, intensity: crate::report::IntensityReport) {
+        self.published.set_intensity(intensity);
     }
 
     /// The strategy label inspection shows for this supervisor.
@@ -270,6 +293,7 @@ impl Places {
                 signal,
                 supervisor: None,
                 swaps,
+                crashed_on_request: false,
             });
         }
     }

@@ -199,6 +199,10 @@ pub(crate) enum SupervisorCommand {
     ),
     /// Forget a stopped child of a static supervisor.
     DeleteChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
+    /// Kill a running child as if it had crashed (OTP's `exit(Pid, kill)`):
+    /// answered once the kill is sent; its exit is then decided like any
+    /// other.
+    CrashChild(String, oneshot::Sender<Result<(), ChildCommandError>>),
     /// Take new settings (strategy, intensity, auto_shutdown,
     /// max_children) without restarting.
     UpdateSettings(SupervisorSettings, oneshot::Sender<()>),
@@ -259,6 +263,9 @@ pub enum ChildCommandError {
         "the child {0:?} is restarting (a restart is queued: its last restart failed, or it waits out a backoff delay)"
     )]
     Restarting(String),
+    /// `crash` of a child that is not running.
+    #[error("the child {0:?} is not running")]
+    NotRunning(String),
     /// `delete-child` of a child that is running.
     #[error("the child {0:?} is running: stop it first")]
     Running(String),

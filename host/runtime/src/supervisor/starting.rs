@@ -85,11 +85,19 @@ impl Supervisor {
     /// and did not fail ([`Self::ignored`]).
     pub(super) async fn start_place(&mut self, id: ChildId) -> Result<StartOutcome, Failure> {
         let result = self.try_start_place(id).await;
+        let counters = self.places.counters.clone();
         if let Some(place) = self.places.get_mut(id) {
             if result.is_ok() {
                 place.restarting = false;
             }
             place.publish();
+            // Counted before the event, so whoever sees it sees the count.
+            if matches!(result, Ok(StartOutcome::Running)) && place.generation > 1 {
+                place.view.count_restart();
+                counters
+                    .restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if matches!(result, Ok(StartOutcome::Running)) && place.is_worker() {
                 let generation = place.generation;
                 let kind = if generation == 1 {
@@ -212,6 +220,7 @@ impl Supervisor {
                 tls: &shared.tls,
             },
             restore,
+            &place.view.memory,
         )
         .await?;
         let instance = match started {
@@ -220,6 +229,7 @@ impl Supervisor {
         };
         let deadline = worker.timeout;
         let previous = place.previous.clone();
+        let view = place.view.clone();
         let poison = worker
             .poison
             .map(|p| (p.after, shared.dead_letters.clone()));
@@ -236,6 +246,8 @@ impl Supervisor {
             ExitNotifier::new(exits, id, generation),
             swaps.clone(),
             previous,
+            view,
+            shared.observe,
         );
         self.places.set_live(id, generation, signal_tx, Some(swaps));
         Ok(StartOutcome::Running)
@@ -316,6 +328,7 @@ impl Supervisor {
             place.restore = version.restore;
         }
         place.publish();
+        place.view.count_exit(exit.reason);
         let report = ExitReport {
             path: place.path.clone(),
             worker: place.is_worker(),

@@ -903,6 +903,14 @@ async fn requests_naming_what_does_not_exist_are_refused_clearly_and_lose_no_que
             "ghost".into(),
         ),
         (
+            serde_json::json!({"cmd": "crash", "name": "ghost"}),
+            "no child named \"ghost\" in the tree".into(),
+        ),
+        (
+            serde_json::json!({"cmd": "crash", "name": "root"}),
+            "\"root\" is the root: no supervisor would restart it".into(),
+        ),
+        (
             serde_json::json!({"cmd": "delete_child", "supervisor": "ghost", "name": "a"}),
             "no supervisor named \"ghost\"".into(),
         ),
