@@ -16,6 +16,8 @@ out=$(mktemp -d)
 cargo bench --bench runtime -- "${quick[@]}" | tee "$out/arbor.txt"
 cargo bench --bench languages -- "${quick[@]}" | tee "$out/languages.txt"
 cargo bench --bench swap -- "${quick[@]}" | tee "$out/swap.txt"
+# Restarts through `arbor run` itself (log and events on), crashed by `arbor ctl`.
+cargo bench -p arbor-cli --bench restart -- "${quick[@]}" | tee -a "$out/arbor.txt"
 
 otp_dir=${OTP_BASELINE:-bench/otp}
 if ! command -v erl >/dev/null 2>&1; then

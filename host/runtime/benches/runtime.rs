@@ -109,6 +109,9 @@ enum RestartSetup {
     EventWriter,
     /// `[node] fast_traps = true`.
     FastTraps,
+    /// Events written as JSON lines, one crash every 50 ms: the thread and
+    /// the writers idle between two restarts.
+    Spaced,
 }
 
 async fn restarts(n: usize, setup: RestartSetup) {
@@ -129,6 +132,19 @@ async fn restarts(n: usize, setup: RestartSetup) {
             )
         }
         RestartSetup::FastTraps => ("_fast_traps", " [[node] fast_traps = true]", None),
+        RestartSetup::Spaced => {
+            sink.add_writer(Box::new(std::io::sink()));
+            (
+                "_spaced",
+                " [events written as JSON lines, one crash every 50 ms]",
+                None,
+            )
+        }
+    };
+    let pause = if setup == RestartSetup::Spaced {
+        Duration::from_millis(50)
+    } else {
+        Duration::ZERO
     };
     let node_table = if setup == RestartSetup::FastTraps {
         "[node]\nfast_traps = true\n\n"
@@ -149,6 +165,9 @@ async fn restarts(n: usize, setup: RestartSetup) {
             let mut host_side = Vec::with_capacity(n);
             let mut end_to_end = Vec::with_capacity(n);
             for _ in 0..n {
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
                 let started = Instant::now();
                 node.cast("w0", b"crash".to_vec()).expect("cast");
                 let (terminated, restarted) =
@@ -163,6 +182,9 @@ async fn restarts(n: usize, setup: RestartSetup) {
             // sees it: freeing the dead instance is queued before this task.
             let mut from_crash = Vec::with_capacity(n);
             for _ in 0..n {
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
                 let started = Instant::now();
                 node.cast("w0", b"trap".to_vec()).expect("cast");
                 let (_, restarted) = wait_events(&mut events, EventKind::ChildRestarted, 1).await;
@@ -624,6 +646,7 @@ fn main() {
             restarts(scale(10_000, 50), RestartSetup::OnDemand).await;
             restarts(scale(10_000, 50), RestartSetup::EventWriter).await;
             restarts(scale(10_000, 50), RestartSetup::FastTraps).await;
+            restarts(scale(100, 3), RestartSetup::Spaced).await;
         }
         if wanted("one_for_all") {
             one_for_all(scale(1_000, 10)).await;

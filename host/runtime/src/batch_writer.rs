@@ -1,11 +1,17 @@
 //! A writer thread fed in batches, for the event stream and the log.
 //!
-//! Callers append bytes to a queue and return; one thread writes and
-//! flushes whole batches. While writes keep coming the thread polls every
-//! [`POLL`] instead of being woken, so a scheduler thread that reports a
-//! restart never pays for waking another thread: a futex wake on this kind
-//! of VM costs more than the restart itself. After [`QUIET_POLLS`] empty
-//! polls the thread sleeps, and the next write wakes it.
+//! Callers hand over bytes and return; one thread writes and flushes whole
+//! batches. A caller never wakes that thread and never waits for it: the
+//! bytes go into a lock-free queue (`std::sync::mpsc`, whose `send` takes no
+//! lock while no receiver blocks, and this one never does), and the thread
+//! finds them on its own by polling: every [`POLL`] while lines keep
+//! coming, every [`IDLE_POLL`] once [`QUIET_POLLS`] polls in a row found
+//! nothing. A scheduler thread that reports a restart therefore pays for
+//! neither a futex wake (on this kind of VM it costs more than the restart
+//! itself) nor a lock the writer holds. The price is latency: a line written
+//! after a quiet spell reaches its output up to [`IDLE_POLL`] later. Only
+//! [`BatchWriter::wait_written`] and dropping the last handle wake the thread,
+//! and neither is on a restart's path.
 //!
 //! A slow reader never blocks a scheduler thread either, and it cannot make
 //! the host grow without limit (guests choose what they log): the queue holds
@@ -15,13 +21,20 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::thread::Thread;
 use std::time::Duration;
 
 /// How often a busy writer thread looks for more.
 pub(crate) const POLL: Duration = Duration::from_millis(1);
-/// Empty polls before the thread sleeps until woken.
+/// Empty polls before the thread polls at [`IDLE_POLL`].
 pub(crate) const QUIET_POLLS: u32 = 20;
+/// How often an idle writer thread looks for more: the most a line waits
+/// after a quiet spell. The engine's epoch thread already ticks every 5 ms,
+/// so this adds no wake-up of a kind the host does not have.
+pub(crate) const IDLE_POLL: Duration = Duration::from_millis(10);
 /// Default bound on the bytes queued for a writer: some seconds of a busy
 /// log on a slow terminal, and a fixed cost next to the host's other memory.
 /// A batch being written may hold as much again.
@@ -66,90 +79,104 @@ impl Overflow {
     }
 }
 
-struct Queue {
-    state: Mutex<State>,
-    ready: Condvar,
+/// What goes through the queue.
+enum Item {
+    /// One line (or several) to write.
+    Bytes(Vec<u8>),
+    /// Answered once every byte queued before it is written.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The counts both ends share, beside the queue.
+struct Shared {
+    /// Bytes in the queue (taken out of it by the thread, not yet written,
+    /// no longer count).
+    pending: AtomicUsize,
+    /// Lines dropped since the last report.
+    dropped: AtomicU64,
     max_pending: usize,
 }
 
-#[derive(Default)]
-struct State {
-    bytes: Vec<u8>,
-    /// Lines dropped since the last report.
-    dropped: u64,
-    /// Answered once every byte queued before them is written.
-    flushes: Vec<std::sync::mpsc::Sender<()>>,
-    sleeping: bool,
-    closed: bool,
+/// The sending end: feeds the queue; when dropped (the last [`BatchWriter`]
+/// is gone) the thread writes what is left and ends.
+struct Feed {
+    items: Sender<Item>,
+    shared: Arc<Shared>,
+    /// The writer thread, to wake it for a flush or the close.
+    thread: Thread,
 }
 
-impl State {
-    fn idle(&self) -> bool {
-        self.bytes.is_empty() && self.dropped == 0 && self.flushes.is_empty() && !self.closed
+impl Feed {
+    /// Queues `bytes` as one line if it fits, else counts it dropped. One
+    /// atomic add, and the channel's lock-free send: nothing here waits for
+    /// the writer thread or wakes it.
+    fn append(&self, bytes: Vec<u8>) {
+        let len = bytes.len();
+        let before = self.shared.pending.fetch_add(len, Ordering::Relaxed);
+        if before + len > self.shared.max_pending {
+            self.shared.pending.fetch_sub(len, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.items.send(Item::Bytes(bytes)).is_err() {
+            // The thread is gone (it panicked): nothing will write these.
+            self.shared.pending.fetch_sub(len, Ordering::Relaxed);
+        }
     }
 }
 
-/// What the thread takes from the queue in one go.
+impl Drop for Feed {
+    fn drop(&mut self) {
+        // Disconnect the queue (the thread ends once it has drained it),
+        // then wake the thread so the last lines do not wait for its poll.
+        let (closed, _) = std::sync::mpsc::channel();
+        drop(std::mem::replace(&mut self.items, closed));
+        self.thread.unpark();
+    }
+}
+
+/// What the thread took from the queue in one go.
+#[derive(Default)]
 struct Batch {
     bytes: Vec<u8>,
-    /// Lines dropped because `bytes` filled the queue.
+    /// Lines dropped because the queue was full.
     dropped: u64,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
     /// Every handle is gone: write this batch and end.
     closed: bool,
 }
 
-impl Queue {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+impl Batch {
+    fn is_idle(&self) -> bool {
+        self.bytes.is_empty() && self.dropped == 0 && self.flushes.is_empty() && !self.closed
     }
+}
 
-    /// Changes the queue with `add`, waking the thread only if it sleeps.
-    fn push(&self, add: impl FnOnce(&mut State)) {
-        let mut state = self.lock();
-        add(&mut state);
-        if state.sleeping {
-            state.sleeping = false;
-            self.ready.notify_one();
-        }
-    }
-
-    /// Queues `bytes` as one line if it fits, else counts it dropped.
-    fn append(&self, bytes: &[u8]) {
-        let max_pending = self.max_pending;
-        self.push(|state| {
-            if state.bytes.len() + bytes.len() > max_pending {
-                state.dropped += 1;
-            } else {
-                state.bytes.extend_from_slice(bytes);
+/// Takes everything queued now.
+fn take(items: &Receiver<Item>, shared: &Shared) -> Batch {
+    let mut batch = Batch::default();
+    loop {
+        match items.try_recv() {
+            Ok(Item::Bytes(bytes)) => {
+                shared.pending.fetch_sub(bytes.len(), Ordering::Relaxed);
+                if batch.bytes.is_empty() {
+                    batch.bytes = bytes;
+                } else {
+                    batch.bytes.extend_from_slice(&bytes);
+                }
             }
-        });
-    }
-
-    /// Waits for work and takes all of it.
-    fn take(&self) -> Batch {
-        let mut quiet_polls = 0;
-        let mut state = self.lock();
-        while state.idle() {
-            if quiet_polls < QUIET_POLLS {
-                drop(state);
-                std::thread::sleep(POLL);
-                quiet_polls += 1;
-                state = self.lock();
-            } else {
-                state.sleeping = true;
-                state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
-                state.sleeping = false;
-                quiet_polls = 0;
+            Ok(Item::Flush(done)) => batch.flushes.push(done),
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => {
+                batch.closed = true;
+                break;
             }
         }
-        Batch {
-            bytes: std::mem::take(&mut state.bytes),
-            dropped: std::mem::take(&mut state.dropped),
-            flushes: std::mem::take(&mut state.flushes),
-            closed: state.closed,
-        }
     }
+    // Read after the queue is drained: a line dropped for want of room was
+    // dropped behind the lines taken here, so its notice follows them.
+    batch.dropped = shared.dropped.swap(0, Ordering::Relaxed);
+    batch
 }
 
 /// Writes a batch, then the notice of the lines dropped behind it.
@@ -161,20 +188,45 @@ fn write_batch(out: &mut dyn Write, batch: &Batch, overflow: &Overflow) -> std::
     out.flush()
 }
 
-/// Closes the queue when the last [`BatchWriter`] is dropped, so the thread
-/// writes what is left and ends.
-struct Closer(Arc<Queue>);
-
-impl Drop for Closer {
-    fn drop(&mut self) {
-        self.0.push(|state| state.closed = true);
+/// The thread's loop: poll, write, answer flushes, until closed.
+fn run(
+    items: Receiver<Item>,
+    shared: Arc<Shared>,
+    mut out: Box<dyn Write + Send>,
+    overflow: Overflow,
+) {
+    let mut broken = false;
+    let mut quiet_polls = 0;
+    loop {
+        let batch = take(&items, &shared);
+        if batch.is_idle() {
+            quiet_polls = (quiet_polls + 1).min(QUIET_POLLS);
+            // Woken early only by a flush or the close.
+            std::thread::park_timeout(if quiet_polls < QUIET_POLLS {
+                POLL
+            } else {
+                IDLE_POLL
+            });
+            continue;
+        }
+        quiet_polls = 0;
+        let work = !batch.bytes.is_empty() || batch.dropped > 0;
+        if work && !broken {
+            broken = write_batch(&mut out, &batch, &overflow).is_err();
+        }
+        for done in batch.flushes {
+            let _ = done.send(());
+        }
+        if batch.closed {
+            return;
+        }
     }
 }
 
 /// A handle to a writer thread; clones share it. `write` only queues.
 #[derive(Clone)]
 pub struct BatchWriter {
-    closer: Arc<Closer>,
+    feed: Arc<Feed>,
 }
 
 impl BatchWriter {
@@ -183,48 +235,49 @@ impl BatchWriter {
     /// dropped (a closed pipe must not stop the host).
     pub fn spawn(
         name: &str,
-        mut out: Box<dyn Write + Send>,
+        out: Box<dyn Write + Send>,
         overflow: Overflow,
     ) -> std::io::Result<BatchWriter> {
-        let queue = Arc::new(Queue {
-            state: Mutex::new(State::default()),
-            ready: Condvar::new(),
+        let shared = Arc::new(Shared {
+            pending: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
             max_pending: overflow.max_pending,
         });
-        let feed = queue.clone();
-        std::thread::Builder::new()
+        let (items, queue) = std::sync::mpsc::channel();
+        let counts = shared.clone();
+        let thread = std::thread::Builder::new()
             .name(name.to_string())
-            .spawn(move || {
-                let mut broken = false;
-                loop {
-                    let batch = feed.take();
-                    let work = !batch.bytes.is_empty() || batch.dropped > 0;
-                    if work && !broken {
-                        broken = write_batch(&mut out, &batch, &overflow).is_err();
-                    }
-                    for done in batch.flushes {
-                        let _ = done.send(());
-                    }
-                    if batch.closed {
-                        return;
-                    }
-                }
-            })?;
+            .spawn(move || run(queue, counts, out, overflow))?
+            .thread()
+            .clone();
         Ok(BatchWriter {
-            closer: Arc::new(Closer(queue)),
+            feed: Arc::new(Feed {
+                items,
+                shared,
+                thread,
+            }),
         })
     }
 
     /// Queues `bytes`, counted as one line: when they do not fit in the
     /// queue they are dropped whole and reported later.
     pub fn append(&self, bytes: &[u8]) {
-        self.closer.0.append(bytes);
+        self.feed.append(bytes.to_vec());
     }
 
-    /// Waits until everything queued so far is written.
+    /// [`BatchWriter::append`] for bytes the caller no longer needs: no copy.
+    pub fn append_owned(&self, bytes: Vec<u8>) {
+        self.feed.append(bytes);
+    }
+
+    /// Waits until everything queued so far is written. Wakes the thread:
+    /// not for a scheduler thread's hot path.
     pub fn wait_written(&self) {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
-        self.closer.0.push(|state| state.flushes.push(done_tx));
+        if self.feed.items.send(Item::Flush(done_tx)).is_err() {
+            return;
+        }
+        self.feed.thread.unpark();
         let _ = done_rx.recv();
     }
 }
@@ -247,6 +300,8 @@ impl Write for BatchWriter {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Condvar, Mutex};
+
     use super::*;
 
     /// A writer whose bytes the test can read.
@@ -342,7 +397,8 @@ mod tests {
     fn dropped_lines_are_reported_even_when_nothing_is_written_after_them() {
         let (writer, out, _writes, open) = stalled(4);
         open();
-        // Long enough for the thread to sleep: the drop alone must wake it.
+        // Long enough for the thread to poll slowly: its next poll must
+        // find the drop alone.
         std::thread::sleep(POLL * (QUIET_POLLS + 10));
         writer.append(b"longer than the queue\n");
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -380,8 +436,8 @@ mod tests {
         }
         writer.wait_written();
         assert_eq!(out.text().lines().count(), 100);
-        // Long enough for the thread to stop polling and sleep: the next
-        // write must wake it.
+        // Long enough for the thread to poll slowly: the next write must
+        // still be found.
         std::thread::sleep(POLL * (QUIET_POLLS + 10));
         writer.append(b"late\n");
         writer.wait_written();

@@ -4,9 +4,10 @@
 //! stamps each event with microseconds since the host started and hands it,
 //! under one lock so the order is the order things happened, to its outputs:
 //! JSON-line writers (a file or stdout, written in batches by a dedicated
-//! thread so a slow reader never blocks a scheduler thread, and so emitting
-//! an event rarely wakes a thread) and in-process subscribers (tests, the
-//! control plane).
+//! thread that polls for them, so a slow reader never blocks a scheduler
+//! thread and emitting an event never wakes a thread: see
+//! [`crate::batch_writer`]) and in-process subscribers (tests, the control
+//! plane).
 //!
 //! A reader that cannot keep up must not grow the host: a writer queues at
 //! most [`DEFAULT_MAX_PENDING`] bytes and a bounded [`Subscription`] a fixed
@@ -354,11 +355,23 @@ impl EventSink {
         {
             *detail = clip(detail, MAX_DETAIL_BYTES).into_owned();
         }
-        let needs_line = outputs.iter().any(|o| matches!(o, Output::Lines(_)));
-        let line = needs_line.then(|| event.line());
+        let mut writers = outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Lines(_)))
+            .count();
+        let mut line = (writers > 0).then(|| event.line());
         outputs.retain(|output| match output {
             Output::Lines(writer) => {
-                writer.append(line.as_deref().unwrap_or_default().as_bytes());
+                // The last writer takes the line itself: no copy.
+                writers -= 1;
+                match (writers, line.take()) {
+                    (0, Some(last)) => writer.append_owned(last.into_bytes()),
+                    (_, Some(shared)) => {
+                        writer.append(shared.as_bytes());
+                        line = Some(shared);
+                    }
+                    (_, None) => {}
+                }
                 true
             }
             Output::Channel(tx) => tx.send(event.clone()).is_ok(),
@@ -627,5 +640,51 @@ mod tests {
             MAX_DETAIL_BYTES + "... [10 more bytes cut]".len()
         );
         assert!(detail.ends_with("e... [10 more bytes cut]"));
+    }
+
+    /// A writer whose bytes the test can read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_writer_gets_every_line_in_order() {
+        // The last writer is handed the line itself, the others a copy.
+        let sink = EventSink::new();
+        let (first, second) = (Captured::default(), Captured::default());
+        sink.add_writer(Box::new(first.clone()));
+        sink.add_writer(Box::new(second.clone()));
+        for generation in 1..=3 {
+            sink.emit(
+                EventKind::ChildRestarted,
+                "root/a",
+                Some(generation),
+                None,
+                None,
+            );
+        }
+        sink.flush();
+        for out in [first, second] {
+            let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            let generations: Vec<u64> = text
+                .lines()
+                .map(|line| {
+                    serde_json::from_str::<Event>(line)
+                        .unwrap()
+                        .generation
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(generations, [1, 2, 3]);
+        }
     }
 }
