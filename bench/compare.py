@@ -37,6 +37,7 @@ def otp_metrics(path):
 ROWS = [
     ("restart_us", "restart_us", "lower is better", "<= 1.0x"),
     ("restart_p99_us", None, "", ""),
+    ("restart_from_panic_us", "restart_us", "lower is better", "<= 1.0x"),
     ("restart_from_trap_us", "restart_us", "lower is better", "<= 1.0x"),
     ("restart_fast_traps_us", "restart_us", "lower is better", ""),
     ("restart_fast_traps_from_trap_us", "restart_us", "lower is better", "<= 1.0x"),

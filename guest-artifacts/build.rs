@@ -33,8 +33,10 @@ mod go_pkg;
 /// The Rust guests whose components the host's tests and examples use
 /// (`probe_v2` is the probe's own source built with its `v2` feature: a
 /// second version to hot swap to; `contract_0_2_0` is built against the
-/// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1, and
-/// `contract_0_2_1` against the frozen 0.2.1, as guests were before 0.2.2;
+/// frozen contract 0.2.0 without the SDK, as guests were before 0.2.1,
+/// `contract_0_2_1` against the frozen 0.2.1, as guests were before 0.2.2,
+/// and `contract_0_2_2` against the frozen 0.2.2, as guests were before
+/// 0.2.3;
 /// `http_hello` is a stock `wasi:http/proxy` component with no Arbor
 /// exports, `http_probe` an HTTP child that also exports Arbor's
 /// lifecycle; `kv_probe` uses `wasi:keyvalue` through stock bindings,
@@ -49,6 +51,7 @@ const RUST_GUESTS: &[&str] = &[
     "probe_v2",
     "contract_0_2_0",
     "contract_0_2_1",
+    "contract_0_2_2",
     "http_hello",
     "http_probe",
     "kv_probe",
@@ -58,7 +61,7 @@ const RUST_GUESTS: &[&str] = &[
     "order_processor",
     "order_web",
 ];
-/// The newest contract (0.2.2), which the Rust, Python and JavaScript
+/// The newest contract (0.2.3), which the Rust, Python and JavaScript
 /// probes are built against, and their world: they all export `handover`,
 /// in one JSON format, so the swap tests move state between languages.
 const CONTRACT: &str = "wit";

@@ -20,7 +20,7 @@
 // Error traps (a crash); an import returning a `result` returns its ok value
 // and throws on err, the error in the exception's `payload`.
 
-import { call, log } from 'arbor:supervised/host@0.2.2';
+import { call, log } from 'arbor:supervised/host@0.2.3';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -13,8 +13,8 @@
 // Built with componentize-js against wit/arbor.wit, world `supervised` (an
 // import returning a `result` returns its ok value and throws on err).
 
-import { cast, log, selfName } from 'arbor:supervised/host@0.2.2';
-import { sendAfter } from 'arbor:supervised/timers@0.2.2';
+import { cast, log, selfName } from 'arbor:supervised/host@0.2.3';
+import { sendAfter } from 'arbor:supervised/timers@0.2.3';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

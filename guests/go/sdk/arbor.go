@@ -1,6 +1,6 @@
 // Package arbor is Arbor's Go guest SDK: conveniences over the bindings
 // that wit-bindgen generates for the guest contract (`wit/arbor.wit`,
-// arbor:supervised@0.2.2).
+// arbor:supervised@0.2.3).
 //
 // A guest's exports live where wit-bindgen's generated `main` package
 // calls them, in the packages export_arbor_supervised_lifecycle (and
@@ -13,7 +13,9 @@
 //
 // The functions take Go's (value, error) shape: an error from `handle` is
 // an error reply to the caller (who gets `rejected`), and the child keeps
-// running; a panic is a crash. [HandleJSON] reads each message as JSON of
+// running; a panic is a crash, which the host reports with the panic's
+// value and place as its detail (through `host.crash`, contract 0.2.3,
+// without a trap). [HandleJSON] reads each message as JSON of
 // a Go type and writes the reply as JSON (typed messages).
 //
 // The rest of the package reaches the host: [Call] and [Cast] (and
@@ -24,7 +26,11 @@ package arbor
 
 import (
 	"fmt"
+	"path"
+	"runtime"
+	"strings"
 
+	"wit_component/arbor_supervised_host"
 	"wit_component/arbor_supervised_lifecycle"
 	"wit_component/arbor_supervised_types"
 
@@ -119,13 +125,35 @@ func Restore(state []byte, from string, restore func(state []byte, from string) 
 	return witTypes.Ok[witTypes.Unit, string](witTypes.Unit{})
 }
 
-// crashOnPanic logs a panic's value and traps. An unrecovered panic traps
-// anyway (Go's runtime aborts with wasm's unreachable), but the runtime
-// prints the panic to stderr, which a guest does not have: recovering it
-// first puts `panic: VALUE` in the host's log beside the crash.
+// crashOnPanic ends the instance through `host.crash` (contract 0.2.3)
+// with `panic: VALUE (at FILE:LINE in FUNCTION)` as the crash's detail.
+// An unrecovered panic would crash too, but as a hardware trap (Go's
+// runtime aborts with wasm's unreachable) whose detail says nothing of the
+// panic, after printing it to a stderr that the host's log rate limits.
 func crashOnPanic() {
 	if p := recover(); p != nil {
-		Log(LevelError, fmt.Sprintf("panic: %v", p))
+		arbor_supervised_host.Crash(fmt.Sprintf("panic: %v%s", p, panicSite()))
+		// Not reached: the host does not return from `crash`.
 		trap()
+	}
+}
+
+// panicSite is ` (at FILE:LINE in FUNCTION)` for the frame that panicked:
+// the first one below the runtime's panic machinery on the stack, which a
+// deferred function still sees (the panic has not unwound it yet).
+func panicSite() string {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	inPanic := false
+	for {
+		frame, more := frames.Next()
+		if frame.Function == "runtime.gopanic" {
+			inPanic = true
+		} else if inPanic && !strings.HasPrefix(frame.Function, "runtime.") {
+			return fmt.Sprintf(" (at %s:%d in %s)", path.Base(frame.File), frame.Line, frame.Function)
+		}
+		if !more {
+			return ""
+		}
 	}
 }

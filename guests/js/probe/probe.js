@@ -7,7 +7,7 @@
 // |---|---|
 // | `ping` | replies `pong` |
 // | `count` | replies how many `count` messages this instance has seen |
-// | `crash` | traps (an uncaught Error) |
+// | `crash` | throws an uncaught Error: the export's handler ends the instance through `host.crash`, with no trap (the crash's detail is `Error: crash requested (at ...)`) |
 // | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
 // | `exit normal` / `exit shutdown` / `exit error TEXT` | replies `bye`, then stops with that reason |
 // | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
@@ -30,7 +30,7 @@
 // Rust probe; the gate's `fail-init` and `ignore-init` notes),
 // `init_cast_self` (cast that message to itself from `init`).
 //
-// It targets contract 0.2.2, world `supervised-with-handover`: `snapshot` and
+// It targets contract 0.2.3, world `supervised-with-handover`: `snapshot` and
 // `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
 // the Rust probe's format, so a child's state moves between languages.
 //
@@ -40,16 +40,19 @@
 // - A value thrown from such an export becomes `err(value)` only if it is
 //   not an `Error` (or carries an own `payload` property). A thrown `Error`
 //   is re-thrown by the bindings and the component TRAPS. This file therefore
-//   returns errors explicitly and throws an `Error` only to trap on purpose.
+//   returns errors explicitly and throws an `Error` only to crash on purpose;
+//   `reportingCrashes` catches whatever escapes an export first and ends the
+//   instance through `host.crash` (contract 0.2.3) with the error's text and
+//   place as the crash's detail: a crash all the same, without the trap.
 // - An imported function returning `result<T, E>` returns T on `ok` and
 //   throws a `ComponentError` whose `.payload` is E on `err`.
 // - Variants are `{ tag: 'kebab-name', val }`; u64 is a BigInt.
 // - Exports may be async: the bindings await them, running the event loop
 //   (so `setTimeout` really waits, on wasi:clocks + wasi:io/poll).
 
-import { log, selfName, call, cast, stop } from 'arbor:supervised/host@0.2.2';
-import { startChild, stopChild } from 'arbor:supervised/children@0.2.2';
-import { sendAfter, cancelTimer } from 'arbor:supervised/timers@0.2.2';
+import { log, selfName, call, cast, stop, crash } from 'arbor:supervised/host@0.2.3';
+import { startChild, stopChild } from 'arbor:supervised/children@0.2.3';
+import { sendAfter, cancelTimer } from 'arbor:supervised/timers@0.2.3';
 
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -83,9 +86,36 @@ function defaultArgs() {
   };
 }
 
-/// A trap: an uncaught Error escapes the export and the instance traps.
+/// A crash: an uncaught Error escapes the export (and `reportingCrashes`
+/// ends the instance with it).
 function trap(message) {
   throw new Error(message);
+}
+
+/// `Name: message (at FRAME)`, FRAME the innermost of the error's stack.
+function crashText(error) {
+  if (!(error instanceof Error)) return `uncaught: ${String(error)}`;
+  const frame = (error.stack || '').split('\n').find((line) => line.trim() !== '');
+  return frame ? `${error.name}: ${error.message} (at ${frame.trim()})` : `${error.name}: ${error.message}`;
+}
+
+/// The functions of `exports`, each ending the instance through
+/// `host.crash` (which does not return) when it throws, or when the
+/// promise it returns rejects.
+function reportingCrashes(exports) {
+  const wrapped = {};
+  for (const [name, f] of Object.entries(exports)) {
+    wrapped[name] = (...args) => {
+      let out;
+      try {
+        out = f(...args);
+      } catch (e) {
+        crash(crashText(e));
+      }
+      return out instanceof Promise ? out.catch((e) => crash(crashText(e))) : out;
+    };
+  }
+  return wrapped;
 }
 
 function describe(error) {
@@ -482,5 +512,5 @@ function restore(bytes, fromVersion) {
   return ok(undefined);
 }
 
-export const lifecycle = { init, handle, terminate };
-export const handover = { snapshot, restore };
+export const lifecycle = reportingCrashes({ init, handle, terminate });
+export const handover = reportingCrashes({ snapshot, restore });

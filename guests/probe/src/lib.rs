@@ -8,8 +8,8 @@
 //! | `ping` | replies `pong` |
 //! | `bytes HEX` | replies the bytes HEX spells (`bytes 00ff` replies 0x00 0xff: a reply that is not UTF-8) |
 //! | `count` | replies how many `count` messages this instance has seen (fresh state shows a restart) |
-//! | `crash` | traps (a Rust panic) |
-//! | `trap` | executes `unreachable` at once (a trap without the panic machinery) |
+//! | `crash` | panics with `crash requested`: the SDK's panic hook ends the instance through `host.crash`, with no trap (the crash's detail is `panic: crash requested (at probe/src/lib.rs:LINE:COL)`) |
+//! | `trap` | executes `unreachable` at once (a hardware trap, without the panic machinery) |
 //! | `crash-times N GATE` | traps the first N times it is handled, counting in child GATE (which outlives this instance): while GATE holds fewer than N notes `crashed`, adds one and traps; then adds the note `survived` to GATE and replies `survived N` (a message that crashes N times, then succeeds) |
 //! | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
 //! | `exit normal` / `exit error TEXT` | replies `bye`, then stops with that reason |
@@ -37,7 +37,7 @@
 //!
 //! It is written with the Rust guest SDK (`guests/sdk`, `arbor-guest`) and
 //! exported `with handover`, so it targets the newest contract's world
-//! `supervised-with-handover` (`wit/arbor.wit`, 0.2.2), as the Python and
+//! `supervised-with-handover` (`wit/arbor.wit`, 0.2.3), as the Python and
 //! JavaScript probes do; the C
 //! probe stays on 0.1.0, so the conformance suite runs both versions side by
 //! side.

@@ -5,7 +5,7 @@
 |---|---|
 | `ping` | replies `pong` |
 | `count` | replies how many `count` messages this instance has seen |
-| `crash` | traps (an uncaught exception) |
+| `crash` | raises an uncaught exception: the export's handler ends the instance through `host.crash`, with no trap (the crash's detail is `Trap: crash requested (at app.py:LINE in handle)`) |
 | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
 | `exit normal` / `exit shutdown` / `exit error TEXT` | replies `bye`, then stops with that reason |
 | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
@@ -28,17 +28,23 @@
 Rust probe; the gate's `fail-init` and `ignore-init` notes),
 `init_cast_self` (cast that message to itself from `init`).
 
-It targets contract 0.2.2, world `supervised-with-handover`: `snapshot` and
+It targets contract 0.2.3, world `supervised-with-handover`: `snapshot` and
 `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as JSON,
 the Rust probe's format, so a child's state moves between languages.
 
 Error convention of componentize-py: a WIT `result<T, E>` return is `T` in
-Python; `raise Err(e)` returns `err(e)`. Any other uncaught exception traps,
-which Arbor treats as a crash.
+Python; `raise Err(e)` returns `err(e)`. Any other exception that escapes
+an export would trap (componentize-py prints it and executes
+`unreachable`); `reports_crashes` catches it first and ends the instance
+through `host.crash` (contract 0.2.3) with the exception's type, text and
+place as the crash's detail: a crash all the same, without the hardware
+trap.
 """
 
+import functools
 import json
 import time
+import traceback
 
 from componentize_py_types import Err
 from wit_world import exports
@@ -77,7 +83,40 @@ U64_MAX = (1 << 64) - 1
 
 
 class Trap(Exception):
-    """Raised to trap on purpose (the Rust probe's `panic!`)."""
+    """Raised to crash on purpose (the Rust probe's `panic!`)."""
+
+
+def crash_text(error: BaseException) -> str:
+    """`Type: text (at FILE:LINE in FUNCTION)`, the innermost frame."""
+    text = f"{type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name})"
+    return text
+
+
+def reports_crashes(cls):
+    """Wraps each export method of `cls`: an exception other than `Err`
+    ends the instance through `host.crash`, which does not return."""
+    for name, method in list(vars(cls).items()):
+        if callable(method) and not name.startswith("_"):
+            setattr(cls, name, _reporting(method))
+    return cls
+
+
+def _reporting(method):
+    @functools.wraps(method)
+    def export(self, *args):
+        try:
+            return method(self, *args)
+        except Err:
+            raise
+        except BaseException as e:
+            host.crash(crash_text(e))
+            raise
+
+    return export
 
 
 # --- args (serde-like: every field defaults, unknown fields are ignored) ---
@@ -342,6 +381,7 @@ def sleep_ms(ms: int) -> None:
         ms -= chunk
 
 
+@reports_crashes
 class Lifecycle(exports.Lifecycle):
     def init(self, args: bytes) -> InitOutcome:
         global STATE_ARGS
@@ -476,6 +516,7 @@ class Lifecycle(exports.Lifecycle):
             raise Trap("trap_terminate was set")
 
 
+@reports_crashes
 class Handover(exports.Handover):
     def snapshot(self) -> bytes:
         # Compact and not ASCII-escaped: byte for byte what serde_json writes.

@@ -1,5 +1,5 @@
 //! The contract's bindings, generated once by wit-bindgen from `wit/arbor.wit`
-//! (`arbor:supervised@0.2.2`). Nothing here is public API: the other modules
+//! (`arbor:supervised@0.2.3`). Nothing here is public API: the other modules
 //! wrap the imports in safe functions and typed errors, and `export!`
 //! reaches the exports through `__bindings`.
 //!
@@ -38,7 +38,7 @@ pub mod with_handover {
         inline: "
             package arbor:guest-sdk;
             world handover-only {
-                export arbor:supervised/handover@0.2.2;
+                export arbor:supervised/handover@0.2.3;
             }
         ",
         world: "handover-only",

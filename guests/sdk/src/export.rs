@@ -1,7 +1,8 @@
 //! Exporting an [`Actor`]: the [`export!`](crate::export) macro and the
 //! adapter it exports, which implements the contract's generated export
-//! traits for any `Actor` and keeps the one instance's state between
-//! callbacks.
+//! traits for any `Actor`, keeps the one instance's state between
+//! callbacks and installs the panic hook ([`crate::crash`]) before any
+//! guest code runs.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -65,6 +66,7 @@ pub struct Export<T>(PhantomData<T>);
 
 impl<T: Actor> lifecycle::Guest for Export<T> {
     fn init(args: Vec<u8>) -> Result<lifecycle::InitOutcome, String> {
+        crate::crash::report_panics();
         match T::init(&args)? {
             Init::Running(state) => {
                 STATE.set(Some(Box::new(state)));
@@ -75,20 +77,24 @@ impl<T: Actor> lifecycle::Guest for Export<T> {
     }
 
     fn handle(message: Vec<u8>) -> Result<Vec<u8>, String> {
+        crate::crash::report_panics();
         with_state(|state: &mut T| state.handle(&message))
     }
 
     fn terminate(reason: types::ExitReason) {
+        crate::crash::report_panics();
         with_state(|state: &mut T| state.terminate(reason.into()));
     }
 }
 
 impl<T: Handover> handover::Guest for Export<T> {
     fn snapshot() -> Result<Vec<u8>, String> {
+        crate::crash::report_panics();
         with_state(|state: &mut T| state.snapshot())
     }
 
     fn restore(state: Vec<u8>, from_version: String) -> Result<(), String> {
+        crate::crash::report_panics();
         with_state(|this: &mut T| this.restore(&state, &from_version))
     }
 }

@@ -3,10 +3,10 @@
 //! Implement [`Actor`] for the type that holds a child's state (`init`
 //! makes it, `handle` serves each message, `terminate` runs on an orderly
 //! stop), and [`Handover`] too if its state should survive a hot swap; then
-//! [`export!`] it. The SDK builds against the contract `arbor:supervised@0.2.2`
+//! [`export!`] it. The SDK builds against the contract `arbor:supervised@0.2.3`
 //! (`wit/arbor.wit`) and wraps what the host offers: [`log`] and
 //! [`info!`]-style macros, [`self_name`], [`call`], [`cast`], [`cast_self`],
-//! [`stop`], children ([`start_child`], [`stop_child`]) and timers
+//! [`stop`], [`crash`], children ([`start_child`], [`stop_child`]) and timers
 //! ([`send_after`], [`cancel_timer`]), with typed errors ([`CallError`],
 //! [`ChildError`]). With the cargo feature `serde` (on by default),
 //! [`typed`] adds messages and calls of serde types, JSON on the wire. A
@@ -14,7 +14,10 @@
 //! `wasi:http/incoming-handler`) reaches the actor's state with [`state`].
 //!
 //! A panic anywhere in a guest is a crash: the host drops the instance and
-//! its state, and its supervisor decides whether a fresh one starts.
+//! its state, and its supervisor decides whether a fresh one starts. The
+//! SDK's panic hook reports the panic's message and location to the host
+//! ([`crash`], contract 0.2.3's `host.crash`), which ends the instance with
+//! that text as the crash's detail and without a hardware trap.
 //!
 //! ```no_run
 //! use arbor_guest::{Actor, ExitReason, Handover, Init};
@@ -73,6 +76,7 @@
 pub mod __bindings;
 mod actor;
 mod children;
+mod crash;
 mod export;
 mod host;
 mod log;
@@ -82,6 +86,7 @@ pub mod typed;
 
 pub use actor::{Actor, Handover, Init};
 pub use children::{ChildError, ChildSpec, Grants, Restart, start_child, stop_child};
+pub use crash::crash;
 pub use export::state;
 pub use host::{CallError, ExitReason, call, cast, cast_self, self_name, stop};
 pub use log::{Level, log};

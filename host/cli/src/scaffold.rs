@@ -2,7 +2,7 @@
 //! that builds and passes `arbor check` as generated.
 //!
 //! Each project holds its own copy of the newest guest contract
-//! (`wit/arbor.wit`, `arbor:supervised@0.2.2`: new guests target it), a
+//! (`wit/arbor.wit`, `arbor:supervised@0.2.3`: new guests target it), a
 //! minimal guest (`ping`, `count`, `crash`), a `tree.toml` that runs it, and
 //! a README with the exact build commands. Python and JavaScript projects
 //! also get a small module of conveniences over the contract

@@ -16,14 +16,21 @@
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 
-/// `arbor:supervised@0.2.2`: `init` may answer `ignore`, a full mailbox
+/// `arbor:supervised@0.2.3`: `init` may answer `ignore`, a full mailbox
 /// has a `call-error` case of its own; 0.2.1 adds `children` and `timers`,
-/// 0.2.2 `children.start-child-with-grants`.
+/// 0.2.2 `children.start-child-with-grants`, 0.2.3 `host.crash`.
+///
+/// `host.crash` is the one import that may trap: it returns the error
+/// ([`crate::host_api::GuestCrash`]) that ends the guest's call, which is
+/// how a guest ends itself without executing a trap instruction.
 pub(crate) mod v0_2 {
     wasmtime::component::bindgen!({
         path: "../../wit/arbor.wit",
         world: "supervised",
-        imports: { default: async },
+        imports: {
+            "arbor:supervised/host.crash": async | trappable,
+            default: async,
+        },
         exports: { default: async },
     });
 }
@@ -46,7 +53,10 @@ pub(crate) mod v0_2_handover {
     wasmtime::component::bindgen!({
         path: "../../wit/arbor.wit",
         world: "supervised-with-handover",
-        imports: { default: async },
+        imports: {
+            "arbor:supervised/host.crash": async | trappable,
+            default: async,
+        },
         exports: { default: async },
     });
 }
@@ -61,11 +71,12 @@ pub(crate) use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyIndices};
 /// The contract versions the host runs, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContractVersion {
-    /// `arbor:supervised@0.2.x` (`wit/arbor.wit`, 0.2.2; 0.2.1 and 0.2.0
-    /// kept in `wit/arbor-0.2.1/` and `wit/arbor-0.2.0/`): each minor only
-    /// adds imports, so the host runs them as one version, and a 0.2.0 or
-    /// 0.2.1 guest links to the 0.2.2 host interfaces by semver (wasmtime's
-    /// linker matches `@0.2.0` and `@0.2.1` to `@0.2.2`).
+    /// `arbor:supervised@0.2.x` (`wit/arbor.wit`, 0.2.3; 0.2.2, 0.2.1 and
+    /// 0.2.0 kept in `wit/arbor-0.2.2/`, `wit/arbor-0.2.1/` and
+    /// `wit/arbor-0.2.0/`): each minor only adds imports, so the host runs
+    /// them as one version, and a 0.2.0, 0.2.1 or 0.2.2 guest links to the
+    /// 0.2.3 host interfaces by semver (wasmtime's linker matches `@0.2.0`,
+    /// `@0.2.1` and `@0.2.2` to `@0.2.3`).
     V0_2,
     /// `arbor:supervised@0.1.0` (`wit/arbor-0.1.0/arbor.wit`).
     V0_1,
@@ -73,7 +84,7 @@ pub enum ContractVersion {
 
 impl ContractVersion {
     /// The package version, as in the WIT (`0.1.0`), or the compatible
-    /// family (`0.2`: 0.2.0, 0.2.1 and 0.2.2).
+    /// family (`0.2`: 0.2.0 to 0.2.3).
     pub fn as_str(self) -> &'static str {
         match self {
             ContractVersion::V0_2 => "0.2",

@@ -96,10 +96,10 @@ pub enum LoadError {
 }
 
 /// The contract versions the host runs, in words (see [`ContractVersion`]).
-const SUPPORTED_CONTRACTS: &str = "0.2.2, 0.2.1, 0.2.0 and 0.1.0";
+const SUPPORTED_CONTRACTS: &str = "0.2.3, 0.2.2, 0.2.1, 0.2.0 and 0.1.0";
 
 /// The `MAJOR.MINOR` families of `arbor:supervised` the linker and
-/// [`ContractVersion`] match: wasmtime links `@0.2.x` to 0.2.2 and
+/// [`ContractVersion`] match: wasmtime links `@0.2.x` to 0.2.3 and
 /// `@0.1.x` to 0.1.0 by semver, so only another family is refused here.
 const CONTRACT_FAMILIES: [&str; 2] = ["0.2.", "0.1."];
 

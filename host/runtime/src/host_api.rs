@@ -1,8 +1,9 @@
 //! What the host gives every guest: the per-child `Store` data and the
 //! `arbor:supervised/host` functions (`log`, `self-name`, `call`, `cast`,
 //! `stop`), since 0.2.1 `children` (`start-child`, `stop-child`) and
-//! `timers` (`send-after`, `cancel-timer`), and since 0.2.2
-//! `start-child-with-grants`.
+//! `timers` (`send-after`, `cancel-timer`), since 0.2.2
+//! `start-child-with-grants`, and since 0.2.3 `crash` (the error it
+//! returns to end the guest, [`GuestCrash`], is this module's).
 //!
 //! Every contract version's `host` interface is implemented here, each a
 //! thin conversion of that version's types around one shared method, so
@@ -46,6 +47,41 @@ use crate::routing::{self, ChildError, Router};
 use crate::spec::WorkerSpec;
 use crate::timers::Timers;
 use crate::vocab::RestartType;
+
+/// Longest crash detail a guest gives through `host.crash` that the host
+/// keeps whole, in bytes: the detail goes into events, the restart
+/// history, dead letters and the log, so the guest must not decide its
+/// size. 16 KiB holds any panic message with its location.
+pub(crate) const MAX_CRASH_DETAIL_BYTES: usize = 16 << 10;
+
+/// The error `host.crash` returns: wasmtime ends the guest's call with it
+/// (the import is `trappable`), unwinding the guest's frames the way any
+/// host error does, without a trap instruction or a signal. The child
+/// runner ([`crate::child`]) recognises it and makes the exit a crash whose
+/// detail is the guest's own text, where a hardware trap's is "wasm trap:
+/// ...".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GuestCrash {
+    /// What the guest said, cut to [`MAX_CRASH_DETAIL_BYTES`].
+    pub(crate) detail: String,
+}
+
+impl GuestCrash {
+    /// The crash `detail` describes, cut to [`MAX_CRASH_DETAIL_BYTES`].
+    pub(crate) fn new(detail: &str) -> GuestCrash {
+        GuestCrash {
+            detail: crate::batch_writer::clip(detail, MAX_CRASH_DETAIL_BYTES).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for GuestCrash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for GuestCrash {}
 
 /// The data of one child's `Store`: dropped with it on every restart.
 pub struct ChildState {
@@ -334,9 +370,10 @@ fn to_wit_0_1(error: CallError) -> v0_1::arbor::supervised::types::CallError {
 
 /// Implements contract version `$v`'s `host` interface for [`ChildState`]:
 /// each function converts that version's types (`$to_wit` for call errors)
-/// around the shared method.
+/// around the shared method; `$($since)*` are the functions a later
+/// version added.
 macro_rules! host_interface {
-    ($v:ident, $to_wit:ident) => {
+    ($v:ident, $to_wit:ident $(, $since:item)*) => {
         impl $v::arbor::supervised::types::Host for ChildState {}
 
         impl $v::arbor::supervised::host::Host for ChildState {
@@ -377,11 +414,21 @@ macro_rules! host_interface {
             async fn stop(&mut self, reason: $v::arbor::supervised::types::ExitReason) {
                 self.stop_request = Some(reason.into());
             }
+
+            $($since)*
         }
     };
 }
 
-host_interface!(v0_2, to_wit_0_2);
+host_interface!(
+    v0_2,
+    to_wit_0_2,
+    /// `host.crash` (0.2.3): the error ends the guest's call here; the
+    /// child runner makes it a crash with `detail`.
+    async fn crash(&mut self, detail: String) -> wasmtime::Result<()> {
+        Err(wasmtime::Error::new(GuestCrash::new(&detail)))
+    }
+);
 host_interface!(v0_1, to_wit_0_1);
 
 impl v0_2::arbor::supervised::children::Host for ChildState {
@@ -502,6 +549,37 @@ impl v0_2::arbor::supervised::timers::Host for ChildState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crash_detail_is_the_guests_text_cut_at_16_kib_with_a_marker() {
+        assert_eq!(
+            GuestCrash::new("panic: boom (at src/lib.rs:1:1)").detail,
+            "panic: boom (at src/lib.rs:1:1)"
+        );
+        let long = "x".repeat(MAX_CRASH_DETAIL_BYTES + 10);
+        let cut = GuestCrash::new(&long).detail;
+        assert!(
+            cut.starts_with(&long[..MAX_CRASH_DETAIL_BYTES]),
+            "kept whole up to the limit"
+        );
+        assert!(
+            cut.ends_with("... [10 more bytes cut]"),
+            "{}",
+            &cut[MAX_CRASH_DETAIL_BYTES..]
+        );
+    }
+
+    #[test]
+    fn the_runner_reads_a_guest_crash_as_a_crash_with_the_guests_text() {
+        let error = wasmtime::Error::new(GuestCrash::new("Error: boom (at f@x.js:1:1)"));
+        assert_eq!(
+            crate::child::describe(&error),
+            (
+                crate::vocab::ExitReason::Crash,
+                "Error: boom (at f@x.js:1:1)".to_string()
+            )
+        );
+    }
 
     fn full() -> CallError {
         CallError::MailboxFull {

@@ -5,7 +5,7 @@
 // |---|---|
 // | `ping` | replies `pong` |
 // | `count` | replies how many `count` messages this instance has seen |
-// | `crash` | traps (a panic, which the SDK turns into a trap) |
+// | `crash` | panics: the SDK ends the instance through `host.crash`, with no trap (the crash's detail is `panic: crash requested (at probe.go:LINE in ...)`) |
 // | `fail TEXT` | returns `err(TEXT)`: a business error, not a crash |
 // | `exit normal` / `exit shutdown` / `exit error TEXT` | replies `bye`, then stops with that reason |
 // | `sleep MS` | waits MS milliseconds on the WASI clock, replies `slept` |
@@ -28,7 +28,7 @@
 // `init_gate` (the gate's `fail-init`, `hang-init` and `ignore-init`
 // notes), `init_cast_self` (as in the Rust probe).
 //
-// It targets contract 0.2.2, world `supervised-with-handover`: `snapshot`
+// It targets contract 0.2.3, world `supervised-with-handover`: `snapshot`
 // and `restore` hand over `{"count": N, "notes": [..], "pad": "xxx.."}` as
 // JSON, the Rust probe's format, so a child's state moves between
 // languages.

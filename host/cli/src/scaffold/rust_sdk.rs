@@ -27,6 +27,10 @@ const SDK: &[(&str, &str)] = &[
         include_str!("../../../../guests/sdk/src/children.rs"),
     ),
     (
+        "src/crash.rs",
+        include_str!("../../../../guests/sdk/src/crash.rs"),
+    ),
+    (
         "src/export.rs",
         include_str!("../../../../guests/sdk/src/export.rs"),
     ),

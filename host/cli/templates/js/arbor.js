@@ -1,6 +1,6 @@
-// arbor.js: small conveniences over the Arbor contract (0.2.2) for a
+// arbor.js: small conveniences over the Arbor contract (0.2.3) for a
 // JavaScript guest. Everything here is a thin wrapper of the
-// `arbor:supervised/*@0.2.2` imports; use those directly for anything it
+// `arbor:supervised/*@0.2.3` imports; use those directly for anything it
 // does not cover (raw bytes, for one).
 //
 // - JSON messages: `decode(message)` reads what a caller sent (throws if
@@ -15,6 +15,12 @@
 // - `sendAfter(target, value, ms)` returns a timer id (a BigInt);
 //   `cancelTimer(id)` says whether it was still pending.
 // - `selfName()`; `log.trace|debug|info|warn|error(text)`.
+// - `reportingCrashes({ init, handle, terminate })`: the exports, each
+//   ending the instance through `crash(text)` (contract 0.2.3's
+//   `host.crash`) when an error escapes it, with the error's name, message
+//   and place as the crash's detail; without it the error traps and the
+//   crash says only "wasm trap: unreachable". `crash(text)` ends the
+//   instance at once, from anywhere.
 //
 // A failed `call`, `cast` or `sendAfter` throws a `CallError`, a failed
 // `startChild` or `stopChild` a `ChildError`: `.case` is the contract's case
@@ -23,11 +29,11 @@
 // are `Error`s: left uncaught, they trap (let it crash); to answer the caller
 // instead, `return refuse(e.message)`.
 
-import { log as hostLog, selfName, call as hostCall, cast as hostCast } from 'arbor:supervised/host@0.2.2';
-import { startChild as hostStartChild, stopChild as hostStopChild } from 'arbor:supervised/children@0.2.2';
-import { sendAfter as hostSendAfter, cancelTimer as hostCancelTimer } from 'arbor:supervised/timers@0.2.2';
+import { log as hostLog, selfName, call as hostCall, cast as hostCast, crash } from 'arbor:supervised/host@0.2.3';
+import { startChild as hostStartChild, stopChild as hostStopChild } from 'arbor:supervised/children@0.2.3';
+import { sendAfter as hostSendAfter, cancelTimer as hostCancelTimer } from 'arbor:supervised/timers@0.2.3';
 
-export { selfName };
+export { selfName, crash };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -123,3 +129,29 @@ export function cancelTimer(id) {
 export const log = Object.fromEntries(
   ['trace', 'debug', 'info', 'warn', 'error'].map((level) => [level, (text) => hostLog(level, String(text))]),
 );
+
+/// `Name: message (at FRAME)`, FRAME the innermost of the error's stack.
+function crashText(error) {
+  if (!(error instanceof Error)) return `uncaught: ${String(error)}`;
+  const frame = (error.stack || '').split('\n').find((line) => line.trim() !== '');
+  return frame ? `${error.name}: ${error.message} (at ${frame.trim()})` : `${error.name}: ${error.message}`;
+}
+
+/// The functions of `exports`, each ending the instance through `crash`
+/// (which does not return) when it throws, or when the promise it returns
+/// rejects: a crash with the error's text, without a trap.
+export function reportingCrashes(exports) {
+  const wrapped = {};
+  for (const [name, f] of Object.entries(exports)) {
+    wrapped[name] = (...args) => {
+      let out;
+      try {
+        out = f(...args);
+      } catch (e) {
+        crash(crashText(e));
+      }
+      return out instanceof Promise ? out.catch((e) => crash(crashText(e))) : out;
+    };
+  }
+  return wrapped;
+}

@@ -4,8 +4,9 @@
 // start nothing, the child stays stopped); each message is handled by
 // `handle`; `terminate` runs on an orderly stop. Return
 // `{ tag: 'err', val: text }` (`refuse(text)`) to answer the caller with an
-// error; a thrown `Error` traps, which is a crash: Arbor drops this instance
-// and its supervisor decides whether a fresh one starts.
+// error; a thrown `Error` is a crash (`reportingCrashes` reports it, with
+// its message as the crash's detail): Arbor drops this instance and its
+// supervisor decides whether a fresh one starts.
 //
 // Messages are JSON, read and written with `./arbor.js` (the conveniences
 // beside this file: JSON calls, typed errors, children, timers, logging):
@@ -14,11 +15,11 @@
 // |---|---|
 // | `"ping"` | `"pong"` |
 // | `"count"` | how many messages this instance has handled |
-// | `"crash"` | none: traps |
+// | `"crash"` | none: crashes (`Error: crash requested`) |
 // | `{"sum": [1, 2, 3]}` | `6` |
 // | `{"ask": NAME, "message": VALUE}` | NAME's reply to VALUE; a failed call is an error reply `CASE` or `CASE: TEXT` (`self-call`, `no-such-name: NAME`, ...) |
 
-import { CallError, call, decode, log, refuse, reply, selfName } from './arbor.js';
+import { CallError, call, decode, log, refuse, reply, reportingCrashes, selfName } from './arbor.js';
 
 let handled = 0; // instance state: fresh after every restart
 
@@ -56,4 +57,4 @@ function terminate(reason) {
   log.info(`terminating: ${reason.tag}`);
 }
 
-export const lifecycle = { init, handle, terminate };
+export const lifecycle = reportingCrashes({ init, handle, terminate });

@@ -4,8 +4,9 @@
 `InitOutcome.IGNORE`: start nothing, the child stays stopped); each message
 is handled by `handle`; `terminate` runs on an orderly stop. `raise
 Err(text)` answers the caller with an error; any other uncaught exception
-traps, which is a crash: Arbor drops this instance and its supervisor
-decides whether a fresh one starts.
+is a crash (`@arbor.reports_crashes` reports it, with its text as the
+crash's detail): Arbor drops this instance and its supervisor decides
+whether a fresh one starts.
 
 Messages are JSON, read and written with `arbor_guest` (the conveniences
 beside this file: JSON calls, typed errors, children, timers, logging):
@@ -14,7 +15,7 @@ beside this file: JSON calls, typed errors, children, timers, logging):
 |---|---|
 | `"ping"` | `"pong"` |
 | `"count"` | how many messages this instance has handled |
-| `"crash"` | none: traps |
+| `"crash"` | none: crashes (`RuntimeError: crash requested`) |
 | `{"sum": [1, 2, 3]}` | `6` |
 | `{"ask": NAME, "message": VALUE}` | NAME's reply to VALUE; a failed call is an error reply `CASE` or `CASE: TEXT` (`self-call`, `no-such-name: NAME`, ...) |
 """
@@ -28,6 +29,7 @@ import arbor_guest as arbor
 handled = 0  # instance state: fresh after every restart
 
 
+@arbor.reports_crashes
 class Lifecycle(exports.Lifecycle):
     def init(self, args: bytes) -> InitOutcome:
         arbor.info(f"{arbor.self_name()} starting")

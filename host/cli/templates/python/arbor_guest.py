@@ -1,4 +1,4 @@
-"""arbor_guest: small conveniences over the Arbor contract (0.2.2) for a
+"""arbor_guest: small conveniences over the Arbor contract (0.2.3) for a
 Python guest. Everything here is a thin wrapper of `wit_world.imports`; use
 those directly for anything it does not cover (raw bytes, for one).
 
@@ -13,6 +13,12 @@ those directly for anything it does not cover (raw bytes, for one).
 - `send_after(target, value, ms)` returns a timer id; `cancel_timer(id)`
   says whether it was still pending.
 - `self_name()`; `trace`, `debug`, `info`, `warn`, `error` log a line.
+- `@reports_crashes` on an export class: an exception (other than `Err`)
+  that escapes one of its methods ends the instance through `crash(text)`
+  (contract 0.2.3's `host.crash`), with the exception's type, text and
+  place as the crash's detail; without it the exception traps and the
+  crash says only "wasm trap: unreachable". `crash(text)` ends the
+  instance at once, from anywhere.
 
 A failed `call`, `cast` or `send_after` raises `CallError`, a failed
 `start_child` or `stop_child` raises `ChildError`: `case` is the contract's
@@ -22,8 +28,10 @@ uncaught, they trap like any exception (let it crash); to answer the
 caller instead, `raise Err(str(e))`.
 """
 
+import functools
 import json
 import re
+import traceback
 
 from componentize_py_types import Err
 from wit_world.imports import children, host, timers
@@ -144,3 +152,42 @@ def warn(text: str) -> None:
 
 def error(text: str) -> None:
     host.log(host.Level.ERROR, text)
+
+
+def crash(text: str) -> None:
+    """Ends this instance now, as a crash whose detail is `text`; does not
+    return."""
+    host.crash(text)
+
+
+def crash_text(error: BaseException) -> str:
+    """`Type: text (at FILE:LINE in FUNCTION)`, the innermost frame."""
+    text = f"{type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name})"
+    return text
+
+
+def reports_crashes(cls):
+    """Class decorator for `Lifecycle` (and `Handover`): each method that
+    raises anything but `Err` ends the instance through `host.crash`."""
+    for name, method in list(vars(cls).items()):
+        if callable(method) and not name.startswith("_"):
+            setattr(cls, name, _reporting(method))
+    return cls
+
+
+def _reporting(method):
+    @functools.wraps(method)
+    def export(self, *args):
+        try:
+            return method(self, *args)
+        except Err:
+            raise
+        except BaseException as e:
+            host.crash(crash_text(e))
+            raise
+
+    return export

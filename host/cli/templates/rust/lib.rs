@@ -5,7 +5,8 @@
 //! `args` and answers `Init::Running(state)` (or `Init::Ignore`: start
 //! nothing, the child stays stopped); each message is handled by `handle`;
 //! `terminate` runs on an orderly stop. Return `Err(text)` to answer the
-//! caller with an error; a panic traps, which is a crash: Arbor drops this
+//! caller with an error; a panic is a crash (the SDK reports its message and
+//! place to the host, `host.crash`): Arbor drops this
 //! instance, its state with it, and its supervisor decides whether a fresh
 //! one starts.
 //!
@@ -17,7 +18,7 @@
 //! |---|---|
 //! | `"ping"` | `"pong"` |
 //! | `"count"` | how many messages this instance has handled |
-//! | `"crash"` | none: traps |
+//! | `"crash"` | none: crashes (`panic: crash requested (at src/lib.rs:...)`) |
 //! | `{"sum": [1, 2, 3]}` | `6` |
 //! | `{"ask": NAME, "message": VALUE}` | NAME's reply to VALUE; a failed call is an error reply `CASE` or `CASE: TEXT` (`self-call`, `no-such-name: NAME`, ...) |
 

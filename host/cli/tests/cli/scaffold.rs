@@ -158,6 +158,16 @@ fn answers_json_through_its_module(project: &Path, component: &Path) {
             r#""pong""#,
             "a kept running"
         );
+        // A panic or an uncaught exception is reported by the guest
+        // (contract 0.2.3's `host.crash`, through the SDK or the module):
+        // the crash says what happened, not "wasm trap: ...".
+        match ask(r#""crash""#).await {
+            Err(arbor::CallError::Crashed(detail)) => assert!(
+                detail.contains("crash requested") && !detail.contains("wasm trap"),
+                "{detail}"
+            ),
+            other => panic!("a crash, got {other:?}"),
+        }
         node.shutdown().await;
     });
 }

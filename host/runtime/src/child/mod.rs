@@ -31,7 +31,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 use crate::bindings::{GuestExit, InitOutcome, Supervised};
 use crate::engine::LoadedComponent;
 use crate::grants::sandbox::Sandbox;
-use crate::host_api::ChildState;
+use crate::host_api::{ChildState, GuestCrash};
 use crate::keyvalue::KvGrant;
 use crate::mailbox::{CallError, Envelope, MAX_MESSAGE_BYTES, MailboxReceiver, Reply};
 use crate::observe::stats::MemoryGauge;
@@ -65,7 +65,9 @@ pub(crate) struct Instance {
     component: Arc<LoadedComponent>,
 }
 
-/// Classifies an error that came out of a guest call.
+/// Classifies an error that came out of a guest call. A guest that ended
+/// itself through `host.crash` crashed with its own text as the detail; a
+/// hardware trap's detail is wasmtime's ("wasm trap: ...").
 pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
     if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return if exit.0 == 0 {
@@ -74,16 +76,21 @@ pub(crate) fn describe(error: &wasmtime::Error) -> (ExitReason, String) {
             (ExitReason::Error, format!("exit({})", exit.0))
         };
     }
-    if let Some(trap) = error.downcast_ref::<Trap>() {
+    let mut detail = if let Some(crash) = error.downcast_ref::<GuestCrash>() {
+        crash.detail.clone()
+    } else if let Some(trap) = error.downcast_ref::<Trap>() {
         // `Trap`'s Display already reads "wasm trap: ...".
-        let mut detail = trap.to_string();
-        if let Some(backtrace) = error.downcast_ref::<WasmBacktrace>() {
-            detail.push_str(" in ");
-            detail.push_str(&backtrace_line(backtrace));
-        }
-        return (ExitReason::Crash, detail);
+        trap.to_string()
+    } else {
+        return (ExitReason::Crash, crate::engine::one_line(error));
+    };
+    // Only with `ARBOR_WASM_BACKTRACE=1`: wasmtime then records the guest's
+    // frames for a trap and for an error returned by an import alike.
+    if let Some(backtrace) = error.downcast_ref::<WasmBacktrace>() {
+        detail.push_str(" in ");
+        detail.push_str(&backtrace_line(backtrace));
     }
-    (ExitReason::Crash, crate::engine::one_line(error))
+    (ExitReason::Crash, detail)
 }
 
 /// The guest's frames, innermost first, on one line (`ARBOR_WASM_BACKTRACE=1`).

@@ -7,7 +7,7 @@
 //! suite fails rather than skips.
 //!
 //! The probes span both contract versions: the Rust, Python, JavaScript and
-//! Go probes target 0.2.2 (world `supervised-with-handover`), the C probe
+//! Go probes target 0.2.3 (world `supervised-with-handover`), the C probe
 //! 0.1.0 (`guest-artifacts/build.rs`), so every case also proves that guests
 //! built against the older contract keep running beside the newer ones.
 
@@ -58,9 +58,12 @@ async fn fresh_state_after_a_crash(probe: &str) {
     let mut h = start(probe, "").await;
     assert_eq!(h.call("p", "count").await.unwrap(), "1");
     assert_eq!(h.call("p", "count").await.unwrap(), "2");
+    // What the crash says differs by contract version: a 0.2.3 probe
+    // reports it (`crashes_are_reported_in_the_guests_words`), the 0.1.0 C
+    // probe traps.
     match h.call("p", "crash").await {
-        Err(CallError::Crashed(detail)) => assert!(detail.contains("wasm trap"), "{detail}"),
-        other => panic!("a crash must trap, got {other:?}"),
+        Err(CallError::Crashed(_)) => {}
+        other => panic!("a crash must be a crash, got {other:?}"),
     }
     let restarted = h
         .wait_event(EventKind::ChildRestarted, "root/p", None)
@@ -268,6 +271,67 @@ async fn a_one_mib_state_moves_within_the_default_deadline(probe: &str) {
     h.node.shutdown().await;
 }
 
+/// 0.2.3: a panic or an uncaught exception in `handle`, `init` or
+/// `terminate` ends the instance through `host.crash` (the SDK's panic
+/// hook, the Python and JavaScript probes' export handlers, the Go SDK's
+/// recover), as a trap in that callback would, but with the guest's own
+/// text as the crash's detail: `says` (its language's wording of
+/// "crash requested", "trap_init was set", ...) and never wasmtime's
+/// "wasm trap: ...". A hardware trap's error is a `wasmtime::Trap`, whose
+/// detail always starts "wasm trap"; only an error returned by the host's
+/// `crash` import carries the guest's text, and once that import has
+/// returned its error no more guest code runs: so a detail in the guest's
+/// words is a crash in which no trap instruction executed.
+async fn crashes_are_reported_in_the_guests_words(probe: &str, says: fn(&str) -> String) {
+    // `context` (the callback) then the guest's words for `text`.
+    let check = |detail: &str, context: &str, text: &str| {
+        assert!(
+            detail.starts_with(&format!("{context}{}", says(text))),
+            "{detail}"
+        );
+        assert!(detail.contains(text), "{detail}");
+        assert!(!detail.contains("wasm trap"), "{detail}");
+    };
+    let mut h = start(probe, "").await;
+    // handle: the caller, the event and the log see the same text.
+    let detail = match h.call("p", "crash").await {
+        Err(CallError::Crashed(detail)) => detail,
+        other => panic!("a crash, got {other:?}"),
+    };
+    check(&detail, "", "crash requested");
+    let crashed = h
+        .wait_event(EventKind::ChildTerminated, "root/p", Some("crash"))
+        .await;
+    assert_eq!(crashed.detail.as_deref(), Some(detail.as_str()));
+    h.wait_event(EventKind::ChildRestarted, "root/p", None)
+        .await;
+    assert_eq!(h.call("p", "count").await.unwrap(), "1", "a fresh instance");
+
+    // init: the start fails as a crash, with the guest's text.
+    let mut spec = WorkerSpec::new("bad_init", "probe");
+    spec.args = br#"{"trap_init": true}"#.to_vec();
+    let err = h.node.start_child("root", spec).await.unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("(crash)"), "{err}");
+    let at = err.find("init: ").expect("the failure names init");
+    check(&err[at..], "init: ", "trap_init was set");
+
+    // terminate: an orderly stop whose terminate crashes is a crash.
+    let mut spec = WorkerSpec::new("bad_stop", "probe");
+    spec.args = br#"{"trap_terminate": true}"#.to_vec();
+    h.node.start_child("root", spec).await.unwrap();
+    h.node.terminate_child("root", "bad_stop").await.unwrap();
+    let stopped = h
+        .wait_event(EventKind::ChildTerminated, "root/bad_stop", Some("crash"))
+        .await;
+    check(
+        stopped.detail.as_deref().unwrap_or_default(),
+        "terminate: ",
+        "trap_terminate was set",
+    );
+    h.node.shutdown().await;
+}
+
 macro_rules! conformance {
     ($($lang:ident => $path:expr),* $(,)?) => {
         $(
@@ -360,6 +424,30 @@ since_0_2! {
     python => arbor_guest_artifacts::PYTHON_PROBE,
     js => arbor_guest_artifacts::JS_PROBE,
     go => arbor_guest_artifacts::GO_PROBE,
+}
+
+/// How each language's probe words a crash of `text` (the start of the
+/// detail; what follows is where it happened).
+macro_rules! since_0_2_3 {
+    ($($lang:ident => $path:expr, $says:expr),* $(,)?) => {
+        mod since_0_2_3 {
+            $(
+                mod $lang {
+                    #[tokio::test]
+                    async fn crashes_are_reported_in_the_guests_words() {
+                        super::super::crashes_are_reported_in_the_guests_words($path, $says).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+since_0_2_3! {
+    rust => arbor_guest_artifacts::PROBE, |text| format!("panic: {text} (at probe/src/lib.rs:"),
+    python => arbor_guest_artifacts::PYTHON_PROBE, |text| format!("Trap: {text} (at app.py:"),
+    js => arbor_guest_artifacts::JS_PROBE, |text| format!("Error: {text} (at "),
+    go => arbor_guest_artifacts::GO_PROBE, |text| format!("panic: {text} (at probe.go:"),
 }
 
 #[tokio::test]

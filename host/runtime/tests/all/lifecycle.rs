@@ -181,7 +181,7 @@ async fn a_guest_that_traps_in_terminate_is_reported_as_a_crash_and_the_shutdown
         bad.detail
             .as_deref()
             .unwrap()
-            .starts_with("terminate: wasm trap"),
+            .starts_with("terminate: panic: trap_terminate was set"),
         "{bad:?}"
     );
 }
