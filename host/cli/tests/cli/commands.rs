@@ -464,7 +464,7 @@ fn ctl_why_names_the_crash_the_message_and_the_decision() {
     let text = stdout(&why);
     assert!(text.starts_with("root/b (generation 2)\n"), "{text}");
     assert!(
-        text.contains("root/b (generation 1) exited: crash (wasm trap"),
+        text.contains("root/b (generation 1) exited: crash (panic: crash requested"),
         "{text}"
     );
     assert!(text.contains("while handling \"crash\""), "{text}");

@@ -27,14 +27,13 @@ use crate::events::EventKind;
 use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::backoff::{self, Waiting};
-use crate::supervisor::explain::ExitFacts;
 use crate::supervisor::inspect::Published;
 use crate::supervisor::places::Places;
 use crate::supervisor::protocol::{
     ChildCommandError, ChildExit, ExitNotifier, Failure, Signal, SupervisorCommand, SupervisorRef,
     signalled,
 };
-use crate::supervisor::state::{Decision, Rules, SupervisorState};
+use crate::supervisor::state::{Decision, ExitFacts, Rules, SupervisorState};
 use crate::vocab::{ChildId, ExitReason, SupervisorStop};
 
 /// The detail of an exit made by `arbor ctl crash`, the page's crash action or

@@ -5,15 +5,8 @@
 
 use crate::observe::why::{Cause, DecisionRecord, WhyEntry};
 use crate::supervisor::driver::Supervisor;
-use crate::supervisor::state::Decision;
-use crate::vocab::{ChildId, ExitReason};
-
-/// What is known of the exit a decision is made on.
-pub(super) struct ExitFacts {
-    pub generation: u64,
-    pub reason: ExitReason,
-    pub detail: Option<String>,
-}
+use crate::supervisor::state::{Decision, ExitFacts};
+use crate::vocab::ChildId;
 
 impl Supervisor {
     /// Publishes its restarts against its intensity, for inspection.

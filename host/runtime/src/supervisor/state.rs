@@ -33,6 +33,14 @@ use crate::vocab::{
     AutoShutdown, ChildId, ExitReason, RestartIntensity, RestartType, Strategy, SupervisorStop,
 };
 
+/// What is known of the exit a decision is made on (what "why" records
+/// beside the decision).
+pub(crate) struct ExitFacts {
+    pub generation: u64,
+    pub reason: ExitReason,
+    pub detail: Option<String>,
+}
+
 /// The sliding window of recent restarts.
 #[derive(Debug, Clone)]
 pub struct RestartWindow {

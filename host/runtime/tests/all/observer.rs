@@ -272,7 +272,7 @@ async fn why_names_the_sibling_crash_the_message_and_the_one_for_all_decision() 
             .detail
             .as_deref()
             .unwrap()
-            .contains("unreachable"),
+            .contains("panic: crash requested"),
         "{why}"
     );
     assert_eq!(entry.cause.message.as_deref(), Some("crash"));
