@@ -27,7 +27,7 @@ ctl *ARGS:
 # runs 2,000. A failure prints the smallest failing input, and proptest keeps
 # its seed in host/runtime/tests/proptest-regressions/ to replay first.
 fuzz CASES="100000":
-    PROPTEST_CASES={{CASES}} cargo test --workspace --test all fuzz::
+    PROPTEST_CASES={{CASES}} cargo test --workspace fuzz::
 
 # Everything CI runs.
 ci:
