@@ -156,8 +156,12 @@ fn templates(language: Language, name: &str) -> Vec<(String, &'static str)> {
     }
 }
 
-/// wit-bindgen's C bindings for the world `supervised`, as (path, bytes).
-fn c_bindings() -> Vec<(String, Vec<u8>)> {
+/// The embedded contract, parsed, and its world `supervised`: what the C
+/// and Go bindings are generated for.
+fn contract_world() -> (
+    wit_bindgen_core::wit_parser::Resolve,
+    wit_bindgen_core::wit_parser::WorldId,
+) {
     let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
     let package = resolve
         .push_str("arbor.wit", WIT)
@@ -165,6 +169,12 @@ fn c_bindings() -> Vec<(String, Vec<u8>)> {
     let world = resolve
         .select_world(&[package], Some("supervised"))
         .expect("the contract has the world supervised");
+    (resolve, world)
+}
+
+/// wit-bindgen's C bindings for the world `supervised`, as (path, bytes).
+fn c_bindings() -> Vec<(String, Vec<u8>)> {
+    let (mut resolve, world) = contract_world();
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()

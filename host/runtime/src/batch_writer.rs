@@ -299,14 +299,14 @@ impl Write for BatchWriter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::{Condvar, Mutex};
 
     use super::*;
 
-    /// A writer whose bytes the test can read.
+    /// A writer whose bytes the test can read (the events tests use it too).
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl Write for Captured {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -642,19 +642,7 @@ mod tests {
         assert!(detail.ends_with("e... [10 more bytes cut]"));
     }
 
-    /// A writer whose bytes the test can read.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::batch_writer::tests::Captured;
 
     #[test]
     fn every_writer_gets_every_line_in_order() {

@@ -431,20 +431,27 @@ host_interface!(
 );
 host_interface!(v0_1, to_wit_0_1);
 
+/// The worker a guest's `child-spec` describes, with the host's defaults
+/// for everything it does not name.
+fn worker_from_wit(spec: v0_2::arbor::supervised::children::ChildSpec) -> WorkerSpec {
+    use v0_2::arbor::supervised::children::RestartType as Wit;
+    let mut worker = WorkerSpec::new(spec.name, spec.component);
+    worker.args = spec.args;
+    worker.restart = match spec.restart {
+        Wit::Permanent => RestartType::Permanent,
+        Wit::Transient => RestartType::Transient,
+        Wit::Temporary => RestartType::Temporary,
+    };
+    worker
+}
+
 impl v0_2::arbor::supervised::children::Host for ChildState {
     async fn start_child(
         &mut self,
         supervisor: String,
         spec: v0_2::arbor::supervised::children::ChildSpec,
     ) -> Result<String, v0_2::arbor::supervised::children::ChildError> {
-        use v0_2::arbor::supervised::children::RestartType as Wit;
-        let mut worker = WorkerSpec::new(spec.name, spec.component);
-        worker.args = spec.args;
-        worker.restart = match spec.restart {
-            Wit::Permanent => RestartType::Permanent,
-            Wit::Transient => RestartType::Transient,
-            Wit::Temporary => RestartType::Temporary,
-        };
+        let worker = worker_from_wit(spec);
         ChildState::start_child(self, &supervisor, worker)
             .await
             .map_err(child_error_to_wit)
@@ -456,14 +463,7 @@ impl v0_2::arbor::supervised::children::Host for ChildState {
         spec: v0_2::arbor::supervised::children::ChildSpec,
         grants: v0_2::arbor::supervised::children::Grants,
     ) -> Result<String, v0_2::arbor::supervised::children::ChildError> {
-        use v0_2::arbor::supervised::children::RestartType as Wit;
-        let mut worker = WorkerSpec::new(spec.name, spec.component);
-        worker.args = spec.args;
-        worker.restart = match spec.restart {
-            Wit::Permanent => RestartType::Permanent,
-            Wit::Transient => RestartType::Transient,
-            Wit::Temporary => RestartType::Temporary,
-        };
+        let mut worker = worker_from_wit(spec);
         let (granted, keyvalue) = grant_request(grants)
             .read()
             .map_err(|e| child_error_to_wit(ChildError::StartFailed(format!("bad grant: {e}"))))?;

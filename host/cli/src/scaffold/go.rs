@@ -7,8 +7,6 @@
 //! project then builds with Go alone: nothing is fetched from the Go module
 //! proxy.
 
-use super::WIT;
-
 mod pkg {
     include!(concat!(env!("OUT_DIR"), "/go_pkg.rs"));
 }
@@ -68,13 +66,7 @@ fn go_mod() -> String {
 /// wit-bindgen's Go bindings for the world `supervised`, without the
 /// `go.mod` it writes (`go_mod` has the project's).
 fn bindings() -> Vec<(String, Vec<u8>)> {
-    let mut resolve = wit_bindgen_core::wit_parser::Resolve::default();
-    let package = resolve
-        .push_str("arbor.wit", WIT)
-        .expect("the embedded contract parses");
-    let world = resolve
-        .select_world(&[package], Some("supervised"))
-        .expect("the contract has the world supervised");
+    let (mut resolve, world) = super::contract_world();
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_go::Opts {
         quiet: true,
