@@ -391,6 +391,30 @@ async fn calls(n: usize) {
     node.shutdown().await;
 }
 
+/// Guest -> guest round trips only, `rounds` times `n` of them, on one
+/// thread; each round is one call to `w0`, well within its deadline.
+async fn guest_calls(n: usize, rounds: usize) {
+    let (node, _events) = start(&format!("{ROOT}{}", workers(2))).await;
+    let mut nanos = 0.0;
+    for _ in 0..rounds {
+        let reply = node
+            .call("w0", format!("repeat-call {n} w1 ping").into_bytes())
+            .await
+            .expect("repeat-call");
+        nanos += String::from_utf8(reply)
+            .expect("utf-8")
+            .parse::<f64>()
+            .expect("nanoseconds");
+    }
+    metric(
+        "call_guest_long_per_s",
+        (n * rounds) as f64 / (nanos / 1e9),
+        "/s",
+        "call round trips guest -> guest on one thread, long run",
+    );
+    node.shutdown().await;
+}
+
 /// Call throughput of a host with the observer on (counting every message,
 /// its HTTP server listening, no page open) against one without, in
 /// alternating rounds so both see the same machine noise.
@@ -669,6 +693,12 @@ fn main() {
         }
         if wanted("call") {
             calls(scale(100_000, 500)).await;
+        }
+        // Only when named: a long guest -> guest run to profile the round
+        // trip alone (`perf record ... -- guest_calls`), with nothing else
+        // of the bench in the samples.
+        if picked.contains(&"guest_calls") {
+            guest_calls(scale(200_000, 500), scale(20, 1)).await;
         }
         if wanted("observe") {
             observed_calls(scale(100_000, 200), scale(7, 1)).await;

@@ -224,9 +224,9 @@ impl ChildState {
     /// (its WASI context is not).
     async fn call(&mut self, target: &str, message: Vec<u8>) -> Result<Vec<u8>, CallError> {
         self.allowed(target)?;
-        routing::call(
+        routing::call_on_thread(
             &*self.router,
-            Some(&self.name),
+            &self.name,
             target,
             message,
             self.call_timeout,

@@ -20,6 +20,7 @@ mod child;
 pub mod compile_cache;
 pub mod control;
 pub mod dead_letters;
+mod deadlines;
 pub mod engine;
 pub mod events;
 pub mod grants;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::mailbox::{CallError, MailboxSender, Reply};
+use crate::mailbox::{CallError, Envelope, MailboxSender, Reply};
 use crate::routing::{self, ChildError, ChildOrder, Router};
 use crate::spec::{ChildSpec, WorkerSpec};
 use crate::supervisor::protocol::{ChildCommandError, Origin, SupervisorCommand, SupervisorRef};
@@ -132,6 +132,17 @@ impl Registry {
 impl Router for Registry {
     fn resolve(&self, target: &str) -> Result<MailboxSender, CallError> {
         self.worker(target)
+    }
+
+    /// Sends through the registry's own sender, under the read lock: a send
+    /// never waits (the mailbox refuses when full), so the lock is held for
+    /// a queue push and a wake-up, and only a (rare) registration waits.
+    fn send(&self, target: &str, envelope: Envelope) -> Result<(), CallError> {
+        match self.read().get(target) {
+            Some(Entry::Worker(tx)) => tx.send(envelope).map_err(|e| e.for_target(target)),
+            Some(Entry::Supervisor(_)) => Err(CallError::NotAWorker(target.to_string())),
+            None => Err(CallError::NoSuchName(target.to_string())),
+        }
     }
 
     fn start_child(&self, supervisor: &str, spec: WorkerSpec) -> ChildOrder<String> {

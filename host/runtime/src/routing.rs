@@ -27,6 +27,16 @@ pub(crate) trait Router: Send + Sync {
     /// The mailbox of the worker `target`, or why there is none.
     fn resolve(&self, target: &str) -> Result<MailboxSender, CallError>;
 
+    /// Queues `envelope` in the mailbox of the worker `target`. A router
+    /// that holds its senders may send through its own (the registry does):
+    /// a clone of the sender made and dropped per message is four atomic
+    /// operations on the call round trip.
+    fn send(&self, target: &str, envelope: Envelope) -> Result<(), CallError> {
+        self.resolve(target)?
+            .send(envelope)
+            .map_err(|e| e.for_target(target))
+    }
+
     /// Starts `spec` under the supervisor `supervisor`; resolves to the
     /// child's name once its `init` has run.
     fn start_child(&self, supervisor: &str, spec: WorkerSpec) -> ChildOrder<String>;
@@ -101,6 +111,24 @@ pub(crate) async fn call(
     reply_within(target, answer, timeout).await
 }
 
+/// [`call`] from a guest, which always waits on its scheduler thread: the
+/// timeout is noted with the thread's sweeper ([`crate::deadlines`]), not
+/// armed as a timer of its own.
+pub(crate) async fn call_on_thread(
+    router: &dyn Router,
+    from: &str,
+    target: &str,
+    message: Vec<u8>,
+    timeout: Duration,
+) -> Reply {
+    if from == target {
+        return Err(CallError::SelfCall);
+    }
+    let answer = send_call(router, target, message)?;
+    let answered = crate::deadlines::within(timeout, answer).await;
+    settle(target, answered.map_err(|_| ()))
+}
+
 /// Queues `message` for `target` as a call; the receiver gets its reply.
 pub(crate) fn send_call(
     router: &dyn Router,
@@ -108,13 +136,10 @@ pub(crate) fn send_call(
     message: Vec<u8>,
 ) -> Result<oneshot::Receiver<Reply>, CallError> {
     check_size(&message)?;
-    let mailbox = router.resolve(target)?;
     let (reply, answer) = oneshot::channel();
     // A full mailbox refuses at once: the queue must not grow, and
     // waiting for room would hold the caller for nothing it asked.
-    mailbox
-        .send(Envelope::Call { message, reply })
-        .map_err(|e| e.for_target(target))?;
+    router.send(target, Envelope::Call { message, reply })?;
     Ok(answer)
 }
 
@@ -124,8 +149,15 @@ pub(crate) async fn reply_within(
     answer: oneshot::Receiver<Reply>,
     timeout: Duration,
 ) -> Reply {
-    match tokio::time::timeout(timeout, answer).await {
-        Err(_) => Err(CallError::Timeout),
+    let answered = tokio::time::timeout(timeout, answer).await;
+    settle(target, answered.map_err(|_| ()))
+}
+
+/// The reply to a call queued for `target`, from what its wait came to:
+/// `Err(())` when the timeout passed first.
+fn settle(target: &str, answered: Result<Result<Reply, oneshot::error::RecvError>, ()>) -> Reply {
+    match answered {
+        Err(()) => Err(CallError::Timeout),
         // The instance holding the message was dropped (killed).
         Ok(Err(_)) => Err(CallError::Stopped(format!(
             "{target} stopped before it answered"
@@ -138,8 +170,5 @@ pub(crate) async fn reply_within(
 /// to oneself is allowed (nobody waits, so it cannot deadlock).
 pub(crate) fn cast(router: &dyn Router, target: &str, message: Vec<u8>) -> Result<(), CallError> {
     check_size(&message)?;
-    router
-        .resolve(target)?
-        .send(Envelope::Cast { message })
-        .map_err(|e| e.for_target(target))
+    router.send(target, Envelope::Cast { message })
 }
