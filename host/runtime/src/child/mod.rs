@@ -38,7 +38,7 @@ use crate::observe::stats::MemoryGauge;
 use crate::routing::Router;
 use crate::spec::WorkerSpec;
 use crate::supervisor::inspect::PlaceView;
-use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled};
+use crate::supervisor::protocol::{ExitNotifier, Failure, Signal, signalled_once_changed};
 use crate::swap::request::{Restore, SwapInbox};
 use crate::tls::TlsClient;
 
@@ -368,7 +368,7 @@ pub(crate) fn spawn(
         let (reason, detail) = tokio::select! {
             biased;
             // A closed channel means the supervisor is gone: die with it.
-            _ = signalled(&mut kill, |s| *s == Signal::Kill) => (ExitReason::Killed, None),
+            _ = signalled_once_changed(&mut kill, |s| *s == Signal::Kill) => (ExitReason::Killed, None),
             outcome = task.serve(&mut signal) => outcome,
         };
         let Task {
@@ -403,7 +403,7 @@ impl Task {
     ) -> (ExitReason, Option<String>) {
         // One waiter for the whole life of the instance: building a fresh one
         // per message costs a registration with the watch channel each time.
-        let stop = signalled(signal, |s| *s != Signal::Run);
+        let stop = signalled_once_changed(signal, |s| *s != Signal::Run);
         tokio::pin!(stop);
         let swaps = self.swaps.clone();
         loop {

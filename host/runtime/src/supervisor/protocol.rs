@@ -41,6 +41,33 @@ pub(crate) async fn signalled(
     let _ = signal.wait_for(pred).await.map(|_| ());
 }
 
+/// [`signalled`] for a task woken for every message (a worker's): after
+/// its first poll it looks at the channel's waiter list, which takes the
+/// list's lock, only once the channel has changed, which a clone of the
+/// receiver sees with one atomic load. A worker polls this at every
+/// wake-up, twice per message it serves, where nothing has changed.
+///
+/// The waiter its first poll registered holds that poll's waker: polled
+/// within one task, as a worker's signal is, the waker never changes.
+pub(crate) async fn signalled_once_changed(
+    signal: &mut watch::Receiver<Signal>,
+    pred: impl FnMut(&Signal) -> bool,
+) {
+    // Sees a change the original has not looked at yet, as the original does.
+    let peek = signal.clone();
+    let mut waiting = std::pin::pin!(signalled(signal, pred));
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        // A closed channel is an `Err`: the waiter answers it.
+        if registered && matches!(peek.has_changed(), Ok(false)) {
+            return std::task::Poll::Pending;
+        }
+        registered = true;
+        waiting.as_mut().poll(cx)
+    })
+    .await
+}
+
 /// A child's exit, sent to its supervisor.
 pub(crate) struct ChildExit {
     pub id: ChildId,
