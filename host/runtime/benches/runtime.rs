@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use arbor::compile_cache::CompileCache;
 use arbor::{
-    Allocation, EventKind, EventSink, Node, NodeHandle, NodeOptions, TreeSpec, WorkerSpec,
+    Allocation, EventKind, EventSink, Node, NodeHandle, NodeOptions, SpinPolicy, TreeSpec,
+    WorkerSpec,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -349,10 +350,29 @@ async fn calls(n: usize) {
     );
     metric(
         "call_rust_remote_per_s",
-        ping_rate(&node, n / 10).await,
+        ping_rate(&node, n).await,
         "/s",
-        "call round trips, Rust caller on another thread (two wake-ups per call)",
+        "call round trips, Rust caller on another thread (caller and scheduler spin before sleeping)",
     );
+    // The same with no spinning: each round trip wakes two sleeping threads.
+    let unspun = Node::start(
+        &tree(&format!("{ROOT}{}", workers(1))),
+        NodeOptions {
+            threads: 2,
+            spin: SpinPolicy::OFF,
+            cache: CompileCache::user_default(|name| std::env::var_os(name)),
+            ..NodeOptions::default()
+        },
+    )
+    .await
+    .expect("starts");
+    metric(
+        "call_rust_remote_nospin_per_s",
+        ping_rate(&unspun, n / 10).await,
+        "/s",
+        "the same with spinning off (SpinPolicy::OFF): two thread wake-ups per call",
+    );
+    unspun.shutdown().await;
     // Guest to guest: both children of one supervisor, on one thread.
     let reply = node
         .call("w0", format!("repeat-call {n} w1 ping").into_bytes())

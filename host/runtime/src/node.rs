@@ -17,7 +17,6 @@ use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
-use tokio_util::task::LocalPoolHandle;
 
 use crate::allocator::{Allocation, InstanceUsage};
 use crate::compile_cache::CompileCache;
@@ -32,6 +31,7 @@ use crate::observe::why::Why;
 use crate::registry::{Entry, Registry};
 use crate::report::{ChildCounts, NodeReport};
 use crate::routing;
+use crate::scheduler::{Schedulers, SpinPolicy};
 use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, SupervisorSpec, TreeSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::driver::{self, Launch};
@@ -61,6 +61,9 @@ pub struct NodeOptions {
     pub observe: bool,
     /// How many poison messages the dead-letter store keeps.
     pub dead_letters: DeadLetterLimits,
+    /// How long scheduler threads, and callers waiting on them from other
+    /// threads, spin before they sleep ([`SpinPolicy`]).
+    pub spin: SpinPolicy,
 }
 
 impl Default for NodeOptions {
@@ -75,6 +78,7 @@ impl Default for NodeOptions {
             wasm_backtrace: false,
             observe: false,
             dead_letters: DeadLetterLimits::default(),
+            spin: SpinPolicy::default(),
         }
     }
 }
@@ -91,6 +95,9 @@ pub enum NodeError {
     /// The key-value store could not be opened (the tree grants buckets).
     #[error(transparent)]
     Store(#[from] KvError),
+    /// The scheduler threads could not be started.
+    #[error("could not start the scheduler threads: {0}")]
+    Threads(std::io::Error),
     /// The root supervisor failed to start (a child's `init` failed).
     #[error("the tree failed to start ({reason}): {detail}")]
     Start {
@@ -313,7 +320,7 @@ impl Node {
                 .await
                 .expect("opening the store does not panic")?;
         }
-        let registry = Registry::new();
+        let registry = Registry::with_caller_spin(options.spin.caller);
         let dead_letters = Arc::new(DeadLetters::new(
             options.dead_letters,
             options.events.clone(),
@@ -328,7 +335,8 @@ impl Node {
             tls: crate::tls::TlsClient::new(tree.tls_roots.clone()),
             dead_letters,
             components: std::sync::RwLock::new(components),
-            pool: LocalPoolHandle::new(options.threads.max(1)),
+            schedulers: Schedulers::start(options.threads, options.spin)
+                .map_err(NodeError::Threads)?,
             next_thread: AtomicUsize::new(0),
             origin: Instant::now(),
             stats: Arc::new(crate::observe::stats::StatsTable::default()),
@@ -506,9 +514,14 @@ impl NodeHandle {
                 return Err(RedeliverError::NotSent { id, child, error });
             }
         };
-        routing::reply_within(&child, answer, DEFAULT_CALL_TIMEOUT)
-            .await
-            .map_err(|error| RedeliverError::Failed { id, child, error })
+        routing::reply_within(
+            &child,
+            answer,
+            DEFAULT_CALL_TIMEOUT,
+            self.shared.schedulers.spin().caller,
+        )
+        .await
+        .map_err(|error| RedeliverError::Failed { id, child, error })
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -727,7 +740,7 @@ impl NodeHandle {
         let handle = self.clone();
         Ok(self
             .shared
-            .pool
-            .spawn_pinned_by_idx(move || task(handle), thread))
+            .schedulers
+            .spawn_on(thread, move || task(handle)))
     }
 }

@@ -37,6 +37,9 @@ pub enum Entry {
 #[derive(Clone, Default)]
 pub struct Registry {
     names: Arc<RwLock<HashMap<String, Entry>>>,
+    /// How long a caller outside the scheduler threads spins for its
+    /// reply before it awaits it ([`crate::scheduler`]); none by default.
+    caller_spin: Duration,
 }
 
 /// A name is already taken.
@@ -48,6 +51,15 @@ impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Registry::default()
+    }
+
+    /// An empty registry whose callers outside the scheduler threads spin
+    /// up to `caller_spin` for each reply before they await it.
+    pub fn with_caller_spin(caller_spin: Duration) -> Self {
+        Registry {
+            caller_spin,
+            ..Registry::default()
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
@@ -119,7 +131,7 @@ impl Registry {
         message: Vec<u8>,
         timeout: Duration,
     ) -> Reply {
-        routing::call(self, from, target, message, timeout).await
+        routing::call(self, from, target, message, timeout, self.caller_spin).await
     }
 
     /// Queues `message` for `target` without waiting. Unlike `call`, a cast

@@ -96,19 +96,21 @@ pub(crate) async fn within<T>(timeout: Duration, order: ChildOrder<T>) -> Result
 }
 
 /// Sends `message` to `target` and waits up to `timeout` for the reply.
-/// `from` is the calling child's name, if a child is calling.
+/// `from` is the calling child's name, if a child is calling. A caller
+/// outside the scheduler threads spins up to `spin` for the reply first.
 pub(crate) async fn call(
     router: &dyn Router,
     from: Option<&str>,
     target: &str,
     message: Vec<u8>,
     timeout: Duration,
+    spin: Duration,
 ) -> Reply {
     if from == Some(target) {
         return Err(CallError::SelfCall);
     }
     let answer = send_call(router, target, message)?;
-    reply_within(target, answer, timeout).await
+    reply_within(target, answer, timeout, spin).await
 }
 
 /// [`call`] from a guest, which always waits on its scheduler thread: the
@@ -126,7 +128,7 @@ pub(crate) async fn call_on_thread(
     }
     let answer = send_call(router, target, message)?;
     let answered = crate::deadlines::within(timeout, answer).await;
-    settle(target, answered.map_err(|_| ()))
+    settle(target, answered.map(Result::ok).map_err(|_| ()))
 }
 
 /// Queues `message` for `target` as a call; the receiver gets its reply.
@@ -143,26 +145,30 @@ pub(crate) fn send_call(
     Ok(answer)
 }
 
-/// Waits up to `timeout` for the reply of a call queued for `target`.
+/// Waits up to `timeout` for the reply of a call queued for `target`,
+/// spinning up to `spin` first when off the scheduler threads.
 pub(crate) async fn reply_within(
     target: &str,
     answer: oneshot::Receiver<Reply>,
     timeout: Duration,
+    spin: Duration,
 ) -> Reply {
-    let answered = tokio::time::timeout(timeout, answer).await;
+    let answered =
+        tokio::time::timeout(timeout, crate::scheduler::wait_off_scheduler(answer, spin)).await;
     settle(target, answered.map_err(|_| ()))
 }
 
 /// The reply to a call queued for `target`, from what its wait came to:
-/// `Err(())` when the timeout passed first.
-fn settle(target: &str, answered: Result<Result<Reply, oneshot::error::RecvError>, ()>) -> Reply {
+/// `Err(())` when the timeout passed first, `Ok(None)` when the reply's
+/// sender was dropped.
+fn settle(target: &str, answered: Result<Option<Reply>, ()>) -> Reply {
     match answered {
         Err(()) => Err(CallError::Timeout),
         // The instance holding the message was dropped (killed).
-        Ok(Err(_)) => Err(CallError::Stopped(format!(
+        Ok(None) => Err(CallError::Stopped(format!(
             "{target} stopped before it answered"
         ))),
-        Ok(Ok(reply)) => reply,
+        Ok(Some(reply)) => reply,
     }
 }
 

@@ -56,15 +56,12 @@ pub(crate) struct Launch {
 /// reports exactly one exit to `parent_exits`, also when its start fails.
 pub(crate) fn launch(launch: Launch) {
     let shared = launch.shared.clone();
-    let threads = shared.pool.num_threads();
+    let threads = shared.schedulers.num_threads();
     let idx = shared.next_thread.fetch_add(1, Ordering::Relaxed) % threads;
-    // The task reports its exit through the parent channel; the join handle
-    // adds nothing.
-    drop(
-        shared
-            .pool
-            .spawn_pinned_by_idx(move || run(launch, idx), idx),
-    );
+    // The task reports its exit through the parent channel.
+    shared
+        .schedulers
+        .spawn_detached(idx, move || run(launch, idx));
 }
 
 /// How a supervisor's loop ended.

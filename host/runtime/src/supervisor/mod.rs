@@ -20,8 +20,6 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use tokio_util::task::LocalPoolHandle;
-
 use crate::engine::{ArborEngine, LoadedComponent};
 use crate::events::EventSink;
 use crate::registry::Registry;
@@ -60,7 +58,7 @@ pub(crate) struct Shared {
     /// `apply`, replaces entries; each worker's place keeps the version it
     /// runs.
     pub components: RwLock<BTreeMap<String, Arc<LoadedComponent>>>,
-    pub pool: LocalPoolHandle,
+    pub schedulers: crate::scheduler::Schedulers,
     pub next_thread: AtomicUsize,
     pub origin: Instant,
     /// The counters behind `/metrics` ([`crate::observe::stats`]).

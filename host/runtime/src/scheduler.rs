@@ -1,0 +1,314 @@
+//! The scheduler threads: a fixed set of threads, each running one tokio
+//! `LocalRuntime` that holds whole supervisor subtrees, and the rule that
+//! they, and callers waiting on them from other threads, spin briefly
+//! before they sleep.
+//!
+//! A message from another thread reaches a parked scheduler thread through
+//! a futex or an eventfd, and its reply reaches a parked caller the same
+//! way: two thread wake-ups per round trip, tens of microseconds each on a
+//! virtual machine, where the work itself is one or two. The BEAM's
+//! schedulers spin for a while before they sleep for this reason, and so do
+//! these: a thread about to park first watches its runtime's injection
+//! queue (where a task woken from another thread lands) for up to
+//! [`SpinPolicy::park`], and [`wait_off_scheduler`] lets a caller on a
+//! thread of its own watch for its reply for up to [`SpinPolicy::caller`]
+//! before it awaits it. Both are bounded, so an idle host still sleeps, and
+//! timers and I/O wait at most that long to be looked at.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::{Builder, Handle, LocalOptions};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How long threads spin before they sleep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpinPolicy {
+    /// A scheduler thread with nothing to run watches for work from other
+    /// threads this long before it parks.
+    pub park: Duration,
+    /// A caller outside the scheduler threads watches for its reply this
+    /// long before it awaits it (and lets its own runtime park).
+    pub caller: Duration,
+}
+
+impl SpinPolicy {
+    /// No spinning: every wait parks at once.
+    pub const OFF: SpinPolicy = SpinPolicy {
+        park: Duration::ZERO,
+        caller: Duration::ZERO,
+    };
+}
+
+impl Default for SpinPolicy {
+    /// 50 us each: a round trip's work is a few microseconds, a thread
+    /// wake-up on a VM tens. An idle thread spins once per sleep.
+    fn default() -> Self {
+        SpinPolicy {
+            park: Duration::from_micros(50),
+            caller: Duration::from_micros(50),
+        }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is a scheduler thread. Its tasks must never
+    /// spin while they wait: the thread's other tasks, the callee among
+    /// them perhaps, could not run meanwhile.
+    static ON_SCHEDULER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A job for a scheduler thread: spawns its task there.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The scheduler threads of one host. Dropping the last handle lets each
+/// thread finish: its runtime and every task still on it are dropped.
+#[derive(Clone)]
+pub(crate) struct Schedulers {
+    threads: Arc<[Thread]>,
+    spin: SpinPolicy,
+}
+
+struct Thread {
+    jobs: mpsc::UnboundedSender<Job>,
+    runtime: Handle,
+}
+
+impl Schedulers {
+    /// Starts `count` scheduler threads (at least one).
+    pub fn start(count: usize, spin: SpinPolicy) -> std::io::Result<Schedulers> {
+        let threads = (0..count.max(1))
+            .map(|idx| Thread::start(idx, spin.park))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Schedulers {
+            threads: threads.into(),
+            spin,
+        })
+    }
+
+    pub fn num_threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn spin(&self) -> SpinPolicy {
+        self.spin
+    }
+
+    /// Runs the task `create` makes on thread `idx`, with nobody to hand
+    /// its output to (a supervisor reports its exit through its parent).
+    pub fn spawn_detached<F, Fut>(&self, idx: usize, create: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let job: Job = Box::new(move || {
+            drop(tokio::task::spawn_local(create()));
+        });
+        // The threads live as long as `self`: a send cannot fail.
+        let _ = self.threads[idx].jobs.send(job);
+    }
+
+    /// Runs the task `create` makes on thread `idx`; the handle, awaited
+    /// from anywhere, gives its output (and a panic of the task, as
+    /// tokio's join handles do).
+    pub fn spawn_on<F, Fut>(&self, idx: usize, create: F) -> JoinHandle<Fut::Output>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let (handed, handle) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = handed.send(tokio::task::spawn_local(create()));
+        });
+        let thread = &self.threads[idx];
+        let _ = thread.jobs.send(job);
+        // A task of the thread's runtime that is `Send` forwards the local
+        // task's outcome, so the handle can be awaited on any runtime.
+        thread.runtime.spawn(async move {
+            let local = handle.await.expect("the scheduler thread takes jobs");
+            match local.await {
+                Ok(output) => output,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("a task on a scheduler thread ended: {e}"),
+            }
+        })
+    }
+}
+
+impl Thread {
+    fn start(idx: usize, park_spin: Duration) -> std::io::Result<Thread> {
+        let (jobs, mut incoming) = mpsc::unbounded_channel::<Job>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("arbor-sched-{idx}"))
+            .spawn(move || {
+                ON_SCHEDULER.with(|on| on.set(true));
+                let mut builder = Builder::new_current_thread();
+                builder.enable_all();
+                if !park_spin.is_zero() {
+                    builder.on_thread_park(move || spin_until_woken(park_spin));
+                }
+                let runtime = match builder.build_local(LocalOptions::default()) {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(runtime.handle().clone()));
+                runtime.block_on(async {
+                    while let Some(job) = incoming.recv().await {
+                        job();
+                    }
+                });
+            })?;
+        let runtime = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("a scheduler thread ended at its start"))??;
+        Ok(Thread { jobs, runtime })
+    }
+}
+
+/// The park hook: watches the runtime's injection queue, where a task
+/// woken from another thread lands, until something is there or `limit`
+/// has passed. tokio parks right after; if a task did land, the waker has
+/// already signalled the driver, so that park returns at once instead of
+/// sleeping.
+fn spin_until_woken(limit: Duration) {
+    let metrics = Handle::current().metrics();
+    let started = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if metrics.global_queue_depth() > 0 {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        if started.elapsed() >= limit {
+            return;
+        }
+        // Spinning must not keep the thread we wait for off a busy CPU.
+        std::thread::yield_now();
+    }
+}
+
+/// Waits for `answer`, first spinning up to `limit` when this thread is
+/// not a scheduler thread (a scheduler thread's other tasks must run).
+/// The spin asks the channel without registering a waker, so a reply
+/// that comes during it wakes nobody. `None` when the sender was dropped.
+pub(crate) async fn wait_off_scheduler<T>(
+    mut answer: oneshot::Receiver<T>,
+    limit: Duration,
+) -> Option<T> {
+    if !limit.is_zero() && !ON_SCHEDULER.with(Cell::get) {
+        let started = Instant::now();
+        loop {
+            for _ in 0..64 {
+                match answer.try_recv() {
+                    Ok(value) => return Some(value),
+                    Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                    // A closed receiver must not be awaited.
+                    Err(oneshot::error::TryRecvError::Closed) => return None,
+                }
+            }
+            if started.elapsed() >= limit {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+    answer.await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_task_runs_on_the_thread_asked_and_its_output_comes_back() {
+        let schedulers = Schedulers::start(2, SpinPolicy::default()).unwrap();
+        for idx in 0..2 {
+            let name = schedulers
+                .spawn_on(idx, || async {
+                    assert!(ON_SCHEDULER.with(Cell::get));
+                    std::thread::current().name().unwrap().to_string()
+                })
+                .await
+                .unwrap();
+            assert_eq!(name, format!("arbor-sched-{idx}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_task_reaches_its_handle() {
+        let schedulers = Schedulers::start(1, SpinPolicy::default()).unwrap();
+        let joined = schedulers
+            .spawn_on(0, || async { panic!("on purpose") })
+            .await;
+        assert!(joined.unwrap_err().is_panic());
+    }
+
+    #[tokio::test]
+    async fn a_spinning_thread_still_serves_timers_and_other_threads_wakes() {
+        let schedulers = Schedulers::start(1, SpinPolicy::default()).unwrap();
+        // A timer on the scheduler thread fires although the thread spins
+        // before each park.
+        let waited = schedulers
+            .spawn_on(0, || async {
+                let started = Instant::now();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                started.elapsed()
+            })
+            .await
+            .unwrap();
+        assert!(waited >= Duration::from_millis(20));
+        // Wakes from this thread reach a task parked there, many times.
+        let (tx, mut rx) = mpsc::unbounded_channel::<usize>();
+        let served = Arc::new(AtomicUsize::new(0));
+        let counted = served.clone();
+        let task = schedulers.spawn_on(0, move || async move {
+            while let Some(n) = rx.recv().await {
+                counted.store(n, Ordering::Release);
+            }
+        });
+        for n in 1..=1000 {
+            tx.send(n).unwrap();
+            while served.load(Ordering::Acquire) != n {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(tx);
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_caller_off_the_schedulers_gets_its_reply_whether_it_comes_during_the_spin_or_after()
+    {
+        let (tx, rx) = oneshot::channel();
+        tx.send(1).unwrap();
+        assert_eq!(
+            wait_off_scheduler(rx, Duration::from_micros(50)).await,
+            Some(1)
+        );
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            tx.send(2).unwrap();
+        });
+        assert_eq!(
+            wait_off_scheduler(rx, Duration::from_micros(50)).await,
+            Some(2)
+        );
+        let (tx, rx) = oneshot::channel::<u32>();
+        drop(tx);
+        assert_eq!(
+            wait_off_scheduler(rx, Duration::from_micros(50)).await,
+            None
+        );
+    }
+}
