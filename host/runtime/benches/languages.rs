@@ -6,6 +6,8 @@
 //! `--bench` flag (CI's `cargo test --workspace --benches`, so it cannot rot).
 //! Figures are medians unless marked; compare them within one run, never
 //! against a fixed threshold: this machine is shared and noisy.
+//! `ARBOR_BENCH_LANGUAGES=Python,JavaScript` runs only those rows (to
+//! profile one language's restarts under `perf record`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -133,8 +135,15 @@ fn main() {
         ("C", arbor_guest_artifacts::C_PROBE),
         ("Go", arbor_guest_artifacts::GO_PROBE),
     ];
+    let only = std::env::var("ARBOR_BENCH_LANGUAGES").ok();
+    let wanted = |language: &str| {
+        only.as_deref().is_none_or(|list| {
+            list.split(',')
+                .any(|l| l.trim().eq_ignore_ascii_case(language))
+        })
+    };
     let mut rows = Vec::new();
-    for (language, path) in languages {
+    for (language, path) in languages.into_iter().filter(|(l, _)| wanted(l)) {
         eprintln!("bench: {language} ...");
         let size_mb = std::fs::metadata(path).expect("built").len() as f64 / (1 << 20) as f64;
         let (first_compile, cached_load) = compile_figures(path, loads);
