@@ -545,14 +545,78 @@ async fn start_children(n: usize, allocation: Option<Allocation>) {
 }
 
 fn rss_bytes() -> f64 {
+    status_bytes("VmRSS:")
+}
+
+/// A `/proc/self/status` field in bytes (`VmRSS:`, `RssAnon:`, `VmPTE:` ...).
+fn status_bytes(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .expect("VmRSS");
+        .unwrap_or(0.0);
     kb * 1024.0
+}
+
+/// What RSS is made of: anonymous pages (host heap, fiber stacks, the
+/// guests' written pages), pages of files and of shared memory (a guest's
+/// memory image is a shared mapping of its initial data: a page only read
+/// is the image's page, counted once per child mapping it though held once),
+/// and the page tables mapping them (not in RSS).
+const RSS_PARTS: [(&str, &str); 4] = [
+    ("RssAnon:", "anon"),
+    ("RssFile:", "file"),
+    ("RssShmem:", "shmem"),
+    ("VmPTE:", "page_tables"),
+];
+
+/// The mappings holding the most resident memory, per child
+/// (`ARBOR_BENCH_SMAPS=1`): which of the host heap, the fiber stacks, the
+/// linear memories and the memory images the children's pages are in.
+fn print_largest_mappings(children: usize) {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("procfs");
+    let mut maps: Vec<(f64, f64, String)> = Vec::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            let mut range = first.split('-');
+            let start = u64::from_str_radix(range.next().unwrap_or("0"), 16).unwrap_or(0);
+            let end = u64::from_str_radix(range.next().unwrap_or("0"), 16).unwrap_or(0);
+            let name = line
+                .split_whitespace()
+                .nth(5)
+                .unwrap_or("[anon]")
+                .to_string();
+            maps.push((0.0, (end - start) as f64, name));
+        } else if first == "Rss:"
+            && let Some(last) = maps.last_mut()
+        {
+            last.0 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0.0) * 1024.0;
+        }
+    }
+    // Mappings of one name and size together: each linear memory slot is a
+    // mapping of its own (or two, where its image is mapped).
+    let mut groups: std::collections::BTreeMap<(String, u64), (f64, usize)> = Default::default();
+    for (rss, size, name) in maps {
+        let group = groups.entry((name, (size / 4096.0) as u64)).or_default();
+        group.0 += rss;
+        group.1 += 1;
+    }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
+    for ((name, pages), (rss, count)) in groups.iter().take(12) {
+        eprintln!(
+            "bench: {count} mappings {name} of {pages} pages: {:.0} B resident per child",
+            rss / children as f64
+        );
+    }
+}
+
+fn rss_parts() -> [f64; 4] {
+    RSS_PARTS.map(|(field, _)| status_bytes(field))
 }
 
 fn map_count() -> usize {
@@ -603,6 +667,7 @@ async fn memory(n: usize) {
     let (node, _events) = start(&body).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_bytes();
+    let parts_before = rss_parts();
     let maps_before = map_count();
     let started = node
         .spawn_near("pool", move |node| async move {
@@ -625,6 +690,10 @@ async fn memory(n: usize) {
         .expect("bench task");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_bytes();
+    let parts_after = rss_parts();
+    if std::env::var_os("ARBOR_BENCH_SMAPS").is_some() {
+        print_largest_mappings(started.max(1));
+    }
     let label = if n >= 1000 {
         format!("{}k", n / 1000)
     } else {
@@ -642,6 +711,14 @@ async fn memory(n: usize) {
         "B",
         &format!("RSS delta / children, {started} idle children"),
     );
+    for (i, (_, part)) in RSS_PARTS.iter().enumerate() {
+        metric(
+            &format!("memory_per_child_{label}_{part}_bytes"),
+            (parts_after[i] - parts_before[i]) / started.max(1) as f64,
+            "B",
+            &format!("of which {part} (delta / children)"),
+        );
+    }
     metric(
         &format!("maps_per_child_{label}"),
         (map_count() - maps_before) as f64 / started.max(1) as f64,

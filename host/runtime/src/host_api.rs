@@ -85,7 +85,11 @@ impl std::error::Error for GuestCrash {}
 
 /// The data of one child's `Store`: dropped with it on every restart.
 pub struct ChildState {
-    wasi: WasiCtx,
+    /// Its WASI context, built when the guest first calls into WASI: many
+    /// guests (the Rust SDK's idle child among them) never do, and building
+    /// one costs each start ~1 KiB of heap and the seeding of two random
+    /// generators. Boxed, so a child without one does not carry its size.
+    wasi: Option<Box<WasiCtx>>,
     table: ResourceTable,
     pub(crate) limits: Limits,
     name: Arc<str>,
@@ -131,7 +135,7 @@ impl ChildState {
             .instances(64)
             .build();
         ChildState {
-            wasi: wasi_ctx(sandbox.as_deref()),
+            wasi: None,
             table: ResourceTable::new(),
             limits: Limits::new(limits, memory),
             name: Arc::from(spec.name.as_str()),
@@ -155,7 +159,7 @@ impl ChildState {
     /// rate, nothing else carried over.
     pub(crate) fn renewed(&self) -> ChildState {
         ChildState {
-            wasi: wasi_ctx(self.sandbox.as_deref()),
+            wasi: None,
             table: ResourceTable::new(),
             limits: self.limits.renewed(),
             name: self.name.clone(),
@@ -298,8 +302,10 @@ impl ChildState {
 
 impl WasiView for ChildState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let sandbox = self.sandbox.as_deref();
+        let ctx = self.wasi.get_or_insert_with(|| Box::new(wasi_ctx(sandbox)));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }

@@ -412,7 +412,10 @@ impl Task {
                 biased;
                 // No deadline here: the supervisor enforces the shutdown budget.
                 _ = &mut stop => {
-                    return terminate(&mut self.instance, GuestExit::Shutdown, None).await;
+                    // Boxed, as `terminate` below and `serve_http`: run once
+                    // per life (or by HTTP children only), inline they would
+                    // grow every idle child's task by their state.
+                    return Box::pin(terminate(&mut self.instance, GuestExit::Shutdown, None)).await;
                 }
                 // Between two messages: the in-flight one has finished on
                 // this version, the queued ones wait for the next.
@@ -446,7 +449,7 @@ impl Task {
         let (message, reply) = match envelope {
             Envelope::Call { message, reply } => (message, Some(reply)),
             Envelope::Cast { message } => (message, None),
-            Envelope::Http(exchange) => return self.serve_http(exchange).await,
+            Envelope::Http(exchange) => return Box::pin(self.serve_http(exchange)).await,
         };
         let instance = &mut self.instance;
         let call = instance.bindings.handle(&mut instance.store, &message);
@@ -513,7 +516,7 @@ impl Task {
         }
         let instance = &mut self.instance;
         if let Some(reason) = instance.store.data_mut().stop_request.take() {
-            return Some(terminate(instance, reason, Some(self.deadline)).await);
+            return Some(Box::pin(terminate(instance, reason, Some(self.deadline))).await);
         }
         None
     }
