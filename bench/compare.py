@@ -1,7 +1,7 @@
 """Reads Arbor's `metric NAME VALUE UNIT # what` lines and the OTP baseline's
 output (same machine, same run) and prints the comparison table with ratios.
 
-    python3 bench/compare.py ARBOR_OUTPUT OTP_OUTPUT
+    python3 bench/compare.py ARBOR_OUTPUT OTP_OUTPUT [MORE_ARBOR_OUTPUTS...]
 """
 
 import re
@@ -52,6 +52,11 @@ ROWS = [
     ("restart_on_demand_us", "restart_us", "lower is better", ""),
     ("one_for_all_10_us", None, "", ""),
     ("restart_among_5000_us", "restart_us", "lower is better", ""),
+    ("restart_rust_us", "restart_us", "lower is better", ""),
+    ("restart_python_us", "restart_us", "lower is better", "< 200 us"),
+    ("restart_javascript_us", "restart_us", "lower is better", "< 200 us"),
+    ("restart_c_us", "restart_us", "lower is better", ""),
+    ("restart_go_us", "restart_us", "lower is better", ""),
     ("call_rust_per_s", "call_per_s", "higher is better", ">= 1.0x"),
     ("call_guest_per_s", "call_per_s", "higher is better", ">= 1.0x"),
     ("call_guest_long_per_s", "call_per_s", "higher is better", ">= 1.0x"),
@@ -72,6 +77,9 @@ ROWS = [
 def main():
     arbor = arbor_metrics(sys.argv[1])
     otp = otp_metrics(sys.argv[2]) if len(sys.argv) > 2 else {}
+    # Further Arbor outputs of the same run (the per-language bench).
+    for extra in sys.argv[3:]:
+        arbor.update(arbor_metrics(extra))
     print("\n| figure | Arbor | OTP (same run) | Arbor / OTP | target |")
     print("|---|---|---|---|---|")
     for name, otp_name, _, target in ROWS:

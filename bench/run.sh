@@ -33,4 +33,4 @@ else
   echo "bench: no Erlang/OTP or no baseline at $otp_dir: ratios are left out" >&2
   : > "$out/otp.txt"
 fi
-python3 bench/compare.py "$out/arbor.txt" "$out/otp.txt"
+python3 bench/compare.py "$out/arbor.txt" "$out/otp.txt" "$out/languages.txt"
