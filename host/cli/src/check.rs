@@ -22,7 +22,7 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Compiling a large component takes seconds: the engine says so in the log.
     super::init_logging();
     let tree = TreeSpec::load(&args.tree)?;
-    let config = crate::config::EnvConfig::from_env();
+    let config = crate::config::EnvConfig::from_env()?;
     let settings = config.engine_settings(&tree);
     let engine =
         ArborEngine::with_options(config.cache, settings).context("starting the engine")?;

@@ -75,7 +75,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let mut options = NodeOptions {
         events,
-        ..crate::config::EnvConfig::from_env().node_options()
+        ..crate::config::EnvConfig::from_env()?.node_options()
     };
     if let Some(threads) = args.threads {
         options.threads = threads.max(1);
