@@ -183,7 +183,7 @@ fn note(deadline: Instant, waker: &Waker) -> Noted {
         (noted, wake, spawn)
     });
     if spawn {
-        tokio::task::spawn_local(sweep());
+        crate::scheduler::spawn_here(sweep());
     }
     if let Some(task) = wake {
         task.wake();

@@ -15,9 +15,11 @@
 //! before it awaits it. Both are bounded, so an idle host still sleeps, and
 //! timers and I/O wait at most that long to be looked at.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Handle, LocalOptions};
@@ -59,6 +61,70 @@ thread_local! {
     /// spin while they wait: the thread's other tasks, the callee among
     /// them perhaps, could not run meanwhile.
     static ON_SCHEDULER: Cell<bool> = const { Cell::new(false) };
+    /// The scheduler thread's own runtime, for [`spawn_here`].
+    static OWN_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+/// The host's I/O thread: one runtime with tokio's I/O driver, with which
+/// every socket is registered (HTTP listeners and connections, outgoing
+/// connections, granted WASI sockets). The scheduler threads have no I/O
+/// driver: a task woken there from another thread then costs an atomic
+/// and, only when the thread sleeps, a futex, where an I/O driver's wake-up
+/// is an `eventfd` write and an `epoll_wait` every time. A socket's
+/// readiness comes from this thread to the task that polls it, wherever it
+/// runs.
+pub(crate) fn io() -> &'static Handle {
+    static IO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    IO.get_or_init(|| {
+        Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("arbor-io")
+            .enable_all()
+            .build()
+            .expect("the I/O thread starts")
+    })
+    .handle()
+}
+
+/// Polls `future` with the I/O runtime as the current one, so the sockets
+/// it creates (tokio's, wasmtime-wasi's) register there. Inside, tasks are
+/// spawned on the scheduler thread with [`spawn_here`], not `spawn_local`.
+pub(crate) fn in_io<F: Future>(future: F) -> InIo<F> {
+    InIo {
+        future: Box::pin(future),
+    }
+}
+
+/// The future of [`in_io`].
+pub(crate) struct InIo<F> {
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for InIo<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _io = io().enter();
+        self.future.as_mut().poll(cx)
+    }
+}
+
+/// `spawn_local` on this scheduler thread, also from inside [`in_io`]
+/// (where the current runtime is the I/O one).
+pub(crate) fn spawn_here<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let own = OWN_RUNTIME.with_borrow(|own| own.clone());
+    match own {
+        Some(own) => {
+            let _here = own.enter();
+            tokio::task::spawn_local(future)
+        }
+        // Not a scheduler thread (a test's own LocalSet).
+        None => tokio::task::spawn_local(future),
+    }
 }
 
 /// A job for a scheduler thread: spawns its task there.
@@ -148,7 +214,8 @@ impl Thread {
             .spawn(move || {
                 ON_SCHEDULER.with(|on| on.set(true));
                 let mut builder = Builder::new_current_thread();
-                builder.enable_all();
+                // Time only: sockets live on the I/O thread (`io`).
+                builder.enable_time();
                 if !park_spin.is_zero() {
                     builder.on_thread_park(move || spin_until_woken(park_spin));
                 }
@@ -159,6 +226,7 @@ impl Thread {
                         return;
                     }
                 };
+                OWN_RUNTIME.with_borrow_mut(|own| *own = Some(runtime.handle().clone()));
                 let _ = ready_tx.send(Ok(runtime.handle().clone()));
                 runtime.block_on(async {
                     while let Some(job) = incoming.recv().await {

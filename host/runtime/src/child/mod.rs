@@ -313,7 +313,7 @@ fn drops_pending() -> bool {
 /// third of a restart.
 fn drop_later(instance: Instance) {
     DROPS_PENDING.set(DROPS_PENDING.get() + 1);
-    tokio::task::spawn_local(async move {
+    crate::scheduler::spawn_here(async move {
         drop(instance);
         DROPS_PENDING.set(DROPS_PENDING.get() - 1);
     });
@@ -353,7 +353,10 @@ pub(crate) fn spawn(
     view: Arc<PlaceView>,
     counting: bool,
 ) {
-    tokio::task::spawn_local(async move {
+    // The worker runs with the I/O thread's runtime as the current one:
+    // the sockets its guest opens (granted WASI sockets, outgoing HTTP)
+    // register there ([`crate::scheduler::io`]).
+    crate::scheduler::spawn_here(crate::scheduler::in_io(async move {
         let mut task = Task {
             instance,
             mailbox,
@@ -380,7 +383,7 @@ pub(crate) fn spawn(
         let version = versions.on_exit(&instance, reason, detail.as_deref());
         notifier.send_worker(reason, detail, mailbox, version);
         drop_later(instance);
-    });
+    }));
 }
 
 /// A running worker: its instance, its queue, and its swap state.

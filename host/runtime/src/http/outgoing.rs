@@ -229,6 +229,11 @@ async fn send(
 /// A TCP connection to `address` (`host:port`); a name that does not
 /// resolve is a DNS error, not a refused connection.
 async fn connect(address: &str) -> wasmtime_wasi_http::Result<TcpStream> {
+    // The stream registers with the I/O thread ([`crate::scheduler::io`]).
+    crate::scheduler::in_io(connect_here(address)).await
+}
+
+async fn connect_here(address: &str) -> wasmtime_wasi_http::Result<TcpStream> {
     let candidates: Vec<_> = tokio::net::lookup_host(address)
         .await
         .map_err(|e| Error::DnsError {

@@ -73,16 +73,22 @@ pub(crate) struct Target {
     pub router: Arc<dyn Router>,
 }
 
-/// Binds `address` for `target` and starts accepting on this thread.
+/// Binds `address` for `target`; the I/O thread accepts and serves its connections.
 pub(crate) async fn listen(address: SocketAddr, target: Target) -> Result<HttpListener, BindError> {
-    let listener = bind(address).await.map_err(|e| BindError {
-        child: target.path.to_string(),
-        address,
-        reason: explain(&e),
-    })?;
+    let listener = crate::scheduler::in_io(bind(address))
+        .await
+        .map_err(|e| BindError {
+            child: target.path.to_string(),
+            address,
+            reason: explain(&e),
+        })?;
     let bound = listener.local_addr().unwrap_or(address);
     tracing::info!("serving HTTP for {} on {bound}", target.path);
-    let accept = tokio::task::spawn_local(accept(listener, Arc::new(target))).abort_handle();
+    // Accepting and serving connections is the I/O thread's: it only
+    // forwards requests into the child's mailbox.
+    let accept = crate::scheduler::io()
+        .spawn(accept(listener, Arc::new(target)))
+        .abort_handle();
     Ok(HttpListener { accept })
 }
 
@@ -124,7 +130,7 @@ async fn accept(listener: TcpListener, target: Arc<Target>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn_local(connection(stream, target.clone()));
+                    connections.spawn(connection(stream, target.clone()));
                 }
                 // Out of file descriptors, typically: wait, do not spin.
                 Err(e) => {
