@@ -13,7 +13,11 @@
 //! [`SpinPolicy::park`], and [`wait_off_scheduler`] lets a caller on a
 //! thread of its own watch for its reply for up to [`SpinPolicy::caller`]
 //! before it awaits it. Both are bounded, so an idle host still sleeps, and
-//! timers and I/O wait at most that long to be looked at.
+//! timers wait at most that long to be looked at.
+//!
+//! The scheduler threads have no I/O driver, since waking a runtime that
+//! has one costs an `eventfd` write and an `epoll_wait` even while it
+//! spins: sockets register with one I/O thread of the host's ([`io`]).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
