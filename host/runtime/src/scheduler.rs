@@ -120,15 +120,12 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let own = OWN_RUNTIME.with_borrow(|own| own.clone());
-    match own {
-        Some(own) => {
-            let _here = own.enter();
-            tokio::task::spawn_local(future)
-        }
-        // Not a scheduler thread (a test's own LocalSet).
-        None => tokio::task::spawn_local(future),
-    }
+    // Entered in place, not cloned: this runs on every restart.
+    OWN_RUNTIME.with_borrow(|own| {
+        // `None`: not a scheduler thread (a test's own LocalSet).
+        let _here = own.as_ref().map(Handle::enter);
+        tokio::task::spawn_local(future)
+    })
 }
 
 /// A job for a scheduler thread: spawns its task there.
@@ -252,18 +249,24 @@ impl Thread {
 /// sleeping.
 fn spin_until_woken(limit: Duration) {
     let metrics = Handle::current().metrics();
+    spin_until(limit, || metrics.global_queue_depth() > 0);
+}
+
+/// Spins until `done` says so or `limit` has passed; `true` if `done` did.
+/// The clock is read every 64 tries, and between rounds the thread yields:
+/// spinning must not keep the thread we wait for off a busy CPU.
+fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     loop {
         for _ in 0..64 {
-            if metrics.global_queue_depth() > 0 {
-                return;
+            if done() {
+                return true;
             }
             std::hint::spin_loop();
         }
         if started.elapsed() >= limit {
-            return;
+            return false;
         }
-        // Spinning must not keep the thread we wait for off a busy CPU.
         std::thread::yield_now();
     }
 }
@@ -277,20 +280,18 @@ pub(crate) async fn wait_off_scheduler<T>(
     limit: Duration,
 ) -> Option<T> {
     if !limit.is_zero() && !ON_SCHEDULER.with(Cell::get) {
-        let started = Instant::now();
-        loop {
-            for _ in 0..64 {
-                match answer.try_recv() {
-                    Ok(value) => return Some(value),
-                    Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
-                    // A closed receiver must not be awaited.
-                    Err(oneshot::error::TryRecvError::Closed) => return None,
-                }
+        let mut outcome = None;
+        let settled = spin_until(limit, || match answer.try_recv() {
+            Ok(value) => {
+                outcome = Some(value);
+                true
             }
-            if started.elapsed() >= limit {
-                break;
-            }
-            std::thread::yield_now();
+            Err(oneshot::error::TryRecvError::Empty) => false,
+            // A closed receiver must not be awaited.
+            Err(oneshot::error::TryRecvError::Closed) => true,
+        });
+        if settled {
+            return outcome;
         }
     }
     answer.await.ok()
