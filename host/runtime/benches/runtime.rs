@@ -791,6 +791,11 @@ fn main() {
             restarts(scale(10_000, 50), RestartSetup::FastTraps).await;
             restarts(scale(100, 3), RestartSetup::Spaced).await;
         }
+        // Only when named: the spaced restarts alone, to profile what a
+        // restart costs with cold caches (`perf record ... -- restart_spaced`).
+        if picked.contains(&"restart_spaced") {
+            restarts(scale(100, 3), RestartSetup::Spaced).await;
+        }
         if wanted("one_for_all") {
             one_for_all(scale(1_000, 10)).await;
         }
