@@ -32,6 +32,9 @@ def otp_metrics(path):
         m = re.search(pattern, text)
         if m:
             found[name] = float(m.group(1))
+    # One start's time, to set a phase of Arbor's start beside.
+    if "start_child_per_s" in found:
+        found["start_child_us"] = 1e6 / found["start_child_per_s"]
     return found
 
 
@@ -68,6 +71,10 @@ ROWS = [
     ("cast_per_s", None, "", ""),
     ("start_child_per_s", "start_child_per_s", "higher is better", ">= 1.0x"),
     ("start_child_reused_per_s", "start_child_per_s", "higher is better", ">= 1.0x"),
+    ("start_child_reused_traced_us", "start_child_us", "lower is better", ""),
+    ("start_child_reused_instantiate_us", "start_child_us", "lower is better", ""),
+    ("start_child_reused_init_us", "start_child_us", "lower is better", ""),
+    ("start_child_reused_arbor_us", "start_child_us", "lower is better", ""),
     ("start_child_on_demand_per_s", "start_child_per_s", "higher is better", ""),
     ("memory_per_child_10k_bytes", "memory_per_process_bytes", "lower is better", "<= 64 KiB"),
     ("memory_per_child_100k_bytes", "memory_per_process_bytes", "lower is better", "<= 32 KiB"),

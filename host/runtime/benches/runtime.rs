@@ -8,6 +8,7 @@
 //! so that the benchmark cannot rot. Never read these as pass/fail thresholds.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arbor::compile_cache::CompileCache;
@@ -486,12 +487,18 @@ async fn observed_calls(n: usize, rounds: usize) {
     observed.shutdown().await;
 }
 
-async fn start_children(n: usize, allocation: Option<Allocation>) {
+async fn start_children(
+    n: usize,
+    allocation: Option<Allocation>,
+    phases: Option<&'static PhaseTimes>,
+) {
     let body =
         "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n";
     let (node, _events) = start_with(body, allocation).await;
     let suffix = if allocation.is_some() {
         "_on_demand"
+    } else if phases.is_some() {
+        "_traced"
     } else {
         ""
     };
@@ -522,7 +529,12 @@ async fn start_children(n: usize, allocation: Option<Allocation>) {
             }
             // The same number again: now into slots (memory, stack) freed by
             // the first round, as a server with churning children runs.
-            (fresh, start_all(1).await)
+            let before = phases.map(PhaseTimes::read);
+            let reused = start_all(1).await;
+            if let (Some(phases), Some(before)) = (phases, before) {
+                phases.report(before, n, 1e6 / reused);
+            }
+            (fresh, reused)
         })
         .expect("pool runs")
         .await
@@ -542,6 +554,108 @@ async fn start_children(n: usize, allocation: Option<Allocation>) {
         &format!("the same into slots freed by stopped children{allocator}"),
     );
     node.shutdown().await;
+}
+
+/// Where a start's time goes: the library wraps wasmtime's instantiation
+/// (`InstancePre::instantiate_async`) and the guest's `init` in trace spans
+/// (`instantiate`, `init`), which this layer times. The rest of a start is
+/// Arbor's own work (the store and its host state, the supervisor's
+/// bookkeeping, the registry, the worker's task).
+struct PhaseTimes {
+    instantiate_ns: AtomicU64,
+    init_ns: AtomicU64,
+}
+
+static PHASES: PhaseTimes = PhaseTimes {
+    instantiate_ns: AtomicU64::new(0),
+    init_ns: AtomicU64::new(0),
+};
+
+/// When a phase's span was created; kept in the span's extensions.
+struct PhaseStarted(Instant);
+
+impl PhaseTimes {
+    fn install() {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::{Layer, filter};
+        let only_phases = filter::filter_fn(|meta| {
+            meta.is_span() && matches!(meta.name(), "instantiate" | "init")
+        });
+        let subscriber = tracing_subscriber::registry().with(PhaseLayer.with_filter(only_phases));
+        tracing::subscriber::set_global_default(subscriber).expect("no subscriber yet");
+    }
+
+    fn read(&self) -> (u64, u64) {
+        (
+            self.instantiate_ns.load(Ordering::Relaxed),
+            self.init_ns.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Prints the mean time per start of each phase since `before`, and
+    /// what is left of `start_us`, a start's whole time.
+    fn report(&self, before: (u64, u64), starts: usize, start_us: f64) {
+        let (instantiate, init) = self.read();
+        let per_start = |ns: u64| ns as f64 / starts as f64 / 1000.0;
+        let (instantiate, init) = (
+            per_start(instantiate - before.0),
+            per_start(init - before.1),
+        );
+        metric(
+            "start_child_reused_traced_us",
+            start_us,
+            "us",
+            "dynamic start_child into reused slots, per start, with its phases traced (mean)",
+        );
+        metric(
+            "start_child_reused_instantiate_us",
+            instantiate,
+            "us",
+            "of which wasmtime's instantiation (InstancePre::instantiate_async), per start (mean, reused slots)",
+        );
+        metric(
+            "start_child_reused_init_us",
+            init,
+            "us",
+            "of which the guest's init, per start (mean, reused slots)",
+        );
+        metric(
+            "start_child_reused_arbor_us",
+            start_us - instantiate - init,
+            "us",
+            "of which the rest: Arbor's store and host state, supervisor, registry, worker task, and the tracing (mean)",
+        );
+    }
+}
+
+struct PhaseLayer;
+
+impl<S> tracing_subscriber::Layer<S> for PhaseLayer
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        _: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(PhaseStarted(Instant::now()));
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(started) = span.extensions().get::<PhaseStarted>().map(|s| s.0) else {
+            return;
+        };
+        let total = match span.name() {
+            "instantiate" => &PHASES.instantiate_ns,
+            _ => &PHASES.init_ns,
+        };
+        total.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
 }
 
 fn rss_bytes() -> f64 {
@@ -815,8 +929,8 @@ fn main() {
             observed_calls(scale(100_000, 200), scale(7, 1)).await;
         }
         if wanted("start_child") {
-            start_children(scale(5_000, 100), None).await;
-            start_children(scale(5_000, 100), Some(Allocation::OnDemand)).await;
+            start_children(scale(5_000, 100), None, None).await;
+            start_children(scale(5_000, 100), Some(Allocation::OnDemand), None).await;
         }
         if wanted("memory") {
             // The first raise knows the value to put back.
@@ -827,6 +941,12 @@ fn main() {
         }
         if wanted("cold_start") {
             cold_start(scale(11, 2)).await;
+        }
+        // Last: it installs a global tracing subscriber, which no figure
+        // before it may pay for.
+        if wanted("start_child_phases") {
+            PhaseTimes::install();
+            start_children(scale(5_000, 100), None, Some(&PHASES)).await;
         }
         restore_map_count
     });

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, timeout, timeout_at};
+use tracing::Instrument;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use crate::bindings::{GuestExit, InitOutcome, Supervised};
@@ -176,7 +177,12 @@ pub(crate) async fn start(
             )
         };
         let mut instance = instantiate(engine, component, state).await?;
-        match run_init(&mut instance, &spec.args).await? {
+        // A trace-level span, free unless a subscriber wants it: the
+        // runtime bench times a start's phases with it and `instantiate`'s.
+        let outcome = run_init(&mut instance, &spec.args)
+            .instrument(tracing::trace_span!("init"))
+            .await?;
+        match outcome {
             InitOutcome::Running => {}
             InitOutcome::Ignore => return Ok(None),
         }
@@ -225,7 +231,12 @@ pub(crate) async fn instantiate(
     };
     let mut store = new_store();
     loop {
-        match component.pre.instantiate_async(&mut store).await {
+        let instantiated = component
+            .pre
+            .instantiate_async(&mut store)
+            .instrument(tracing::trace_span!("instantiate"))
+            .await;
+        match instantiated {
             Ok(bindings) => {
                 return Ok(Instance {
                     store,
