@@ -34,6 +34,15 @@ pub fn execute(args: CheckArgs) -> anyhow::Result<ExitCode> {
         if components.len() == 1 { "" } else { "s" },
         tree.root.name
     );
+    for warning in tree.warnings() {
+        println!("warning: {warning}");
+    }
+    if !tree.tls_roots.files.is_empty() {
+        println!(
+            "https requests trust, beside Mozilla's roots: {}",
+            tree.tls_roots.files.join(", ")
+        );
+    }
     for (path, address) in http_children(&tree.root, &tree.root.name) {
         println!("{path} serves HTTP on {address}");
     }

@@ -61,6 +61,9 @@ fn parse_observe(text: &str) -> Result<SocketAddr, String> {
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     super::init_logging();
     let tree = TreeSpec::load(&args.tree)?;
+    for warning in tree.warnings() {
+        tracing::warn!("{warning}");
+    }
     let events = EventSink::new();
     if let Some(target) = &args.events {
         let writer: Box<dyn Write + Send> =

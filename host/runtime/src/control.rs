@@ -723,7 +723,15 @@ async fn handle(
         Request::Kv(command) => kv(node, command).await,
         Request::DeadLetters { name } => {
             let list = node.dead_letters(name.as_deref());
-            Response::ok(serde_json::to_value(list).expect("letters serialize"))
+            match name {
+                // Letters outlive their child (a temporary child that has
+                // stopped keeps its letters): a name is unknown only when
+                // neither the tree nor the store has it.
+                Some(name) if list.letters.is_empty() && !node.has_child(&name) => Response::err(
+                    format!("no child named {name:?} in the tree, and no dead letters for it"),
+                ),
+                _ => Response::ok(serde_json::to_value(list).expect("letters serialize")),
+            }
         }
         Request::Redeliver { id } => match node.redeliver(id).await {
             Ok(reply) => {

@@ -588,6 +588,11 @@ impl NodeHandle {
         })
     }
 
+    /// Whether the tree has a child `name` (a name or a path) now.
+    pub fn has_child(&self, name: &str) -> bool {
+        self.why(name).is_ok()
+    }
+
     /// Kills the running child `name` (a name or a path; a worker or a
     /// nested supervisor) as if it had crashed, OTP's `exit(Pid, kill)`:
     /// its instance is dropped without `terminate`, it exits `killed`, and

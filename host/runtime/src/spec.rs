@@ -24,6 +24,7 @@ pub use crate::vocab::Shutdown;
 use crate::vocab::{AutoShutdown, Backoff, RestartIntensity, RestartType, Strategy};
 
 mod toml_error;
+mod warnings;
 
 /// Default deadline for a worker's `init` and each `handle`.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);

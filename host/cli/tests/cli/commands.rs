@@ -71,6 +71,35 @@ fn check_accepts_a_good_tree_and_its_components() {
 }
 
 #[test]
+fn check_prints_the_trees_warnings_and_its_extra_tls_roots() {
+    let dir = scratch("check-warnings");
+    let ca = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../runtime/tests/fixtures/tls/ca.pem"
+    );
+    std::fs::copy(ca, dir.join("test-ca.pem")).unwrap();
+    let body = "[node]\ntls_roots = [\"test-ca.pem\"]\n\n[supervisor]\nname = \"root\"\n\
+                max_restarts = 2\n\n[[supervisor.children]]\nname = \"w\"\n\
+                component = \"probe\"\npoison = { after = 4 }\n";
+    let file = write(&dir, "tree.toml", tree(body));
+    let out = arbor().arg("check").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "supervisor.children[0].poison.after: a message that crashes \"w\" every time is set \
+             aside after 4 crashes, but its supervisor \"root\" gives up after 2 restarts in 5 s"
+        ),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("warning: ")), "{text}");
+    assert!(
+        text.contains("https requests trust, beside Mozilla's roots: test-ca.pem"),
+        "{text}"
+    );
+}
+
+#[test]
 fn check_names_the_file_line_and_field_of_a_bad_tree() {
     let dir = scratch("check-bad-tree");
     let file = write(
@@ -1319,6 +1348,10 @@ fn ctl_dead_letters_lists_poison_messages_and_ctl_redeliver_sends_one_back() {
     assert_eq!(
         stdout(&host.ctl(&["dead-letters", "gate"])),
         "no dead letters\n"
+    );
+    assert_one_line_error(
+        &host.ctl(&["dead-letters", "nobody"]),
+        "no child named \"nobody\" in the tree, and no dead letters for it",
     );
 
     let json = host.ctl(&["dead-letters", "root/w", "--json"]);
