@@ -335,7 +335,7 @@ impl Node {
             tls: crate::tls::TlsClient::new(tree.tls_roots.clone()),
             dead_letters,
             components: std::sync::RwLock::new(components),
-            schedulers: Schedulers::start(options.threads, options.spin)
+            schedulers: Schedulers::start(options.threads, options.spin.park)
                 .map_err(NodeError::Threads)?,
             next_thread: AtomicUsize::new(0),
             origin: Instant::now(),
@@ -518,7 +518,7 @@ impl NodeHandle {
             &child,
             answer,
             DEFAULT_CALL_TIMEOUT,
-            self.shared.schedulers.spin().caller,
+            self.shared.registry.caller_spin(),
         )
         .await
         .map_err(|error| RedeliverError::Failed { id, child, error })

@@ -62,6 +62,11 @@ impl Registry {
         }
     }
 
+    /// How long a caller outside the scheduler threads spins for its reply.
+    pub(crate) fn caller_spin(&self) -> Duration {
+        self.caller_spin
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
         self.names.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -136,7 +136,6 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 pub(crate) struct Schedulers {
     threads: Arc<[Thread]>,
-    spin: SpinPolicy,
 }
 
 struct Thread {
@@ -145,23 +144,20 @@ struct Thread {
 }
 
 impl Schedulers {
-    /// Starts `count` scheduler threads (at least one).
-    pub fn start(count: usize, spin: SpinPolicy) -> std::io::Result<Schedulers> {
+    /// Starts `count` scheduler threads (at least one), each spinning up
+    /// to `park_spin` before it sleeps ([`SpinPolicy::park`]; the caller's
+    /// spin is the registry's, which makes the calls).
+    pub fn start(count: usize, park_spin: Duration) -> std::io::Result<Schedulers> {
         let threads = (0..count.max(1))
-            .map(|idx| Thread::start(idx, spin.park))
+            .map(|idx| Thread::start(idx, park_spin))
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Schedulers {
             threads: threads.into(),
-            spin,
         })
     }
 
     pub fn num_threads(&self) -> usize {
         self.threads.len()
-    }
-
-    pub fn spin(&self) -> SpinPolicy {
-        self.spin
     }
 
     /// Runs the task `create` makes on thread `idx`, with nobody to hand
@@ -304,7 +300,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_runs_on_the_thread_asked_and_its_output_comes_back() {
-        let schedulers = Schedulers::start(2, SpinPolicy::default()).unwrap();
+        let schedulers = Schedulers::start(2, SpinPolicy::default().park).unwrap();
         for idx in 0..2 {
             let name = schedulers
                 .spawn_on(idx, || async {
@@ -319,7 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_in_a_task_reaches_its_handle() {
-        let schedulers = Schedulers::start(1, SpinPolicy::default()).unwrap();
+        let schedulers = Schedulers::start(1, SpinPolicy::default().park).unwrap();
         let joined = schedulers
             .spawn_on(0, || async { panic!("on purpose") })
             .await;
@@ -328,7 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_spinning_thread_still_serves_timers_and_other_threads_wakes() {
-        let schedulers = Schedulers::start(1, SpinPolicy::default()).unwrap();
+        let schedulers = Schedulers::start(1, SpinPolicy::default().park).unwrap();
         // A timer on the scheduler thread fires although the thread spins
         // before each park.
         let waited = schedulers
