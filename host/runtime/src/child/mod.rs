@@ -191,7 +191,8 @@ pub(crate) async fn start(
         }
         Ok(Some(instance))
     };
-    let mut instance = match timeout(spec.init_timeout, boot).await {
+    // No timer unless `init` waits: most finish in their first poll.
+    let mut instance = match within(spec.init_timeout, Instant::now(), boot).await {
         Ok(Ok(Some(instance))) => instance,
         // The instance and its store were dropped with the `init` future.
         Ok(Ok(None)) => return Ok(Started::Ignored),
