@@ -487,17 +487,15 @@ async fn observed_calls(n: usize, rounds: usize) {
     observed.shutdown().await;
 }
 
-async fn start_children(
-    n: usize,
-    allocation: Option<Allocation>,
-    phases: Option<&'static PhaseTimes>,
-) {
+/// With `traced`, also prints where a reused slot's start goes
+/// ([`PhaseTimes`], whose subscriber must be installed).
+async fn start_children(n: usize, allocation: Option<Allocation>, traced: bool) {
     let body =
         "[supervisor]\nname = \"root\"\n\n[[supervisor.children]]\nname = \"pool\"\ndynamic = {}\n";
     let (node, _events) = start_with(body, allocation).await;
     let suffix = if allocation.is_some() {
         "_on_demand"
-    } else if phases.is_some() {
+    } else if traced {
         "_traced"
     } else {
         ""
@@ -529,10 +527,10 @@ async fn start_children(
             }
             // The same number again: now into slots (memory, stack) freed by
             // the first round, as a server with churning children runs.
-            let before = phases.map(PhaseTimes::read);
+            let before = PHASES.read();
             let reused = start_all(1).await;
-            if let (Some(phases), Some(before)) = (phases, before) {
-                phases.report(before, n, 1e6 / reused);
+            if traced {
+                PHASES.report(before, n, 1e6 / reused);
             }
             (fresh, reused)
         })
@@ -903,11 +901,10 @@ fn main() {
             restarts(scale(10_000, 50), RestartSetup::OnDemand).await;
             restarts(scale(10_000, 50), RestartSetup::EventWriter).await;
             restarts(scale(10_000, 50), RestartSetup::FastTraps).await;
-            restarts(scale(100, 3), RestartSetup::Spaced).await;
         }
-        // Only when named: the spaced restarts alone, to profile what a
-        // restart costs with cold caches (`perf record ... -- restart_spaced`).
-        if picked.contains(&"restart_spaced") {
+        // Also alone when named: to profile what a restart costs with cold
+        // caches (`perf record ... -- restart_spaced`).
+        if wanted("restart") || picked.contains(&"restart_spaced") {
             restarts(scale(100, 3), RestartSetup::Spaced).await;
         }
         if wanted("one_for_all") {
@@ -929,8 +926,8 @@ fn main() {
             observed_calls(scale(100_000, 200), scale(7, 1)).await;
         }
         if wanted("start_child") {
-            start_children(scale(5_000, 100), None, None).await;
-            start_children(scale(5_000, 100), Some(Allocation::OnDemand), None).await;
+            start_children(scale(5_000, 100), None, false).await;
+            start_children(scale(5_000, 100), Some(Allocation::OnDemand), false).await;
         }
         if wanted("memory") {
             // The first raise knows the value to put back.
@@ -946,7 +943,7 @@ fn main() {
         // before it may pay for.
         if wanted("start_child_phases") {
             PhaseTimes::install();
-            start_children(scale(5_000, 100), None, Some(&PHASES)).await;
+            start_children(scale(5_000, 100), None, true).await;
         }
         restore_map_count
     });

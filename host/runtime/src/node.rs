@@ -35,6 +35,7 @@ use crate::scheduler::{Schedulers, SpinPolicy};
 use crate::spec::{ChildSpec, DEFAULT_CALL_TIMEOUT, SupervisorSettings, SupervisorSpec, TreeSpec};
 use crate::supervisor::Shared;
 use crate::supervisor::driver::{self, Launch};
+use crate::supervisor::inspect::PlaceView;
 use crate::supervisor::protocol::{
     ChildCommandError, ChildExit, Origin, Signal, SupervisorCommand, SupervisorRef,
 };
@@ -129,6 +130,10 @@ pub enum CommandError {
     )]
     Root(String),
 }
+
+/// A child's place and its supervisors' from the root down
+/// ([`NodeHandle::place_of`]).
+type Located = (Arc<PlaceView>, Vec<Arc<PlaceView>>);
 
 /// Why [`NodeHandle::why`] could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -575,12 +580,8 @@ impl NodeHandle {
     /// supervisors publish, without asking them.
     pub fn why(&self, name: &str) -> Result<Why, WhyError> {
         let name = crate::vocab::last_name(name);
-        let registry = &self.shared.registry;
-        let root = self.supervisor(&self.root_name)?.published;
-        let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
-        let mut ancestors = Vec::new();
-        let child = root
-            .find(name, &lookup, &mut ancestors)
+        let (child, ancestors) = self
+            .place_of(name)?
             .ok_or_else(|| WhyError::NoSuchChild(name.to_string()))?;
         Ok(Why {
             child: child.link(),
@@ -590,7 +591,20 @@ impl NodeHandle {
 
     /// Whether the tree has a child `name` (a name or a path) now.
     pub fn has_child(&self, name: &str) -> bool {
-        self.why(name).is_ok()
+        matches!(self.place_of(crate::vocab::last_name(name)), Ok(Some(_)))
+    }
+
+    /// The place of the child `name` (a last name) as its supervisor
+    /// publishes it, and its supervisors from the root down; `None` when no
+    /// supervisor has it.
+    fn place_of(&self, name: &str) -> Result<Option<Located>, CommandError> {
+        let registry = &self.shared.registry;
+        let root = self.supervisor(&self.root_name)?.published;
+        let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
+        let mut ancestors = Vec::new();
+        Ok(root
+            .find(name, &lookup, &mut ancestors)
+            .map(|child| (child, ancestors)))
     }
 
     /// Kills the running child `name` (a name or a path; a worker or a
@@ -605,11 +619,8 @@ impl NodeHandle {
         if name == &*self.root_name {
             return Err(CommandError::Root(name.to_string()));
         }
-        let registry = &self.shared.registry;
-        let root = self.supervisor(&self.root_name)?.published;
-        let lookup = |n: &str| registry.supervisor(n).map(|s| s.published);
-        let mut ancestors = Vec::new();
-        root.find(name, &lookup, &mut ancestors)
+        let (_, ancestors) = self
+            .place_of(name)?
             .ok_or_else(|| CommandError::NoSuchChild(name.to_string()))?;
         let supervisor = ancestors
             .last()
